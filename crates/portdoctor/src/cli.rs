@@ -1,0 +1,46 @@
+//! The command line: global flags and one subcommand per job.
+
+use crate::commands;
+use clap::{Parser, Subcommand};
+
+/// Why can't anyone else reach my port? Sockets, firewall rules, probes, diagnosis, safe fixes.
+#[derive(Debug, Parser)]
+#[command(
+    name = "portdoctor",
+    version,
+    about,
+    long_about = "portdoctor answers \"my service runs fine locally, so why can't anyone else \
+reach its port?\" It shows who listens where, explains what the host's firewall does with an \
+inbound connection, probes ports, and fixes the cause safely.",
+    after_help = "Exit codes: 0 ok; 1 the checked condition failed (blocked, closed, timed out); \
+2 bad usage or input; 3 environment (missing privilege or tool).",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Print machine-readable JSON (stable field names) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Never use colour (also honoured: the NO_COLOR environment variable).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sockets with state and owning process: who listens where, conflicts, TIME_WAIT/CLOSE_WAIT.
+    Ports(commands::ports::PortsArgs),
+    /// Print a shell completion script.
+    Completions(commands::meta::CompletionsArgs),
+    /// Print the man page (roff) to stdout.
+    Man(commands::meta::ManArgs),
+}

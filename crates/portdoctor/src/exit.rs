@@ -1,0 +1,72 @@
+//! Exit codes and the errors that map to them.
+
+use std::process::ExitCode;
+
+/// How a command ended, as scripts see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: ok, reachable, nothing wrong.
+    Ok,
+    /// 1: the checked condition failed (blocked, closed, timed out, error findings).
+    Failed,
+    /// A specific code, e.g. a command run by `wait -- CMD`.
+    Code(u8),
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> ExitCode {
+        match self {
+            Exit::Ok => ExitCode::SUCCESS,
+            Exit::Failed => ExitCode::from(1),
+            Exit::Code(c) => ExitCode::from(c),
+        }
+    }
+}
+
+/// Exit code 2: bad usage or input.
+pub const USAGE: u8 = 2;
+/// Exit code 3: the environment (missing privilege or backend tool).
+pub const ENVIRONMENT: u8 = 3;
+
+/// Why a command could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage or input (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Missing privilege or tool (exit 3).
+    #[error("{0}")]
+    Environment(String),
+    /// Writing the output failed (a closed pipe ends quietly with 0).
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
+    /// Anything else (exit 3: the environment did not let us finish).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl CliError {
+    /// The exit code for this error.
+    pub fn code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => USAGE,
+            CliError::Environment(_) | CliError::Other(_) | CliError::Io(_) => ENVIRONMENT,
+        }
+    }
+
+    /// A closed stdout (`portdoctor ports | head`) is not an error.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Shorthand for a usage error.
+pub fn usage(msg: impl Into<String>) -> CliError {
+    CliError::Usage(msg.into())
+}
+
+/// Shorthand for an environment error.
+pub fn environment(msg: impl Into<String>) -> CliError {
+    CliError::Environment(msg.into())
+}

@@ -1,0 +1,4 @@
+//! The `portdoctor` binary: everything lives in the library.
+fn main() -> std::process::ExitCode {
+    portdoctor::main()
+}

@@ -1,0 +1,91 @@
+//! The command line's contract: help snapshots, usage errors, exit codes, broken pipes.
+
+use clap::CommandFactory;
+use portdoctor::cli::Cli;
+use std::process::{Command, Stdio};
+
+fn portdoctor(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_portdoctor"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// Every command's `--help` is a reviewed snapshot: a change in the CLI shows up in review.
+#[test]
+fn help_snapshots() {
+    let mut cmd = Cli::command().term_width(100);
+    cmd.build();
+    insta::assert_snapshot!("help", cmd.render_long_help().to_string());
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        let sub = cmd.find_subcommand_mut(&name).unwrap();
+        insta::assert_snapshot!(format!("help_{name}"), sub.render_long_help().to_string());
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_the_value() {
+    for (args, bad) in [
+        (&["ports", "70000"][..], "70000"),
+        (&["ports", "abc"], "abc"),
+        (&["ports", "--pid", "-1"], "-1"),
+        (&["ports", "--state", "sleepy"], "sleepy"),
+    ] {
+        let out = portdoctor(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(bad), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_and_version_exit_0_and_no_command_exits_2() {
+    assert_eq!(portdoctor(&["--help"]).status.code(), Some(0));
+    assert_eq!(portdoctor(&["--version"]).status.code(), Some(0));
+    assert_eq!(portdoctor(&[]).status.code(), Some(2));
+}
+
+#[test]
+fn completions_and_man_render() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = portdoctor(&["completions", shell]);
+        assert!(out.status.success());
+        assert!(!out.stdout.is_empty());
+    }
+    let man = portdoctor(&["man"]);
+    assert!(man.status.success());
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH portdoctor"));
+}
+
+#[test]
+fn closed_stdout_ends_quietly_with_0() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portdoctor"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before the writer starts
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ports_json_is_valid_without_a_lab() {
+    let out = portdoctor(&["ports", "--all", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["sockets"].is_array());
+    assert!(doc["notes"].is_array());
+}
