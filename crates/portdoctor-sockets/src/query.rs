@@ -118,10 +118,10 @@ pub enum ConflictKind {
 }
 
 /// The `ports` view: selected sockets, per-port state counts and conflicts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PortReport {
+#[derive(Debug, Clone, Serialize)]
+pub struct PortReport<'a> {
     /// Selected sockets, sorted by protocol, port, address.
-    pub sockets: Vec<Socket>,
+    pub sockets: Vec<&'a Socket>,
     /// TCP state counts for the ports of the selected listeners (and the requested port).
     pub port_states: Vec<PortStateCounts>,
     /// Ports held by more than one program.
@@ -129,14 +129,13 @@ pub struct PortReport {
 }
 
 /// Applies `filter` and summarises.
-pub fn report(snapshot: &Snapshot, filter: &Filter) -> PortReport {
-    let mut sockets: Vec<Socket> = snapshot
+pub fn report<'a>(snapshot: &'a Snapshot, filter: &Filter) -> PortReport<'a> {
+    let mut sockets: Vec<&Socket> = snapshot
         .sockets
         .iter()
         .filter(|s| filter.matches(s))
-        .cloned()
         .collect();
-    sockets.sort_by(|a, b| {
+    sockets.sort_unstable_by(|a, b| {
         (
             a.proto,
             a.local_port,

@@ -108,7 +108,7 @@ pub fn run(args: &PortsArgs, out: &Output) -> Result<Exit, CliError> {
     })
 }
 
-fn render_json(snapshot: &Snapshot, report: &PortReport, out: &Output) -> Result<(), CliError> {
+fn render_json(snapshot: &Snapshot, report: &PortReport<'_>, out: &Output) -> Result<(), CliError> {
     let doc = PortsJson {
         source: &snapshot.source,
         notes: &snapshot.notes,
@@ -128,7 +128,7 @@ fn render_json(snapshot: &Snapshot, report: &PortReport, out: &Output) -> Result
 
 fn render_table(
     snapshot: &Snapshot,
-    report: &PortReport,
+    report: &PortReport<'_>,
     filter: &Filter,
     out: &Output,
 ) -> Result<(), CliError> {
@@ -136,9 +136,9 @@ fn render_table(
     if report.sockets.is_empty() {
         out.line("no matching sockets")?;
     } else if connections {
-        let mut t = out.table(["PROTO", "LOCAL", "REMOTE", "STATE", "PROGRAM", "USER"]);
+        let mut rows = Vec::with_capacity(report.sockets.len());
         for s in &report.sockets {
-            t.add_row(vec![
+            rows.push(vec![
                 s.proto.to_string(),
                 endpoint(s.local_addr, s.local_port),
                 match (s.remote_addr, s.remote_port) {
@@ -150,9 +150,9 @@ fn render_table(
                 user(s),
             ]);
         }
-        out.line(&t.to_string())?;
+        out.grid(&["PROTO", "LOCAL", "REMOTE", "STATE", "PROGRAM", "USER"], &rows)?;
     } else {
-        let mut t = out.table([
+        let header = [
             "PROTO",
             "ADDRESS",
             "PORT",
@@ -161,18 +161,15 @@ fn render_table(
             "USER",
             "TIME_WAIT",
             "CLOSE_WAIT",
-        ]);
+        ];
+        let mut rows = Vec::with_capacity(report.sockets.len());
         for s in &report.sockets {
             let counts = report
                 .port_states
                 .iter()
                 .find(|c| c.port == s.local_port && s.proto == portdoctor_sockets::Proto::Tcp);
-            let reach = s.reach();
-            let reach_text = match reach {
-                Reach::LoopbackOnly | Reach::AllIpv6Only => out.warn(reach.label()),
-                _ => reach.label().to_string(),
-            };
-            t.add_row(vec![
+            let reach_text = s.reach().label().to_string();
+            rows.push(vec![
                 s.proto.to_string(),
                 s.local_addr.to_string(),
                 s.local_port.to_string(),
@@ -183,7 +180,7 @@ fn render_table(
                 counts.map_or("-".into(), |c| c.close_wait.to_string()),
             ]);
         }
-        out.line(&t.to_string())?;
+        out.grid(&header, &rows)?;
     }
     for c in &report.conflicts {
         let who: Vec<String> = c

@@ -12,72 +12,67 @@ pub(crate) struct InodeOwners {
     pub denied: usize,
 }
 
-/// Walks `/proc/*/fd` once, spreading the work over the available cores.
+/// Walks `/proc/*/fd` once, spreading the `readlink` calls over the available cores.
+///
+/// The work is split by descriptor, not by process: one server often holds most sockets.
 pub(crate) fn inode_owners() -> InodeOwners {
-    let pids: Vec<u32> = fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut denied = 0;
+    let mut fds: Vec<(u32, String)> = Vec::new();
+    let pids = fs::read_dir("/proc").into_iter().flatten().flatten();
+    for pid in pids.filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
+        match fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(entries) => fds.extend(
+                entries
+                    .flatten()
+                    .filter_map(|e| Some((pid, e.file_name().into_string().ok()?))),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied += 1,
+            Err(_) => {} // exited meanwhile
+        }
+    }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .clamp(1, 4);
-    let chunk = pids.len().div_ceil(threads).max(1);
-    let parts: Vec<(Vec<(u64, u32)>, usize)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pids
+        .clamp(1, 8);
+    // Threads only pay off on big tables.
+    let threads = if fds.len() < 4096 { 1 } else { threads };
+    let chunk = fds.len().div_ceil(threads).max(1);
+    let parts: Vec<Vec<(u64, u32)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = fds
             .chunks(chunk)
-            .map(|slice| scope.spawn(move || scan_pids(slice)))
+            .map(|slice| scope.spawn(move || resolve(slice)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    let mut owners: HashMap<u64, Vec<u32>> = HashMap::new();
-    let mut denied = 0;
-    for (pairs, d) in parts {
-        denied += d;
-        for (inode, pid) in pairs {
-            let list = owners.entry(inode).or_default();
-            if !list.contains(&pid) {
-                list.push(pid);
-            }
+    let mut owners: HashMap<u64, Vec<u32>> = HashMap::with_capacity(fds.len());
+    for (inode, pid) in parts.into_iter().flatten() {
+        let list = owners.entry(inode).or_default();
+        if !list.contains(&pid) {
+            list.push(pid);
         }
     }
     InodeOwners { owners, denied }
 }
 
-fn scan_pids(pids: &[u32]) -> (Vec<(u64, u32)>, usize) {
+/// Reads the link of each `/proc/PID/fd/N` and keeps the sockets.
+fn resolve(fds: &[(u32, String)]) -> Vec<(u64, u32)> {
     let mut pairs = Vec::new();
-    let mut denied = 0;
-    let mut path = String::with_capacity(32);
-    for &pid in pids {
-        let dir = format!("/proc/{pid}/fd");
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                denied += 1;
-                continue;
-            }
-            Err(_) => continue, // exited meanwhile
+    let mut path = String::with_capacity(40);
+    for (pid, fd) in fds {
+        path.clear();
+        use std::fmt::Write;
+        let _ = write!(path, "/proc/{pid}/fd/{fd}");
+        let Ok(target) = fs::read_link(&path) else {
+            continue;
         };
-        for entry in entries.flatten() {
-            path.clear();
-            path.push_str(&dir);
-            path.push('/');
-            path.push_str(&entry.file_name().to_string_lossy());
-            let Ok(target) = fs::read_link(&path) else {
-                continue;
-            };
-            if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
-                pairs.push((inode, pid));
-            }
+        if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
+            pairs.push((inode, *pid));
         }
     }
-    (pairs, denied)
+    pairs
 }
 
 /// Parses `socket:[12345]`.
