@@ -1,0 +1,1041 @@
+//! Reader and printer for `iptables-save` / `ip6tables-save` text (legacy and nft-backed).
+//!
+//! Built-in chains become base chains at the kernel's priorities for the table
+//! (`include/uapi/linux/netfilter_ipv4.h`, `NF_IP_PRI_*`; the same values for IPv6):
+//! raw −300, mangle −150, nat PREROUTING −100 (DNAT) and nat INPUT +100 (SNAT),
+//! filter 0, security 50.
+
+use crate::backend::names;
+use crate::error::ParseError;
+use crate::model::{
+    Action, Backend, BaseChain, Chain, Elem, Family, Field, Hook, IpFamily, Match, Policy, Rule,
+    Ruleset, Statement, Table, Values,
+};
+
+/// A token with its 1-based column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tok {
+    pub(crate) s: String,
+    pub(crate) col: usize,
+    /// Was quoted in the source.
+    pub(crate) quoted: bool,
+}
+
+/// Split a line into whitespace-separated tokens; `"..."` groups with `\"` and `\\` escapes.
+pub(crate) fn tokenize(line: &str, line_no: usize) -> Result<Vec<Tok>, ParseError> {
+    let mut out = vec![];
+    let mut it = line.chars().enumerate().peekable();
+    while let Some(&(i, c)) = it.peek() {
+        if c.is_whitespace() {
+            it.next();
+            continue;
+        }
+        let col = i + 1;
+        let mut s = String::new();
+        let mut quoted = false;
+        while let Some(&(_, c)) = it.peek() {
+            if c.is_whitespace() {
+                break;
+            }
+            it.next();
+            if c == '"' {
+                quoted = true;
+                let mut closed = false;
+                while let Some((_, c)) = it.next() {
+                    match c {
+                        '\\' => match it.next() {
+                            Some((_, e)) => s.push(e),
+                            None => break,
+                        },
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        c => s.push(c),
+                    }
+                }
+                if !closed {
+                    return Err(ParseError::new(line_no, col, "unterminated quoted string"));
+                }
+            } else {
+                s.push(c);
+            }
+        }
+        out.push(Tok { s, col, quoted });
+    }
+    Ok(out)
+}
+
+fn builtin_chains(table: &str) -> &'static [&'static str] {
+    match table {
+        "raw" => &["PREROUTING", "OUTPUT"],
+        "mangle" => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+        "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+        "filter" | "security" => &["INPUT", "FORWARD", "OUTPUT"],
+        _ => &[],
+    }
+}
+
+/// Kernel priority of a built-in chain of a table.
+pub fn builtin_priority(table: &str, chain: &str) -> i32 {
+    match (table, chain) {
+        ("raw", _) => -300,
+        ("mangle", _) => -150,
+        ("nat", "PREROUTING" | "OUTPUT") => -100,
+        ("nat", _) => 100,
+        ("security", _) => 50,
+        _ => 0,
+    }
+}
+
+struct P<'a> {
+    toks: &'a [Tok],
+    i: usize,
+    line: usize,
+    v6: bool,
+}
+
+impl<'a> P<'a> {
+    fn next(&mut self) -> Option<&'a Tok> {
+        let t = self.toks.get(self.i);
+        self.i += 1;
+        t
+    }
+    fn arg(&mut self, opt: &Tok) -> Result<&'a Tok, ParseError> {
+        self.next().ok_or_else(|| {
+            ParseError::new(self.line, opt.col, format!("{} needs an argument", opt.s))
+        })
+    }
+    fn err(&self, t: &Tok, msg: impl Into<String>) -> ParseError {
+        ParseError::new(self.line, t.col, msg)
+    }
+}
+
+fn cmp(key: Field, negated: bool, elems: Vec<Elem>) -> Match {
+    Match::Cmp {
+        key: vec![key],
+        mask: None,
+        negated,
+        values: Values::Inline(elems.into_iter().map(|e| vec![e]).collect()),
+    }
+}
+
+fn parse_addr(s: &str, v6: bool) -> Option<Elem> {
+    let bits = if v6 { 128 } else { 32 };
+    let one = |a: &str| -> Option<u128> {
+        if v6 {
+            a.parse::<std::net::Ipv6Addr>().ok().map(u128::from)
+        } else {
+            a.parse::<std::net::Ipv4Addr>()
+                .ok()
+                .map(|x| u32::from(x) as u128)
+        }
+    };
+    match s.split_once('/') {
+        None => one(s).map(Elem::val),
+        Some((a, m)) => {
+            let base = one(a)?;
+            let len = match m.parse::<u32>() {
+                Ok(l) if l <= bits => l,
+                Ok(_) => return None,
+                Err(_) => {
+                    // Dotted (or v6) mask: must be contiguous.
+                    let mv = one(m)?;
+                    let l = mv.count_ones();
+                    let full: u128 = if v6 { u128::MAX } else { u32::MAX as u128 };
+                    let expect = if l == 0 {
+                        0
+                    } else {
+                        full & !((1u128 << (bits - l)) - 1)
+                    };
+                    if mv != expect {
+                        return None;
+                    }
+                    l
+                }
+            };
+            Some(names::prefix_range(base, len, bits))
+        }
+    }
+}
+
+fn parse_port_range(s: &str) -> Option<Elem> {
+    let p = |x: &str| names::service_port(x);
+    match s.split_once(':') {
+        None => p(s).map(|v| Elem::val(v as u128)),
+        Some((a, b)) => {
+            let lo = if a.is_empty() { 0 } else { p(a)? };
+            let hi = if b.is_empty() { 65535 } else { p(b)? };
+            Some(Elem::Range(lo.min(hi) as u128, lo.max(hi) as u128))
+        }
+    }
+}
+
+fn parse_iface(s: &str) -> Elem {
+    match s.strip_suffix('+') {
+        Some(p) => Elem::Iface {
+            name: p.to_string(),
+            wildcard: true,
+        },
+        None => Elem::Iface {
+            name: s.to_string(),
+            wildcard: false,
+        },
+    }
+}
+
+fn parse_mark(s: &str) -> Option<(u128, u128)> {
+    let n = |x: &str| -> Option<u128> {
+        match x.strip_prefix("0x") {
+            Some(h) => u32::from_str_radix(h, 16).ok().map(u128::from),
+            None => x.parse::<u32>().ok().map(u128::from),
+        }
+    };
+    match s.split_once('/') {
+        Some((v, m)) => Some((n(v)?, n(m)?)),
+        None => Some((n(s)?, u32::MAX as u128)),
+    }
+}
+
+fn is_basic(s: &str) -> bool {
+    matches!(
+        s,
+        "-p" | "-s"
+            | "-d"
+            | "-i"
+            | "-o"
+            | "-f"
+            | "-m"
+            | "-j"
+            | "-g"
+            | "--protocol"
+            | "--source"
+            | "--destination"
+            | "--in-interface"
+            | "--out-interface"
+            | "--match"
+            | "--jump"
+            | "--goto"
+            | "--fragment"
+    )
+}
+
+fn quote(s: &str) -> String {
+    if !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+        return s.to_string();
+    }
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o.push('"');
+    o
+}
+
+fn toks_text(t: &[Tok]) -> String {
+    t.iter()
+        .map(|t| if t.quoted { quote(&t.s) } else { t.s.clone() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parsed pieces of one `-A` line.
+struct RuleParts {
+    matches: Vec<Match>,
+    statements: Vec<Statement>,
+    action: Action,
+    comment: Option<String>,
+}
+
+/// Parse the options of a rule (after `-A CHAIN`).
+fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, ParseError> {
+    let mut r = RuleParts {
+        matches: vec![],
+        statements: vec![],
+        action: Action::Continue,
+        comment: None,
+    };
+    let mut module: Option<&str> = None;
+    let mut proto: Option<u128> = None;
+    while let Some(t) = p.next() {
+        let start = p.i - 1;
+        let mut neg = false;
+        let mut t = t;
+        if t.s == "!" {
+            neg = true;
+            t = p.next().ok_or_else(|| p.err(t, "`!` at end of rule"))?;
+        }
+        match t.s.as_str() {
+            "-p" | "--protocol" => {
+                let a = p.arg(t)?;
+                let s = a.s.to_ascii_lowercase();
+                if s == "all" || s == "0" {
+                    if neg {
+                        r.matches.push(cmp(Field::L4Proto, false, vec![]));
+                    }
+                } else {
+                    let n = names::proto_number(&s).ok_or_else(|| p.err(a, "unknown protocol"))?;
+                    proto = Some(n as u128);
+                    r.matches
+                        .push(cmp(Field::L4Proto, neg, vec![Elem::val(n as u128)]));
+                }
+            }
+            "-s" | "--source" | "-d" | "--destination" => {
+                let a = p.arg(t)?;
+                let src = t.s.starts_with("-s") || t.s == "--source";
+                let field = match (src, p.v6) {
+                    (true, false) => Field::Saddr4,
+                    (false, false) => Field::Daddr4,
+                    (true, true) => Field::Saddr6,
+                    (false, true) => Field::Daddr6,
+                };
+                let mut elems = vec![];
+                for part in a.s.split(',') {
+                    elems.push(parse_addr(part, p.v6).ok_or_else(|| p.err(a, "bad address"))?);
+                }
+                r.matches.push(cmp(field, neg, elems));
+            }
+            "-i" | "--in-interface" => {
+                let a = p.arg(t)?;
+                r.matches
+                    .push(cmp(Field::Iifname, neg, vec![parse_iface(&a.s)]));
+            }
+            "-o" | "--out-interface" => {
+                let a = p.arg(t)?;
+                r.matches.push(Match::Unmodelled {
+                    reason: "output interface not modelled on the inbound path".into(),
+                    text: toks_text(&p.toks[start..p.i]),
+                });
+                let _ = a;
+            }
+            "-f" | "--fragment" => r.matches.push(Match::Unmodelled {
+                reason: "fragment matching not modelled".into(),
+                text: toks_text(&p.toks[start..p.i]),
+            }),
+            "-m" | "--match" => {
+                let a = p.arg(t)?;
+                if neg {
+                    return Err(p.err(t, "`!` before -m"));
+                }
+                module = Some(a.s.as_str());
+                if !matches!(
+                    a.s.as_str(),
+                    "tcp"
+                        | "udp"
+                        | "multiport"
+                        | "conntrack"
+                        | "state"
+                        | "comment"
+                        | "iprange"
+                        | "addrtype"
+                        | "set"
+                        | "mark"
+                ) {
+                    // Unmodelled module: keep it and all its options verbatim.
+                    let mut end = p.i;
+                    while let Some(n) = p.toks.get(end) {
+                        if is_basic(&n.s)
+                            || (n.s == "!" && p.toks.get(end + 1).is_some_and(|x| is_basic(&x.s)))
+                        {
+                            break;
+                        }
+                        end += 1;
+                    }
+                    p.i = end;
+                    r.matches.push(Match::Unmodelled {
+                        reason: format!("match module `{}` not modelled", a.s),
+                        text: toks_text(&p.toks[start..end]),
+                    });
+                    module = None;
+                }
+            }
+            "-j" | "--jump" | "-g" | "--goto" => {
+                if neg {
+                    return Err(p.err(t, "`!` before a target"));
+                }
+                let a = p.arg(t)?;
+                let goto = t.s == "-g" || t.s == "--goto";
+                let mut end = p.i;
+                while let Some(n) = p.toks.get(end) {
+                    if is_basic(&n.s) {
+                        break;
+                    }
+                    end += 1;
+                }
+                let opts = &p.toks[p.i..end];
+                p.i = end;
+                let text = toks_text(&p.toks[start..end]);
+                target(&mut r, &a.s, goto, opts, text, user_chains, p)?;
+            }
+            "-c" | "--set-counters" => {
+                p.arg(t)?;
+                p.arg(t)?;
+            }
+            o if o.starts_with("--") => {
+                let m =
+                    module.ok_or_else(|| p.err(t, format!("option {o} without a match module")))?;
+                module_opt(&mut r, m, t, neg, proto, p, start)?;
+            }
+            _ => return Err(p.err(t, format!("unexpected `{}`", t.s))),
+        }
+    }
+    Ok(r)
+}
+
+fn module_opt(
+    r: &mut RuleParts,
+    module: &str,
+    t: &Tok,
+    neg: bool,
+    proto: Option<u128>,
+    p: &mut P,
+    start: usize,
+) -> Result<(), ParseError> {
+    let o = t.s.as_str();
+    let ports = |p: &mut P, t: &Tok| -> Result<Vec<Elem>, ParseError> {
+        let a = p.arg(t)?;
+        a.s.split(',')
+            .map(|x| parse_port_range(x).ok_or_else(|| p.err(a, "bad port")))
+            .collect()
+    };
+    match (module, o) {
+        ("tcp" | "udp", "--dport" | "--destination-port" | "--sport" | "--source-port") => {
+            let dst = o.contains('d');
+            let f = match (module, dst) {
+                ("tcp", true) => Field::TcpDport,
+                ("tcp", false) => Field::TcpSport,
+                (_, true) => Field::UdpDport,
+                (_, false) => Field::UdpSport,
+            };
+            let e = ports(p, t)?;
+            if e.len() != 1 {
+                return Err(p.err(t, "one port or range expected"));
+            }
+            r.matches.push(cmp(f, neg, e));
+        }
+        ("tcp", "--tcp-flags") => {
+            let m = p.arg(t)?;
+            let c = p.arg(t)?;
+            let bits = |x: &Tok| -> Result<u128, ParseError> {
+                x.s.split(',').try_fold(0, |acc, f| {
+                    Ok(acc | names::tcp_flag(f).ok_or_else(|| p.err(x, "bad TCP flag"))?)
+                })
+            };
+            let (mb, cb) = (bits(m)?, bits(c)?);
+            r.matches.push(Match::Cmp {
+                key: vec![Field::TcpFlags],
+                mask: Some(mb),
+                negated: neg,
+                values: Values::Inline(vec![vec![Elem::val(cb & mb)]]),
+            });
+        }
+        ("tcp", "--syn") => r.matches.push(Match::Cmp {
+            key: vec![Field::TcpFlags],
+            mask: Some(0x17),
+            negated: neg,
+            values: Values::Inline(vec![vec![Elem::val(0x02)]]),
+        }),
+        ("multiport", "--dports" | "--destination-ports" | "--sports" | "--source-ports") => {
+            let f = if o.contains('d') {
+                Field::Dport
+            } else {
+                Field::Sport
+            };
+            let e = ports(p, t)?;
+            let _ = proto;
+            r.matches.push(cmp(f, neg, e));
+        }
+        ("conntrack", "--ctstate") | ("state", "--state") => {
+            let a = p.arg(t)?;
+            let mut e = vec![];
+            for s in a.s.split(',') {
+                let b =
+                    names::ct_state_bit(s).ok_or_else(|| p.err(a, format!("unknown state {s}")))?;
+                e.push(Elem::val(b));
+            }
+            r.matches.push(cmp(Field::CtState, neg, e));
+        }
+        ("comment", "--comment") => {
+            let a = p.arg(t)?;
+            r.comment = Some(a.s.clone());
+        }
+        ("iprange", "--src-range" | "--dst-range") => {
+            let a = p.arg(t)?;
+            let f = match (o == "--src-range", p.v6) {
+                (true, false) => Field::Saddr4,
+                (false, false) => Field::Daddr4,
+                (true, true) => Field::Saddr6,
+                (false, true) => Field::Daddr6,
+            };
+            let (x, y) =
+                a.s.split_once('-')
+                    .ok_or_else(|| p.err(a, "range a-b expected"))?;
+            let (Some(Elem::Range(x, _)), Some(Elem::Range(y, _))) =
+                (parse_addr(x, p.v6), parse_addr(y, p.v6))
+            else {
+                return Err(p.err(a, "bad address range"));
+            };
+            r.matches
+                .push(cmp(f, neg, vec![Elem::Range(x.min(y), x.max(y))]));
+        }
+        ("addrtype", "--dst-type") => {
+            let a = p.arg(t)?;
+            let mut e = vec![];
+            for s in a.s.split(',') {
+                e.push(Elem::val(
+                    names::addr_type(s).ok_or_else(|| p.err(a, "unknown address type"))?,
+                ));
+            }
+            r.matches.push(cmp(Field::DaddrType, neg, e));
+        }
+        ("set", "--match-set") => {
+            let n = p.arg(t)?;
+            let flags = p.arg(t)?;
+            let first = flags.s.split(',').next().unwrap_or("");
+            let f = match (first, p.v6) {
+                ("src", false) => Field::Saddr4,
+                ("dst", false) => Field::Daddr4,
+                ("src", true) => Field::Saddr6,
+                ("dst", true) => Field::Daddr6,
+                _ => return Err(p.err(flags, "src or dst expected")),
+            };
+            if flags.s.contains(',') {
+                r.matches.push(Match::Unmodelled {
+                    reason: "multi-dimensional ipset match not modelled".into(),
+                    text: toks_text(&p.toks[start..p.i]),
+                });
+            } else {
+                r.matches.push(Match::Cmp {
+                    key: vec![f],
+                    mask: None,
+                    negated: neg,
+                    values: Values::Ipset(n.s.clone()),
+                });
+            }
+        }
+        ("mark", "--mark") => {
+            let a = p.arg(t)?;
+            let (v, m) = parse_mark(&a.s).ok_or_else(|| p.err(a, "bad mark"))?;
+            r.matches.push(Match::Cmp {
+                key: vec![Field::Mark],
+                mask: (m != u32::MAX as u128).then_some(m),
+                negated: neg,
+                values: Values::Inline(vec![vec![Elem::val(v & m)]]),
+            });
+        }
+        _ => {
+            // Unknown option of a known module: keep it and its arguments verbatim.
+            let mut end = p.i;
+            while let Some(n) = p.toks.get(end) {
+                if n.s.starts_with('-') || n.s == "!" {
+                    break;
+                }
+                end += 1;
+            }
+            p.i = end;
+            r.matches.push(Match::Unmodelled {
+                reason: format!("option {o} of `{module}` not modelled"),
+                text: toks_text(&p.toks[start..end]),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn target(
+    r: &mut RuleParts,
+    name: &str,
+    goto: bool,
+    opts: &[Tok],
+    text: String,
+    user_chains: &[String],
+    p: &P,
+) -> Result<(), ParseError> {
+    let opt = |k: &str| {
+        opts.iter()
+            .position(|t| t.s == k)
+            .and_then(|i| opts.get(i + 1))
+    };
+    if goto || user_chains.iter().any(|c| c == name) {
+        r.action = if goto {
+            Action::Goto(name.to_string())
+        } else {
+            Action::Jump(name.to_string())
+        };
+        return Ok(());
+    }
+    match name {
+        "ACCEPT" => r.action = Action::Accept,
+        "DROP" => r.action = Action::Drop,
+        "RETURN" => r.action = Action::Return,
+        "REJECT" => {
+            let k = opt("--reject-with").map_or(crate::model::RejectKind::PortUnreachable, |t| {
+                names::reject_kind(&t.s)
+            });
+            r.action = Action::Reject(k);
+        }
+        "LOG" | "NFLOG" | "ULOG" => r.statements.push(Statement::Log(text)),
+        "MARK" => {
+            let set = |v: u128, m: u128| Statement::SetMark {
+                value: v as u32,
+                mask: m as u32,
+            };
+            let st = if let Some(t) = opt("--set-xmark") {
+                parse_mark(&t.s).map(|(v, m)| set(v, m))
+            } else if let Some(t) = opt("--set-mark") {
+                // --set-mark v/m == --set-xmark v/(m|v)
+                parse_mark(&t.s).map(|(v, m)| set(v, m | v))
+            } else if let Some(t) = opt("--or-mark") {
+                parse_mark(&t.s).map(|(v, _)| set(v, v))
+            } else if let Some(t) = opt("--and-mark") {
+                parse_mark(&t.s).map(|(v, _)| set(0, !v & 0xffff_ffff))
+            } else if let Some(t) = opt("--xor-mark") {
+                parse_mark(&t.s).map(|(v, _)| set(v, 0))
+            } else {
+                None
+            };
+            r.statements
+                .push(st.unwrap_or(Statement::MarkUnknown(text)));
+        }
+        "CONNMARK" if opts.iter().any(|t| t.s == "--restore-mark") => {
+            r.statements.push(Statement::MarkUnknown(text))
+        }
+        "CONNMARK" => r.statements.push(Statement::Other(text)),
+        "CT" if opts.iter().any(|t| t.s == "--notrack") => r.statements.push(Statement::Notrack),
+        "NOTRACK" => r.statements.push(Statement::Notrack),
+        "CT" => r.statements.push(Statement::Other(text)),
+        n if names::non_terminal_target(n) => r.statements.push(Statement::Other(text)),
+        n => {
+            if n.is_empty() {
+                return Err(ParseError::new(p.line, 1, "empty target"));
+            }
+            r.statements.push(Statement::Other(text.clone()));
+            r.action = Action::Unmodelled(format!(
+                "target `{text}` not modelled (changes, diverts or queues the packet)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parse `iptables-save` (family [`IpFamily::Ipv4`]) or `ip6tables-save` ([`IpFamily::Ipv6`])
+/// output. `backend` says which implementation printed it. Syntax errors carry line and
+/// column; unknown match modules and options become [`Match::Unmodelled`].
+pub fn parse_iptables_save(
+    text: &str,
+    family: IpFamily,
+    backend: Backend,
+) -> Result<Ruleset, ParseError> {
+    let v6 = family == IpFamily::Ipv6;
+    let fam = if v6 { Family::Ip6 } else { Family::Ip };
+    let mut rs = Ruleset {
+        backend: Some(backend),
+        tables: vec![],
+        ipsets: None,
+    };
+    let mut cur: Option<usize> = None;
+    let mut user_chains: Vec<String> = vec![];
+    for (ln, raw) in text.lines().enumerate() {
+        let line_no = ln + 1;
+        let line = raw.trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let col0 = line.chars().count() - trimmed.chars().count() + 1;
+        if let Some(name) = trimmed.strip_prefix('*') {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(ParseError::new(
+                    line_no,
+                    col0,
+                    "table name expected after `*`",
+                ));
+            }
+            rs.tables.push(Table {
+                family: fam,
+                name: name.to_string(),
+                handle: None,
+                iptables_nft_owned: false,
+                chains: vec![],
+                sets: vec![],
+            });
+            cur = Some(rs.tables.len() - 1);
+            // User chains are all declared before the rules; collect them for `-j NAME`.
+            user_chains = text
+                .lines()
+                .skip(ln + 1)
+                .map(str::trim)
+                .take_while(|l| *l != "COMMIT" && !l.starts_with('*'))
+                .filter_map(|l| l.strip_prefix(':'))
+                .filter_map(|l| l.split_whitespace().next().map(String::from))
+                .collect();
+            continue;
+        }
+        let Some(ti) = cur else {
+            return Err(ParseError::new(
+                line_no,
+                col0,
+                "rule or chain outside a table (`*table` expected)",
+            ));
+        };
+        if trimmed == "COMMIT" {
+            cur = None;
+            continue;
+        }
+        let toks = tokenize(line, line_no)?;
+        let table = &mut rs.tables[ti];
+        if let Some(decl) = trimmed.strip_prefix(':') {
+            let mut parts = decl.split_whitespace();
+            let (Some(name), Some(pol)) = (parts.next(), parts.next()) else {
+                return Err(ParseError::new(
+                    line_no,
+                    col0,
+                    "chain declaration `:NAME POLICY` expected",
+                ));
+            };
+            let builtin = builtin_chains(&table.name).contains(&name);
+            let base = if pol == "-" {
+                None
+            } else {
+                let policy = match pol {
+                    "ACCEPT" => Policy::Accept,
+                    "DROP" => Policy::Drop,
+                    _ => {
+                        let c = toks.get(1).map_or(col0, |t| t.col);
+                        return Err(ParseError::new(line_no, c, format!("bad policy {pol}")));
+                    }
+                };
+                let hook = Hook::from_name(&name.to_ascii_lowercase());
+                Some(BaseChain {
+                    hook: if builtin {
+                        hook
+                    } else {
+                        Hook::Other(name.to_string())
+                    },
+                    chain_type: if table.name == "nat" { "nat" } else { "filter" }.into(),
+                    priority: builtin_priority(&table.name, name),
+                    policy,
+                    devices: vec![],
+                })
+            };
+            if !table.chains.iter().any(|c| c.name == name) {
+                table.chains.push(Chain {
+                    name: name.to_string(),
+                    handle: None,
+                    base,
+                    rules: vec![],
+                });
+            }
+            continue;
+        }
+        // Rule: optional "[p:b]" counters, then -A CHAIN.
+        let mut i = 0;
+        if toks.first().is_some_and(|t| t.s.starts_with('[')) {
+            i = 1;
+        }
+        let Some(a) = toks.get(i) else { continue };
+        if a.s != "-A" && a.s != "--append" {
+            return Err(ParseError::new(
+                line_no,
+                a.col,
+                format!("expected -A, found `{}`", a.s),
+            ));
+        }
+        let Some(chain_tok) = toks.get(i + 1) else {
+            return Err(ParseError::new(line_no, a.col, "-A needs a chain name"));
+        };
+        let mut p = P {
+            toks: &toks[i + 2..],
+            i: 0,
+            line: line_no,
+            v6,
+        };
+        let parts = parse_rule_opts(&mut p, &user_chains)?;
+        let ci = match table.chains.iter().position(|c| c.name == chain_tok.s) {
+            Some(ci) => ci,
+            None => {
+                table.chains.push(Chain {
+                    name: chain_tok.s.clone(),
+                    handle: None,
+                    base: None,
+                    rules: vec![],
+                });
+                table.chains.len() - 1
+            }
+        };
+        let chain = &mut table.chains[ci];
+        chain.rules.push(Rule {
+            matches: parts.matches,
+            statements: parts.statements,
+            action: parts.action,
+            text: toks_text(&toks[i..]),
+            comment: parts.comment,
+            handle: None,
+            position: chain.rules.len() + 1,
+        });
+    }
+    Ok(rs)
+}
+
+// ---------------------------------------------------------------- printer
+
+fn fmt_addr(v: u128, v6: bool) -> String {
+    if v6 {
+        std::net::Ipv6Addr::from(v).to_string()
+    } else {
+        std::net::Ipv4Addr::from(v as u32).to_string()
+    }
+}
+
+/// Prefix length if `[a, b]` is exactly a CIDR block.
+fn as_prefix(a: u128, b: u128, bits: u32) -> Option<u32> {
+    let span = b.wrapping_sub(a);
+    if b < a {
+        return None;
+    }
+    if span == u128::MAX {
+        return (bits == 128).then_some(0);
+    }
+    let size = span + 1;
+    if !size.is_power_of_two() || a & span != 0 {
+        return None;
+    }
+    Some(bits - size.trailing_zeros())
+}
+
+fn fmt_ports(e: &[Vec<Elem>]) -> Option<String> {
+    let v: Option<Vec<String>> = e
+        .iter()
+        .map(|x| match x.as_slice() {
+            [Elem::Range(a, b)] if a == b => Some(a.to_string()),
+            [Elem::Range(a, b)] => Some(format!("{a}:{b}")),
+            _ => None,
+        })
+        .collect();
+    v.map(|v| v.join(","))
+}
+
+fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
+    let bits = if v6 { 128 } else { 32 };
+    match m {
+        Match::Unmodelled { text, .. } => out.push(text.clone()),
+        Match::Cmp {
+            key,
+            mask,
+            negated,
+            values,
+        } => {
+            let bang = if *negated { "! " } else { "" };
+            let Some(&f) = key.first() else { return };
+            let entries: &[Vec<Elem>] = match values {
+                Values::Inline(e) => e,
+                Values::Ipset(n) => {
+                    let dir = if matches!(f, Field::Saddr4 | Field::Saddr6) {
+                        "src"
+                    } else {
+                        "dst"
+                    };
+                    out.push(format!("-m set {bang}--match-set {} {dir}", quote(n)));
+                    return;
+                }
+                Values::Named(n) => {
+                    out.push(format!("-m unknown --named-set {}", quote(n)));
+                    return;
+                }
+            };
+            let single = |e: &[Vec<Elem>]| match e {
+                [x] if x.len() == 1 => match &x[0] {
+                    Elem::Range(a, b) if a == b => Some(*a),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let s = match f {
+                Field::L4Proto => match single(entries) {
+                    Some(n) => format!("{bang}-p {}", names::proto_name(n as u8)),
+                    None if entries.is_empty() && !negated => "! -p all".to_string(),
+                    None => return,
+                },
+                Field::Saddr4 | Field::Saddr6 | Field::Daddr4 | Field::Daddr6 => {
+                    let src = matches!(f, Field::Saddr4 | Field::Saddr6);
+                    let cidrs: Option<Vec<String>> = entries
+                        .iter()
+                        .map(|x| match x.as_slice() {
+                            [Elem::Range(a, b)] => {
+                                as_prefix(*a, *b, bits).map(|l| format!("{}/{l}", fmt_addr(*a, v6)))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    match (cidrs, entries) {
+                        (Some(c), _) if !c.is_empty() => {
+                            format!("{bang}{} {}", if src { "-s" } else { "-d" }, c.join(","))
+                        }
+                        (_, [x]) => match x.as_slice() {
+                            [Elem::Range(a, b)] => format!(
+                                "-m iprange {bang}{} {}-{}",
+                                if src { "--src-range" } else { "--dst-range" },
+                                fmt_addr(*a, v6),
+                                fmt_addr(*b, v6)
+                            ),
+                            _ => return,
+                        },
+                        _ => return,
+                    }
+                }
+                Field::Iifname => match entries {
+                    [x] => match x.as_slice() {
+                        [Elem::Iface { name, wildcard }] => {
+                            format!("{bang}-i {}{}", name, if *wildcard { "+" } else { "" })
+                        }
+                        _ => return,
+                    },
+                    _ => return,
+                },
+                Field::TcpDport | Field::TcpSport | Field::UdpDport | Field::UdpSport => {
+                    let m = if matches!(f, Field::TcpDport | Field::TcpSport) {
+                        "tcp"
+                    } else {
+                        "udp"
+                    };
+                    let o = if matches!(f, Field::TcpDport | Field::UdpDport) {
+                        "--dport"
+                    } else {
+                        "--sport"
+                    };
+                    format!(
+                        "-m {m} {bang}{o} {}",
+                        fmt_ports(entries).unwrap_or_default()
+                    )
+                }
+                Field::Dport | Field::Sport => {
+                    let o = if f == Field::Dport {
+                        "--dports"
+                    } else {
+                        "--sports"
+                    };
+                    format!(
+                        "-m multiport {bang}{o} {}",
+                        fmt_ports(entries).unwrap_or_default()
+                    )
+                }
+                Field::CtState => {
+                    let n: Vec<&str> = entries
+                        .iter()
+                        .filter_map(|x| match x.as_slice() {
+                            [Elem::Range(a, _)] => names::ct_state_name(*a),
+                            _ => None,
+                        })
+                        .collect();
+                    format!("-m conntrack {bang}--ctstate {}", n.join(","))
+                }
+                Field::DaddrType => {
+                    let n: Vec<&str> = entries
+                        .iter()
+                        .filter_map(|x| match x.as_slice() {
+                            [Elem::Range(a, _)] => Some(names::addr_type_name(*a)),
+                            _ => None,
+                        })
+                        .collect();
+                    format!("-m addrtype {bang}--dst-type {}", n.join(","))
+                }
+                Field::TcpFlags => {
+                    let m = mask.unwrap_or(0xff);
+                    let c = single(entries).unwrap_or(0);
+                    format!(
+                        "-m tcp {bang}--tcp-flags {} {}",
+                        names::tcp_flags_names(m),
+                        names::tcp_flags_names(c)
+                    )
+                }
+                Field::Mark => {
+                    let v = single(entries).unwrap_or(0);
+                    match mask {
+                        Some(m) => format!("-m mark {bang}--mark {v:#x}/{m:#x}"),
+                        None => format!("-m mark {bang}--mark {v:#x}"),
+                    }
+                }
+                Field::NfProto => return,
+            };
+            out.push(s);
+        }
+    }
+}
+
+fn print_rule(chain: &str, r: &Rule, v6: bool) -> String {
+    let mut parts = vec![format!("-A {chain}")];
+    for m in &r.matches {
+        print_match(m, v6, &mut parts);
+    }
+    if let Some(c) = &r.comment {
+        parts.push(format!("-m comment --comment {}", quote_always(c)));
+    }
+    for s in &r.statements {
+        match s {
+            Statement::Log(t) | Statement::Other(t) | Statement::MarkUnknown(t) => {
+                parts.push(t.clone())
+            }
+            Statement::SetMark { value, mask } => {
+                parts.push(format!("-j MARK --set-xmark {value:#x}/{mask:#x}"))
+            }
+            Statement::Notrack => parts.push("-j CT --notrack".into()),
+            Statement::Counter => {}
+        }
+    }
+    match &r.action {
+        Action::Accept => parts.push("-j ACCEPT".into()),
+        Action::Drop => parts.push("-j DROP".into()),
+        Action::Return => parts.push("-j RETURN".into()),
+        Action::Reject(k) => parts.push(format!(
+            "-j REJECT --reject-with {}",
+            names::reject_with_name(k, v6)
+        )),
+        Action::Jump(c) => parts.push(format!("-j {c}")),
+        Action::Goto(c) => parts.push(format!("-g {c}")),
+        Action::Continue | Action::Unmodelled(_) | Action::Vmap { .. } => {}
+    }
+    parts.join(" ")
+}
+
+fn quote_always(s: &str) -> String {
+    let q = quote(s);
+    if q.starts_with('"') {
+        q
+    } else {
+        format!("\"{s}\"")
+    }
+}
+
+/// Print a ruleset as `iptables-save` text (tables of family ip or ip6 only). Parsing the
+/// result gives back the same model (up to rule text).
+pub fn print_iptables_save(rs: &Ruleset) -> String {
+    let mut out = String::new();
+    for t in rs
+        .tables
+        .iter()
+        .filter(|t| matches!(t.family, Family::Ip | Family::Ip6))
+    {
+        let v6 = t.family == Family::Ip6;
+        out.push_str(&format!("*{}\n", t.name));
+        for c in &t.chains {
+            let pol = match &c.base {
+                Some(b) if b.policy == Policy::Drop => "DROP",
+                Some(_) => "ACCEPT",
+                None => "-",
+            };
+            out.push_str(&format!(":{} {pol} [0:0]\n", c.name));
+        }
+        for c in &t.chains {
+            for r in &c.rules {
+                out.push_str(&print_rule(&c.name, r, v6));
+                out.push('\n');
+            }
+        }
+        out.push_str("COMMIT\n");
+    }
+    out
+}

@@ -1,0 +1,6 @@
+//! Readers (and a printer) for each firewall backend's own text format.
+
+pub mod ipset;
+pub mod iptables;
+pub mod names;
+pub mod nft;

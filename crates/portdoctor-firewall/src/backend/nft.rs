@@ -1,0 +1,923 @@
+//! Reader for `nft -j list ruleset` (libnftables JSON, schema version 1).
+//!
+//! Every expression that is not modelled becomes an explicit [`Match::Unmodelled`] (or
+//! [`Action::Unmodelled`] for verdicts and packet rewrites); only malformed JSON is an error.
+//! Tables that belong to iptables-nft are flagged ([`Table::iptables_nft_owned`]).
+
+use crate::backend::names;
+use crate::error::ParseError;
+use crate::model::{
+    Action, Backend, BaseChain, Chain, Elem, Family, Field, Hook, Match, NamedSet, Policy,
+    RejectKind, Rule, Ruleset, Statement, Table, Values, VerdictMap,
+};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Parse the JSON printed by `nft -j list ruleset`.
+///
+/// Errors only for text that is not JSON or not an `{"nftables": [...]}` document; the error
+/// carries the line and column serde_json reports.
+pub fn parse_nft_json(text: &str) -> Result<Ruleset, ParseError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| ParseError::new(e.line(), e.column(), e.to_string()))?;
+    let items = v
+        .get("nftables")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ParseError::new(1, 1, "expected an object with an \"nftables\" array"))?;
+    let mut rs = Ruleset {
+        backend: Some(Backend::Nftables),
+        tables: vec![],
+        ipsets: None,
+    };
+    let mut tix: HashMap<(Family, String), usize> = HashMap::new();
+    let mut cix: Vec<HashMap<String, usize>> = vec![];
+    for item in items {
+        let Some(obj) = item.as_object() else {
+            continue;
+        };
+        for (kind, body) in obj {
+            let Some(b) = body.as_object() else { continue };
+            match kind.as_str() {
+                "table" => {
+                    let (Some(fam), Some(name)) = (family(b), str_of(b, "name")) else {
+                        continue;
+                    };
+                    tix.entry((fam, name.to_string())).or_insert_with(|| {
+                        rs.tables.push(Table {
+                            family: fam,
+                            name: name.to_string(),
+                            handle: b.get("handle").and_then(Value::as_u64),
+                            iptables_nft_owned: false,
+                            chains: vec![],
+                            sets: vec![],
+                        });
+                        cix.push(HashMap::new());
+                        rs.tables.len() - 1
+                    });
+                }
+                "chain" => {
+                    let Some(ti) = table_of(&mut rs, &mut tix, &mut cix, b) else {
+                        continue;
+                    };
+                    let Some(name) = str_of(b, "name") else {
+                        continue;
+                    };
+                    if cix[ti].contains_key(name) {
+                        continue;
+                    }
+                    let chain = Chain {
+                        name: name.to_string(),
+                        handle: b.get("handle").and_then(Value::as_u64),
+                        base: base_chain(b),
+                        rules: vec![],
+                    };
+                    cix[ti].insert(name.to_string(), rs.tables[ti].chains.len());
+                    rs.tables[ti].chains.push(chain);
+                }
+                "set" | "map" => {
+                    let Some(ti) = table_of(&mut rs, &mut tix, &mut cix, b) else {
+                        continue;
+                    };
+                    rs.tables[ti].sets.push(named_set(b, kind == "map"));
+                }
+                "rule" => {
+                    let Some(ti) = table_of(&mut rs, &mut tix, &mut cix, b) else {
+                        continue;
+                    };
+                    let Some(cname) = str_of(b, "chain") else {
+                        continue;
+                    };
+                    let ci = match cix[ti].get(cname) {
+                        Some(&ci) => ci,
+                        None => {
+                            cix[ti].insert(cname.to_string(), rs.tables[ti].chains.len());
+                            rs.tables[ti].chains.push(Chain {
+                                name: cname.to_string(),
+                                handle: None,
+                                base: None,
+                                rules: vec![],
+                            });
+                            rs.tables[ti].chains.len() - 1
+                        }
+                    };
+                    let pos = rs.tables[ti].chains[ci].rules.len() + 1;
+                    let rule = parse_rule(b, pos);
+                    rs.tables[ti].chains[ci].rules.push(rule);
+                }
+                _ => {}
+            }
+        }
+    }
+    for t in &mut rs.tables {
+        t.iptables_nft_owned = is_iptables_nft_table(t, items);
+    }
+    Ok(rs)
+}
+
+fn is_iptables_nft_table(t: &Table, _items: &[Value]) -> bool {
+    if !matches!(t.family, Family::Ip | Family::Ip6) {
+        return false;
+    }
+    if !matches!(
+        t.name.as_str(),
+        "filter" | "nat" | "mangle" | "raw" | "security"
+    ) {
+        return false;
+    }
+    let builtin = |n: &str| {
+        matches!(
+            n,
+            "INPUT" | "OUTPUT" | "FORWARD" | "PREROUTING" | "POSTROUTING"
+        )
+    };
+    let bases: Vec<&Chain> = t.chains.iter().filter(|c| c.base.is_some()).collect();
+    let has_xt = t.chains.iter().any(|c| {
+        c.rules
+            .iter()
+            .any(|r| r.text.contains("xt ") || r.text.starts_with("xt"))
+    });
+    has_xt || (!bases.is_empty() && bases.iter().all(|c| builtin(&c.name)))
+}
+
+fn str_of<'a>(b: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    b.get(k).and_then(Value::as_str)
+}
+
+fn family(b: &Map<String, Value>) -> Option<Family> {
+    str_of(b, "family").and_then(Family::from_name)
+}
+
+fn table_of(
+    rs: &mut Ruleset,
+    tix: &mut HashMap<(Family, String), usize>,
+    cix: &mut Vec<HashMap<String, usize>>,
+    b: &Map<String, Value>,
+) -> Option<usize> {
+    let fam = family(b)?;
+    let name = str_of(b, "table")?;
+    Some(*tix.entry((fam, name.to_string())).or_insert_with(|| {
+        rs.tables.push(Table {
+            family: fam,
+            name: name.to_string(),
+            handle: None,
+            iptables_nft_owned: false,
+            chains: vec![],
+            sets: vec![],
+        });
+        cix.push(HashMap::new());
+        rs.tables.len() - 1
+    }))
+}
+
+fn base_chain(b: &Map<String, Value>) -> Option<BaseChain> {
+    let hook = str_of(b, "hook")?;
+    let priority = match b.get("prio") {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .unwrap_or(0)
+            .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        Some(Value::String(s)) => names::priority_name(s).unwrap_or(0),
+        _ => 0,
+    };
+    let policy = match str_of(b, "policy") {
+        Some("drop") => Policy::Drop,
+        _ => Policy::Accept,
+    };
+    let devices = match b.get("dev") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    };
+    Some(BaseChain {
+        hook: Hook::from_name(hook),
+        chain_type: str_of(b, "type").unwrap_or("filter").to_string(),
+        priority,
+        policy,
+        devices,
+    })
+}
+
+/// Value type of a key component, used to convert JSON values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Ip4,
+    Ip6,
+    Port,
+    Proto,
+    NfProto,
+    Iface,
+    CtState,
+    AddrType,
+    TcpFlags,
+    Int,
+}
+
+fn ty_of_field(f: Field) -> Ty {
+    match f {
+        Field::NfProto => Ty::NfProto,
+        Field::L4Proto => Ty::Proto,
+        Field::Saddr4 | Field::Daddr4 => Ty::Ip4,
+        Field::Saddr6 | Field::Daddr6 => Ty::Ip6,
+        Field::Sport
+        | Field::Dport
+        | Field::TcpSport
+        | Field::TcpDport
+        | Field::UdpSport
+        | Field::UdpDport => Ty::Port,
+        Field::Iifname => Ty::Iface,
+        Field::CtState => Ty::CtState,
+        Field::DaddrType => Ty::AddrType,
+        Field::TcpFlags => Ty::TcpFlags,
+        Field::Mark => Ty::Int,
+    }
+}
+
+fn ty_of_name(s: &str) -> Option<Ty> {
+    Some(match s {
+        "ipv4_addr" => Ty::Ip4,
+        "ipv6_addr" => Ty::Ip6,
+        "inet_service" => Ty::Port,
+        "inet_proto" => Ty::Proto,
+        "ifname" => Ty::Iface,
+        "ct_state" => Ty::CtState,
+        "mark" => Ty::Int,
+        _ => return None,
+    })
+}
+
+/// Convert one JSON value of type `ty` into elements (a set may yield several).
+fn conv(ty: Ty, v: &Value, out: &mut Vec<Elem>) -> Result<(), String> {
+    match v {
+        Value::Object(o) => {
+            if let Some(p) = o.get("prefix") {
+                let addr = p.get("addr").ok_or("prefix without addr")?;
+                let len = p
+                    .get("len")
+                    .and_then(Value::as_u64)
+                    .ok_or("prefix without len")?;
+                let base = single(ty, addr)?;
+                let bits = match ty {
+                    Ty::Ip4 => 32,
+                    Ty::Ip6 => 128,
+                    _ => return Err("prefix on a non-address".into()),
+                };
+                out.push(names::prefix_range(base, len as u32, bits));
+                Ok(())
+            } else if let Some(r) = o.get("range").and_then(Value::as_array) {
+                if r.len() != 2 {
+                    return Err("range without two ends".into());
+                }
+                let a = single(ty, &r[0])?;
+                let b = single(ty, &r[1])?;
+                out.push(Elem::Range(a.min(b), a.max(b)));
+                Ok(())
+            } else if let Some(s) = o.get("set").and_then(Value::as_array) {
+                for x in s {
+                    conv(ty, x, out)?;
+                }
+                Ok(())
+            } else if let Some(e) = o.get("elem") {
+                conv(ty, e.get("val").ok_or("elem without val")?, out)
+            } else {
+                Err(format!("value {v} not modelled"))
+            }
+        }
+        Value::Array(a) if ty == Ty::CtState || ty == Ty::TcpFlags => {
+            // A flag list: OR of the bits (used with `==` against a mask result).
+            let mut bits = 0;
+            for x in a {
+                bits |= single(ty, x)?;
+            }
+            out.push(Elem::val(bits));
+            Ok(())
+        }
+        Value::String(s) if ty == Ty::Iface => {
+            let (name, wildcard) = match s.strip_suffix('*') {
+                Some(p) if !p.ends_with('\\') => (p.to_string(), true),
+                _ => (s.replace("\\*", "*"), false),
+            };
+            out.push(Elem::Iface { name, wildcard });
+            Ok(())
+        }
+        _ => {
+            out.push(Elem::val(single(ty, v)?));
+            Ok(())
+        }
+    }
+}
+
+fn single(ty: Ty, v: &Value) -> Result<u128, String> {
+    if let Some(n) = v.as_u64() {
+        return Ok(n as u128);
+    }
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("value {v} not modelled"))?;
+    let r = match ty {
+        Ty::Ip4 => s
+            .parse::<std::net::Ipv4Addr>()
+            .ok()
+            .map(|a| u32::from(a) as u128),
+        Ty::Ip6 => s.parse::<std::net::Ipv6Addr>().ok().map(u128::from),
+        Ty::Port => names::service_port(s).map(u128::from),
+        Ty::Proto => names::proto_number(s).map(u128::from),
+        Ty::NfProto => match s {
+            "ipv4" => Some(2),
+            "ipv6" => Some(10),
+            _ => None,
+        },
+        Ty::CtState => names::ct_state_bit(s),
+        Ty::AddrType => names::addr_type(s),
+        Ty::TcpFlags => names::tcp_flag(s),
+        Ty::Iface => None,
+        Ty::Int => s
+            .strip_prefix("0x")
+            .and_then(|h| u128::from_str_radix(h, 16).ok())
+            .or_else(|| s.parse().ok()),
+    };
+    r.ok_or_else(|| format!("value \"{s}\" not modelled"))
+}
+
+fn named_set(b: &Map<String, Value>, is_map: bool) -> NamedSet {
+    let name = str_of(b, "name").unwrap_or_default().to_string();
+    let key_types: Vec<String> = match b.get("type") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    };
+    let mut set = NamedSet {
+        name,
+        key_types: key_types.clone(),
+        elements: None,
+        verdicts: None,
+        unknown_reason: None,
+    };
+    let tys: Option<Vec<Ty>> = key_types.iter().map(|t| ty_of_name(t)).collect();
+    let Some(tys) = tys.filter(|t| !t.is_empty()) else {
+        set.unknown_reason = Some(format!(
+            "set key type {} not modelled",
+            key_types.join(" . ")
+        ));
+        return set;
+    };
+    if is_map && str_of(b, "map") != Some("verdict") {
+        set.unknown_reason = Some("data map (not a verdict map) not modelled".into());
+        return set;
+    }
+    let empty = vec![];
+    let elems = b.get("elem").and_then(Value::as_array).unwrap_or(&empty);
+    let mut out = Vec::with_capacity(elems.len());
+    let mut verdicts = Vec::new();
+    for e in elems {
+        let (key, verdict) = match (is_map, e) {
+            (true, Value::Array(kv)) if kv.len() == 2 => (&kv[0], Some(&kv[1])),
+            (true, _) => {
+                set.unknown_reason = Some(format!("map element {e} not understood"));
+                return set;
+            }
+            (false, _) => (e, None),
+        };
+        match key_elems(&tys, key) {
+            Ok(k) => {
+                let n = k.len();
+                out.extend(k);
+                if let Some(v) = verdict {
+                    let a = verdict_action(v).unwrap_or_else(|| {
+                        Action::Unmodelled(format!("map verdict {v} not modelled"))
+                    });
+                    verdicts.extend(std::iter::repeat_n(a, n));
+                }
+            }
+            Err(r) => {
+                set.unknown_reason = Some(format!("element of @{}: {r}", set.name));
+                return set;
+            }
+        }
+    }
+    set.elements = Some(out);
+    if is_map {
+        set.verdicts = Some(verdicts);
+    }
+    set
+}
+
+/// Elements for one set entry: a concatenation yields one entry; a single-field value yields
+/// one entry per element (a `{"set": [...]}` may contain many).
+fn key_elems(tys: &[Ty], v: &Value) -> Result<Vec<Vec<Elem>>, String> {
+    let v = match v.get("elem").and_then(|e| e.get("val")) {
+        Some(inner) => inner,
+        None => v,
+    };
+    if tys.len() == 1 {
+        let mut out = vec![];
+        conv(tys[0], v, &mut out)?;
+        return Ok(out.into_iter().map(|e| vec![e]).collect());
+    }
+    let parts = v
+        .get("concat")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("expected a concatenation, got {v}"))?;
+    if parts.len() != tys.len() {
+        return Err("concatenation length differs from the key".into());
+    }
+    let mut entry = Vec::with_capacity(tys.len());
+    for (t, p) in tys.iter().zip(parts) {
+        let mut one = vec![];
+        conv(*t, p, &mut one)?;
+        if one.len() != 1 {
+            return Err("set inside a concatenation not modelled".into());
+        }
+        entry.push(one.remove(0));
+    }
+    Ok(vec![entry])
+}
+
+/// The field a left-hand expression reads, plus extra dependency matches.
+fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
+    let o = v.as_object().ok_or_else(|| format!("{v} not modelled"))?;
+    if let Some(p) = o.get("payload") {
+        let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("");
+        let field = p.get("field").and_then(Value::as_str).unwrap_or("");
+        let f = match (proto, field) {
+            ("ip", "saddr") => Field::Saddr4,
+            ("ip", "daddr") => Field::Daddr4,
+            ("ip6", "saddr") => Field::Saddr6,
+            ("ip6", "daddr") => Field::Daddr6,
+            ("tcp", "sport") => Field::TcpSport,
+            ("tcp", "dport") => Field::TcpDport,
+            ("tcp", "flags") => Field::TcpFlags,
+            ("udp", "sport") => Field::UdpSport,
+            ("udp", "dport") => Field::UdpDport,
+            ("th", "sport") => Field::Sport,
+            ("th", "dport") => Field::Dport,
+            ("ip", "protocol") => return Ok((Field::L4Proto, vec![nfproto_dep(2)])),
+            ("ip6", "nexthdr") => return Ok((Field::L4Proto, vec![nfproto_dep(10)])),
+            _ => return Err(format!("payload {proto} {field} not modelled")),
+        };
+        return Ok((f, vec![]));
+    }
+    if let Some(m) = o.get("meta") {
+        let f = match m.get("key").and_then(Value::as_str).unwrap_or("") {
+            "l4proto" => Field::L4Proto,
+            "nfproto" => Field::NfProto,
+            "iifname" | "iif" => Field::Iifname,
+            "mark" => Field::Mark,
+            k => return Err(format!("meta {k} not modelled")),
+        };
+        return Ok((f, vec![]));
+    }
+    if let Some(c) = o.get("ct") {
+        return match (c.get("key").and_then(Value::as_str), c.get("dir")) {
+            (Some("state"), None) => Ok((Field::CtState, vec![])),
+            (k, _) => Err(format!("ct {} not modelled", k.unwrap_or("?"))),
+        };
+    }
+    if let Some(f) = o.get("fib") {
+        let flags: Vec<&str> = f
+            .get("flags")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if f.get("result").and_then(Value::as_str) == Some("type") && flags == ["daddr"] {
+            return Ok((Field::DaddrType, vec![]));
+        }
+        return Err("fib lookup other than `fib daddr type` not modelled".into());
+    }
+    Err(format!("expression {} not modelled", compact(v)))
+}
+
+fn nfproto_dep(n: u128) -> Match {
+    Match::Cmp {
+        key: vec![Field::NfProto],
+        mask: None,
+        negated: false,
+        values: Values::Inline(vec![vec![Elem::val(n)]]),
+    }
+}
+
+/// Key fields of a left-hand side: one field, a concatenation, or `field & mask`.
+fn left_key(v: &Value) -> Result<(Vec<Field>, Option<u128>, Vec<Match>), String> {
+    if let Some(parts) = v.get("concat").and_then(Value::as_array) {
+        let mut fields = vec![];
+        let mut deps = vec![];
+        for p in parts {
+            let (f, d) = left_field(p)?;
+            fields.push(f);
+            deps.extend(d);
+        }
+        return Ok((fields, None, deps));
+    }
+    if let Some(and) = v.get("&").and_then(Value::as_array) {
+        if and.len() == 2 {
+            let (f, d) = left_field(&and[0])?;
+            let mask = single_or_flags(ty_of_field(f), &and[1])?;
+            return Ok((vec![f], Some(mask), d));
+        }
+    }
+    let (f, d) = left_field(v)?;
+    Ok((vec![f], None, d))
+}
+
+fn single_or_flags(ty: Ty, v: &Value) -> Result<u128, String> {
+    match v {
+        Value::Array(a) => a.iter().try_fold(0, |acc, x| Ok(acc | single(ty, x)?)),
+        _ => single(ty, v),
+    }
+}
+
+fn parse_match(m: &Value) -> Vec<Match> {
+    let unmodelled = |reason: String| {
+        vec![Match::Unmodelled {
+            reason,
+            text: render(m),
+        }]
+    };
+    let op = m.get("op").and_then(Value::as_str).unwrap_or("==");
+    let (Some(left), Some(right)) = (m.get("left"), m.get("right")) else {
+        return unmodelled("match without left/right".into());
+    };
+    let (key, mut mask, mut out) = match left_key(left) {
+        Ok(k) => k,
+        Err(r) => return unmodelled(r),
+    };
+    let flaggy = key.len() == 1 && matches!(key[0], Field::CtState | Field::TcpFlags);
+    let values = if let Some(name) = right.as_str().and_then(|s| s.strip_prefix('@')) {
+        Values::Named(name.to_string())
+    } else if key.len() > 1 {
+        let tys: Vec<Ty> = key.iter().map(|f| ty_of_field(*f)).collect();
+        let entries = match right.get("set").and_then(Value::as_array) {
+            Some(items) => items
+                .iter()
+                .map(|i| key_elems(&tys, i))
+                .collect::<Result<Vec<_>, _>>(),
+            None => key_elems(&tys, right).map(|e| vec![e]),
+        };
+        match entries {
+            Ok(e) => Values::Inline(e.into_iter().flatten().collect()),
+            Err(r) => return unmodelled(r),
+        }
+    } else {
+        let ty = ty_of_field(key[0]);
+        let mut elems = vec![];
+        if let Err(r) = conv(ty, right, &mut elems) {
+            return unmodelled(r);
+        }
+        Values::Inline(elems.into_iter().map(|e| vec![e]).collect())
+    };
+    let mut negated = false;
+    let values = match op {
+        "==" => values,
+        "!=" => {
+            negated = true;
+            values
+        }
+        "in" if flaggy
+            && !matches!(right, Value::Object(_))
+            && !matches!(values, Values::Named(_)) =>
+        {
+            // Bit test: (field & bits) != 0.
+            let bits = match &values {
+                Values::Inline(v) => v.iter().fold(0u128, |acc, e| match e.first() {
+                    Some(Elem::Range(a, _)) => acc | a,
+                    _ => acc,
+                }),
+                _ => 0,
+            };
+            mask = Some(mask.map_or(bits, |m| m & bits));
+            negated = true;
+            Values::Inline(vec![vec![Elem::val(0)]])
+        }
+        "in" => values,
+        "<" | ">" | "<=" | ">=" => {
+            let Values::Inline(v) = &values else {
+                return unmodelled(format!("operator {op} with a set"));
+            };
+            let Some(Some(Elem::Range(n, _))) = v.first().map(|e| e.first()) else {
+                return unmodelled(format!("operator {op} operand"));
+            };
+            let n = *n;
+            let max = u128::MAX;
+            let r = match op {
+                "<" if n == 0 => None,
+                "<" => Some((0, n - 1)),
+                "<=" => Some((0, n)),
+                ">" if n == max => None,
+                ">" => Some((n + 1, max)),
+                _ => Some((n, max)),
+            };
+            Values::Inline(
+                r.map(|(a, b)| vec![vec![Elem::Range(a, b)]])
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
+        }
+        _ => return unmodelled(format!("operator {op} not modelled")),
+    };
+    // `ct state established` etc. with a single bit and `==`: equality is exact, which for a
+    // packet (one state bit) is the same as membership. A multi-bit `==` cannot hold.
+    out.push(Match::Cmp {
+        key,
+        mask,
+        negated,
+        values,
+    });
+    out
+}
+
+fn reject_kind(v: &Value) -> RejectKind {
+    let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
+    let expr = v.get("expr").and_then(Value::as_str).unwrap_or("");
+    match (ty, expr) {
+        ("tcp reset", _) => RejectKind::TcpReset,
+        (_, "") => RejectKind::PortUnreachable,
+        (_, e) => names::reject_kind(e),
+    }
+}
+
+fn verdict_action(v: &Value) -> Option<Action> {
+    let o = v.as_object()?;
+    let (k, b) = o.iter().next()?;
+    Some(match k.as_str() {
+        "accept" => Action::Accept,
+        "drop" => Action::Drop,
+        "return" => Action::Return,
+        "continue" => Action::Continue,
+        "reject" => Action::Reject(reject_kind(b)),
+        "jump" => Action::Jump(b.get("target")?.as_str()?.to_string()),
+        "goto" => Action::Goto(b.get("target")?.as_str()?.to_string()),
+        _ => return None,
+    })
+}
+
+fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
+    let mut matches = vec![];
+    let mut statements = vec![];
+    let mut action = Action::Continue;
+    let mut texts = vec![];
+    let empty = vec![];
+    let exprs = b.get("expr").and_then(Value::as_array).unwrap_or(&empty);
+    for e in exprs {
+        texts.push(render(e));
+        let Some(o) = e.as_object() else { continue };
+        let Some((k, body)) = o.iter().next() else {
+            continue;
+        };
+        let effect_before = statements.iter().any(crate::eval::has_effect);
+        match k.as_str() {
+            "match" => {
+                if effect_before {
+                    matches.push(Match::Unmodelled {
+                        reason: "a statement before this match changes the packet state".into(),
+                        text: render(e),
+                    });
+                }
+                matches.extend(parse_match(body));
+            }
+            "counter" => statements.push(Statement::Counter),
+            "log" => statements.push(Statement::Log(render(e))),
+            "limit" | "quota" | "meter" | "numgen" | "hash" => matches.push(Match::Unmodelled {
+                reason: format!("{k} depends on traffic history, not on this packet"),
+                text: render(e),
+            }),
+            "notrack" => statements.push(Statement::Notrack),
+            "mangle" => {
+                let key = body.get("key");
+                let is_mark = key
+                    .and_then(|k| k.get("meta"))
+                    .and_then(|m| m.get("key"))
+                    .and_then(Value::as_str)
+                    == Some("mark");
+                match (is_mark, body.get("value").and_then(Value::as_u64)) {
+                    (true, Some(v)) => statements.push(Statement::SetMark {
+                        value: v as u32,
+                        mask: u32::MAX,
+                    }),
+                    (true, None) => statements.push(Statement::MarkUnknown(render(e))),
+                    _ => statements.push(Statement::Other(render(e))),
+                }
+            }
+            "xt" => {
+                let name = body.get("name").and_then(Value::as_str).unwrap_or("?");
+                let why = format!(
+                    "iptables-nft extension `{name}` (evaluate this table from iptables-nft-save)"
+                );
+                if body.get("type").and_then(Value::as_str) == Some("target") {
+                    if names::non_terminal_target(name) {
+                        statements.push(Statement::Other(render(e)));
+                    } else {
+                        action = Action::Unmodelled(why);
+                    }
+                } else {
+                    matches.push(Match::Unmodelled {
+                        reason: why,
+                        text: render(e),
+                    });
+                }
+            }
+            "vmap" => {
+                let key = body.get("key").map(left_key);
+                let data = body.get("data");
+                action = match (key, data) {
+                    (Some(Ok((key, None, deps))), Some(d)) => {
+                        matches.extend(deps);
+                        match vmap_data(&key, d) {
+                            Ok(map) => Action::Vmap { key, map },
+                            Err(r) => Action::Unmodelled(r),
+                        }
+                    }
+                    (Some(Err(r)), _) => Action::Unmodelled(r),
+                    _ => Action::Unmodelled("verdict map not understood".into()),
+                };
+            }
+            "set" | "dup" | "ct helper" | "ct timeout" | "ct expectation" | "secmark"
+            | "ct count" => statements.push(Statement::Other(render(e))),
+            "dnat" | "snat" | "masquerade" | "redirect" | "tproxy" | "queue" | "fwd"
+            | "synproxy" => {
+                action =
+                    Action::Unmodelled(format!("`{}` changes or diverts the packet", render(e)))
+            }
+            _ => {
+                if let Some(a) = verdict_action(e) {
+                    action = a;
+                } else {
+                    // Unknown statement: its effect may matter; never guess.
+                    matches.push(Match::Unmodelled {
+                        reason: format!("statement `{k}` not modelled"),
+                        text: render(e),
+                    });
+                }
+            }
+        }
+    }
+    let comment = str_of(b, "comment").map(String::from);
+    let mut text = texts.join(" ");
+    if let Some(c) = &comment {
+        text.push_str(&format!(" comment \"{c}\""));
+    }
+    Rule {
+        matches,
+        statements,
+        action,
+        text,
+        comment,
+        handle: b.get("handle").and_then(Value::as_u64),
+        position,
+    }
+}
+
+fn vmap_data(key: &[Field], d: &Value) -> Result<VerdictMap, String> {
+    if let Some(name) = d.as_str().and_then(|s| s.strip_prefix('@')) {
+        return Ok(VerdictMap::Named(name.to_string()));
+    }
+    let items = d
+        .get("set")
+        .and_then(Value::as_array)
+        .ok_or("verdict map data not understood")?;
+    let tys: Vec<Ty> = key.iter().map(|f| ty_of_field(*f)).collect();
+    let mut out = vec![];
+    for it in items {
+        let kv = it
+            .as_array()
+            .filter(|a| a.len() == 2)
+            .ok_or("verdict map entry")?;
+        let a = verdict_action(&kv[1]).unwrap_or_else(|| {
+            Action::Unmodelled(format!("map verdict {} not modelled", compact(&kv[1])))
+        });
+        for k in key_elems(&tys, &kv[0])? {
+            out.push((k, a.clone()));
+        }
+    }
+    Ok(VerdictMap::Inline(out))
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Render one JSON expression (statement or value) in nft syntax, best effort.
+pub fn render(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(render).collect::<Vec<_>>().join(","),
+        Value::Object(o) => {
+            let Some((k, b)) = o.iter().next() else {
+                return String::new();
+            };
+            let g = |key: &str| b.get(key).map(render).unwrap_or_default();
+            match k.as_str() {
+                "match" => {
+                    let left = b.get("left").map(render).unwrap_or_default();
+                    let mut right = b.get("right").map(render).unwrap_or_default();
+                    let is_name = matches!(
+                        b.get("left")
+                            .and_then(|l| l.get("meta"))
+                            .and_then(|m| m.get("key"))
+                            .and_then(Value::as_str),
+                        Some("iifname" | "oifname")
+                    );
+                    if is_name && b.get("right").is_some_and(Value::is_string) {
+                        right = format!("\"{right}\"");
+                    }
+                    match b.get("op").and_then(Value::as_str).unwrap_or("==") {
+                        "==" | "in" => format!("{left} {right}"),
+                        op => format!("{left} {op} {right}"),
+                    }
+                }
+                "payload" => format!("{} {}", g("protocol"), g("field")),
+                "meta" => {
+                    let key = g("key");
+                    if matches!(key.as_str(), "iifname" | "oifname" | "iif" | "oif" | "mark") {
+                        key
+                    } else {
+                        format!("meta {key}")
+                    }
+                }
+                "ct" => format!("ct {}", g("key")),
+                "fib" => format!(
+                    "fib {} {}",
+                    b.get("flags")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().map(render).collect::<Vec<_>>().join(" . "))
+                        .unwrap_or_default(),
+                    g("result")
+                ),
+                "concat" => b
+                    .as_array()
+                    .map(|a| a.iter().map(render).collect::<Vec<_>>().join(" . "))
+                    .unwrap_or_default(),
+                "&" | "|" | "^" => b
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|x| match x {
+                                Value::Array(f) => format!(
+                                    "({})",
+                                    f.iter().map(render).collect::<Vec<_>>().join("|")
+                                ),
+                                _ => render(x),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(&format!(" {k} "))
+                    })
+                    .unwrap_or_default(),
+                "prefix" => format!("{}/{}", g("addr"), g("len")),
+                "range" => b
+                    .as_array()
+                    .map(|a| a.iter().map(render).collect::<Vec<_>>().join("-"))
+                    .unwrap_or_default(),
+                "set" => format!(
+                    "{{ {} }}",
+                    b.as_array()
+                        .map(|a| a
+                            .iter()
+                            .map(|x| match x {
+                                Value::Array(kv) if kv.len() == 2 =>
+                                    format!("{} : {}", render(&kv[0]), render(&kv[1])),
+                                _ => render(x),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default()
+                ),
+                "elem" => g("val"),
+                "accept" | "drop" | "return" | "continue" | "notrack" => k.clone(),
+                "jump" | "goto" => format!("{k} {}", g("target")),
+                "reject" => match b.get("type").and_then(Value::as_str) {
+                    None => "reject".into(),
+                    Some("tcp reset") => "reject with tcp reset".into(),
+                    Some(t) => format!("reject with {t} {}", g("expr")),
+                },
+                "counter" => match (b.get("packets"), b.get("bytes")) {
+                    (Some(p), Some(by)) => format!("counter packets {p} bytes {by}"),
+                    _ => "counter".into(),
+                },
+                "log" => match b.get("prefix") {
+                    Some(p) => format!("log prefix \"{}\"", render(p)),
+                    None => "log".into(),
+                },
+                "limit" => format!("limit rate {}/{}", g("rate"), g("per")),
+                "vmap" => format!("{} vmap {}", g("key"), g("data")),
+                "mangle" => format!("{} set {}", g("key"), g("value")),
+                "xt" => format!("xt {} {}", g("type"), g("name")),
+                "dnat" | "snat" => {
+                    let mut s = format!("{k} to {}", g("addr"));
+                    if let Some(p) = b.get("port") {
+                        s.push_str(&format!(":{}", render(p)));
+                    }
+                    s
+                }
+                _ => format!("{k} {}", compact(b)),
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Reading the live rulesets: runs `nft -j list ruleset`, `iptables-legacy-save`,
+//! `ip6tables-legacy-save`, `iptables-nft-save`, `ip6tables-nft-save` and `ipset save`
+//! (argument vectors, never a shell), through a [`Runner`] so tests can point them at a
+//! network namespace (`CommandRunner::with_prefix(["ip", "netns", "exec", "NS"])`).
+
+use crate::backend::{ipset::parse_ipset_save, iptables::parse_iptables_save, nft::parse_nft_json};
+use crate::error::ParseError;
+use crate::model::{Backend, IpFamily, Ruleset};
+use serde::{Deserialize, Serialize};
+use std::process::Command;
+use thiserror::Error;
+
+/// Output of one program run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutput {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs programs; implement it to fake outputs in tests.
+pub trait Runner {
+    /// Run `program` with `args`. `Err` with `ErrorKind::NotFound` means "not installed".
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput>;
+}
+
+/// Runs real programs, optionally behind a command prefix (e.g. `ip netns exec NS`).
+#[derive(Debug, Clone, Default)]
+pub struct CommandRunner {
+    /// Prepended to every command line.
+    pub prefix: Vec<String>,
+}
+
+impl CommandRunner {
+    /// Runner with a prefix such as `["ip", "netns", "exec", "pd-1-0"]`.
+    pub fn with_prefix<I: IntoIterator<Item = S>, S: Into<String>>(prefix: I) -> CommandRunner {
+        CommandRunner {
+            prefix: prefix.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl Runner for CommandRunner {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
+        let mut cmd = match self.prefix.split_first() {
+            Some((p, rest)) => {
+                let mut c = Command::new(p);
+                c.args(rest).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        let out = cmd.args(args).output()?;
+        Ok(RunOutput {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+/// Why a source could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum CollectError {
+    /// The program is not installed.
+    #[error("{tool} is not installed")]
+    NotInstalled {
+        /// Program name.
+        tool: String,
+    },
+    /// Needs root or CAP_NET_ADMIN.
+    #[error("{tool} needs root or CAP_NET_ADMIN: {stderr}")]
+    PermissionDenied {
+        /// Program name.
+        tool: String,
+        /// Its error output.
+        stderr: String,
+    },
+    /// Failed otherwise.
+    #[error("{tool} failed (exit {code:?}): {stderr}")]
+    Failed {
+        /// Program name.
+        tool: String,
+        /// Exit code.
+        code: Option<i32>,
+        /// Its error output.
+        stderr: String,
+    },
+    /// Its output could not be parsed.
+    #[error("cannot parse the output of {tool}: {error}")]
+    Parse {
+        /// Program name.
+        tool: String,
+        /// The parse error.
+        error: String,
+    },
+}
+
+/// Programs to run (configurable names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Programs {
+    /// nft.
+    pub nft: String,
+    /// iptables-legacy-save.
+    pub iptables_legacy_save: String,
+    /// ip6tables-legacy-save.
+    pub ip6tables_legacy_save: String,
+    /// iptables-nft-save.
+    pub iptables_nft_save: String,
+    /// ip6tables-nft-save.
+    pub ip6tables_nft_save: String,
+    /// ipset.
+    pub ipset: String,
+}
+
+impl Default for Programs {
+    fn default() -> Programs {
+        Programs {
+            nft: "nft".into(),
+            iptables_legacy_save: "iptables-legacy-save".into(),
+            ip6tables_legacy_save: "ip6tables-legacy-save".into(),
+            iptables_nft_save: "iptables-nft-save".into(),
+            ip6tables_nft_save: "ip6tables-nft-save".into(),
+            ipset: "ipset".into(),
+        }
+    }
+}
+
+/// What one source gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    /// Program run.
+    pub tool: String,
+    /// Backend it reads.
+    pub backend: Option<Backend>,
+    /// `Ok(true)`: rules present; `Ok(false)`: no rules (inactive: accepts); `Err`: why not read.
+    pub active: Result<bool, CollectError>,
+}
+
+/// All rulesets read, plus one report per source.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Collected {
+    /// Rulesets that were read (active or not), ready for [`crate::explain`].
+    pub rulesets: Vec<Ruleset>,
+    /// One report per program.
+    pub sources: Vec<SourceReport>,
+}
+
+fn classify(tool: &str, r: std::io::Result<RunOutput>) -> Result<String, CollectError> {
+    let out = match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CollectError::NotInstalled { tool: tool.into() });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(CollectError::PermissionDenied {
+                tool: tool.into(),
+                stderr: e.to_string(),
+            });
+        }
+        Err(e) => {
+            return Err(CollectError::Failed {
+                tool: tool.into(),
+                code: None,
+                stderr: e.to_string(),
+            });
+        }
+        Ok(o) => o,
+    };
+    if out.code == Some(0) {
+        return Ok(out.stdout);
+    }
+    let err = out.stderr.trim().to_string();
+    let lower = err.to_ascii_lowercase();
+    // Through a prefix such as `ip netns exec`, a missing program shows in stderr.
+    if out.code == Some(127)
+        || (lower.contains("no such file or directory") && lower.contains(tool))
+    {
+        return Err(CollectError::NotInstalled { tool: tool.into() });
+    }
+    if lower.contains("permission denied")
+        || lower.contains("operation not permitted")
+        || lower.contains("must be root")
+    {
+        return Err(CollectError::PermissionDenied {
+            tool: tool.into(),
+            stderr: err,
+        });
+    }
+    Err(CollectError::Failed {
+        tool: tool.into(),
+        code: out.code,
+        stderr: err,
+    })
+}
+
+fn parse_err(tool: &str, e: ParseError) -> CollectError {
+    CollectError::Parse {
+        tool: tool.into(),
+        error: e.to_string(),
+    }
+}
+
+/// Read every backend. Sources that fail are reported, not fatal. ipset contents are
+/// attached to the iptables rulesets (when `ipset save` fails they stay unknown).
+pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
+    let mut c = Collected::default();
+    let ipsets = match classify(&progs.ipset, runner.run(&progs.ipset, &["save"])) {
+        Ok(text) => parse_ipset_save(&text).ok(),
+        Err(_) => None,
+    };
+    let nft = &progs.nft;
+    let r = classify(nft, runner.run(nft, &["-j", "list", "ruleset"])).and_then(|t| {
+        if t.trim().is_empty() {
+            Ok(Ruleset {
+                backend: Some(Backend::Nftables),
+                ..Ruleset::default()
+            })
+        } else {
+            parse_nft_json(&t).map_err(|e| parse_err(nft, e))
+        }
+    });
+    push(&mut c, nft, Some(Backend::Nftables), r);
+    let ipt = [
+        (
+            &progs.iptables_legacy_save,
+            IpFamily::Ipv4,
+            Backend::IptablesLegacy,
+        ),
+        (
+            &progs.ip6tables_legacy_save,
+            IpFamily::Ipv6,
+            Backend::IptablesLegacy,
+        ),
+        (
+            &progs.iptables_nft_save,
+            IpFamily::Ipv4,
+            Backend::IptablesNft,
+        ),
+        (
+            &progs.ip6tables_nft_save,
+            IpFamily::Ipv6,
+            Backend::IptablesNft,
+        ),
+    ];
+    for (tool, fam, backend) in ipt {
+        let r = classify(tool, runner.run(tool, &[])).and_then(|t| {
+            parse_iptables_save(&t, fam, backend)
+                .map(|mut rs| {
+                    rs.ipsets = ipsets.clone();
+                    rs
+                })
+                .map_err(|e| parse_err(tool, e))
+        });
+        push(&mut c, tool, Some(backend), r);
+    }
+    c.sources.push(SourceReport {
+        tool: progs.ipset.clone(),
+        backend: None,
+        active: match &ipsets {
+            Some(s) => Ok(!s.is_empty()),
+            None => classify(&progs.ipset, runner.run(&progs.ipset, &["save"])).map(|_| false),
+        },
+    });
+    c
+}
+
+fn push(c: &mut Collected, tool: &str, backend: Option<Backend>, r: Result<Ruleset, CollectError>) {
+    let active = r.as_ref().map(|rs| !rs.is_inactive()).map_err(Clone::clone);
+    if let Ok(rs) = r {
+        c.rulesets.push(rs);
+    }
+    c.sources.push(SourceReport {
+        tool: tool.into(),
+        backend,
+        active,
+    });
+}

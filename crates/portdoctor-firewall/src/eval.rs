@@ -1,0 +1,795 @@
+//! The evaluator: runs one packet through every base chain on the inbound path (ingress,
+//! prerouting, input) in priority order, the way the kernel does, with three-valued matches.
+//!
+//! Semantics:
+//! - Base chains of all tables (and all given rulesets) on the same hook run in priority
+//!   order, lower first. Ties keep the order of the rulesets as given, then the tables'
+//!   listing order (nft lists tables in creation order, which is hook registration order;
+//!   between legacy x_tables and nftables the kernel order of equal priorities depends on
+//!   module load order and is not knowable from the rules). Ties only change which rule is
+//!   named, never accept-vs-drop: an accept ends only its own base chain.
+//! - `accept` ends the current base chain; `drop`/`reject` are final; `jump`, `goto`,
+//!   `return`, end of a regular chain = return, end of a base chain = its policy.
+//! - The destination is taken to be a local address of the host (`fib daddr type local`,
+//!   `-m addrtype --dst-type LOCAL` hold): the packet is inbound-to-local.
+//! - A match that cannot be decided forks the evaluation: both outcomes are followed. If every
+//!   path ends in the same decision, that decision is definite; otherwise the result is
+//!   `Unknown` with the reasons. The number of paths is capped ([`MAX_PATHS`]); past it the
+//!   result is `Unknown`. The answer is never a guess.
+
+use crate::index::{Index, SetIndex, TableId, ranges_contain};
+use crate::model::{
+    Action, Backend, Chain, CtState, Decision, Elem, Field, IpFamily, Match, Packet, Policy, Rule,
+    RuleRef, Statement, Step, StepKind, Values, Verdict, VerdictMap,
+};
+use std::net::IpAddr;
+
+/// Maximum number of evaluation paths followed when undecided matches fork the evaluation.
+pub const MAX_PATHS: usize = 256;
+/// Maximum chain nesting depth (the kernel's limit is 16 jumps for nf_tables).
+pub const MAX_DEPTH: usize = 64;
+
+/// Three-valued truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tri {
+    /// Holds.
+    True,
+    /// Does not hold.
+    False,
+    /// Cannot be decided; the reason.
+    Unknown(String),
+}
+
+impl Tri {
+    fn not(self) -> Tri {
+        match self {
+            Tri::True => Tri::False,
+            Tri::False => Tri::True,
+            u => u,
+        }
+    }
+}
+
+/// Value of a packet field during evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyVal {
+    Num(u128),
+    Name(String),
+    /// The field does not exist for this packet (dependency fails: the match is false).
+    Absent,
+    Unknown(String),
+}
+
+/// Mutable packet state along a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PktState {
+    pub(crate) mark: Option<u32>,
+    pub(crate) ct: CtState,
+}
+
+pub(crate) fn ip_num(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u32::from(v) as u128,
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+/// Value of `field` for the packet in `st`.
+pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
+    let v4 = p.family == IpFamily::Ipv4;
+    let proto = p.proto.number();
+    match f {
+        Field::NfProto => KeyVal::Num(if v4 { 2 } else { 10 }),
+        Field::L4Proto => KeyVal::Num(proto as u128),
+        Field::Saddr4 | Field::Daddr4 if !v4 => KeyVal::Absent,
+        Field::Saddr6 | Field::Daddr6 if v4 => KeyVal::Absent,
+        Field::Saddr4 | Field::Saddr6 => KeyVal::Num(ip_num(p.src)),
+        Field::Daddr4 | Field::Daddr6 => KeyVal::Num(ip_num(p.dst)),
+        Field::Sport | Field::Dport if !p.proto.has_ports() => KeyVal::Absent,
+        Field::TcpSport | Field::TcpDport | Field::TcpFlags if proto != 6 => KeyVal::Absent,
+        Field::UdpSport | Field::UdpDport if proto != 17 => KeyVal::Absent,
+        Field::Sport | Field::TcpSport | Field::UdpSport => KeyVal::Num(p.sport as u128),
+        Field::Dport | Field::TcpDport | Field::UdpDport => KeyVal::Num(p.dport as u128),
+        Field::TcpFlags => KeyVal::Num(p.tcp_flags as u128),
+        Field::Iifname => match &p.iif {
+            Some(n) => KeyVal::Name(n.clone()),
+            None => KeyVal::Unknown("input interface not given".into()),
+        },
+        Field::CtState => KeyVal::Num(st.ct.bit()),
+        Field::DaddrType => KeyVal::Num(2),
+        Field::Mark => match st.mark {
+            Some(m) => KeyVal::Num(m as u128),
+            None => {
+                KeyVal::Unknown("packet mark changed by a statement that is not modelled".into())
+            }
+        },
+    }
+}
+
+pub(crate) fn elem_matches(e: &Elem, v: &KeyVal) -> bool {
+    match (e, v) {
+        (Elem::Range(a, b), KeyVal::Num(x)) => a <= x && x <= b,
+        (Elem::Iface { name, wildcard }, KeyVal::Name(n)) => {
+            if *wildcard {
+                n.starts_with(name.as_str())
+            } else {
+                n == name
+            }
+        }
+        _ => false,
+    }
+}
+
+fn entries_contain(entries: &[Vec<Elem>], vals: &[KeyVal]) -> bool {
+    entries
+        .iter()
+        .any(|e| e.len() == vals.len() && e.iter().zip(vals).all(|(e, v)| elem_matches(e, v)))
+}
+
+/// Evaluation context over an index.
+pub(crate) struct Ctx<'a, 'i> {
+    pub(crate) ix: &'i Index<'a>,
+    pub(crate) pkt: &'i Packet,
+}
+
+impl Ctx<'_, '_> {
+    fn set_lookup(&self, tid: TableId, values: &Values, vals: &[KeyVal]) -> Tri {
+        match values {
+            Values::Inline(entries) => tri(entries_contain(entries, vals)),
+            Values::Named(name) => match self.ix.tables[tid.0][tid.1].sets.get(name) {
+                Some(&si) => lookup_index(&self.ix.tables[tid.0][tid.1].set_index[si], vals),
+                None => Tri::Unknown(format!("set @{name} not found in the table")),
+            },
+            Values::Ipset(name) => match self.ix.rulesets[tid.0].ipsets {
+                None => Tri::Unknown(format!(
+                    "ipset {name}: contents not read (run `ipset save` as root)"
+                )),
+                Some(_) => match self.ix.ipsets[tid.0].get(name) {
+                    Some(si) => lookup_index(si, vals),
+                    None => Tri::Unknown(format!("ipset {name} does not exist")),
+                },
+            },
+        }
+    }
+
+    /// Three-valued evaluation of one match.
+    pub(crate) fn eval_match(&self, tid: TableId, m: &Match, st: &PktState) -> Tri {
+        match m {
+            Match::Unmodelled { reason, text } => Tri::Unknown(format!("{text}: {reason}")),
+            Match::Cmp {
+                key,
+                mask,
+                negated,
+                values,
+            } => {
+                let mut vals = Vec::with_capacity(key.len());
+                let mut unknown = None;
+                for f in key {
+                    match field_value(*f, self.pkt, st) {
+                        KeyVal::Absent => return Tri::False,
+                        KeyVal::Unknown(r) => unknown = Some(r),
+                        KeyVal::Num(n) => vals.push(KeyVal::Num(match mask {
+                            Some(m) => n & m,
+                            None => n,
+                        })),
+                        v => vals.push(v),
+                    }
+                }
+                if let Some(r) = unknown {
+                    return Tri::Unknown(r);
+                }
+                let r = self.set_lookup(tid, values, &vals);
+                if *negated { r.not() } else { r }
+            }
+        }
+    }
+
+    fn eval_rule(&self, tid: TableId, r: &Rule, st: &PktState) -> Tri {
+        let mut unknown: Option<String> = None;
+        for m in &r.matches {
+            match self.eval_match(tid, m, st) {
+                Tri::False => return Tri::False,
+                Tri::Unknown(u) => {
+                    if unknown.is_none() {
+                        unknown = Some(u)
+                    }
+                }
+                Tri::True => {}
+            }
+        }
+        match unknown {
+            Some(u) => Tri::Unknown(u),
+            None => Tri::True,
+        }
+    }
+
+    fn vmap_lookup(
+        &self,
+        tid: TableId,
+        key: &[Field],
+        map: &VerdictMap,
+        st: &PktState,
+    ) -> Result<Option<Action>, String> {
+        let mut vals = Vec::with_capacity(key.len());
+        for f in key {
+            match field_value(*f, self.pkt, st) {
+                KeyVal::Absent => return Ok(None),
+                KeyVal::Unknown(r) => return Err(r),
+                v => vals.push(v),
+            }
+        }
+        let entries: &[(Vec<Elem>, Action)] = match map {
+            VerdictMap::Inline(e) => e,
+            VerdictMap::Named(n) => match self.ix.tables[tid.0][tid.1].vmaps.get(n) {
+                Some(e) => e,
+                None => return Err(format!("verdict map @{n} not found or contents unknown")),
+            },
+        };
+        Ok(entries
+            .iter()
+            .find(|(e, _)| {
+                e.len() == vals.len() && e.iter().zip(&vals).all(|(e, v)| elem_matches(e, v))
+            })
+            .map(|(_, a)| a.clone()))
+    }
+}
+
+fn tri(b: bool) -> Tri {
+    if b { Tri::True } else { Tri::False }
+}
+
+fn lookup_index(si: &SetIndex, vals: &[KeyVal]) -> Tri {
+    match si {
+        SetIndex::Unknown(r) => Tri::Unknown(r.clone()),
+        SetIndex::Ranges(r) => match vals {
+            [KeyVal::Num(v)] => tri(ranges_contain(r, *v)),
+            _ => Tri::False,
+        },
+        SetIndex::Entries(e) => tri(entries_contain(e, vals)),
+    }
+}
+
+/// Whether a statement changes state that later matches can read.
+pub(crate) fn has_effect(s: &Statement) -> bool {
+    matches!(
+        s,
+        Statement::SetMark { .. } | Statement::MarkUnknown(_) | Statement::Notrack
+    )
+}
+
+pub(crate) fn apply_statement(s: &Statement, st: &mut PktState) {
+    match s {
+        Statement::SetMark { value, mask } => {
+            st.mark = st.mark.map(|m| (m & !mask) ^ value);
+        }
+        Statement::MarkUnknown(_) => st.mark = None,
+        Statement::Notrack => st.ct = CtState::Untracked,
+        _ => {}
+    }
+}
+
+/// A frame of the chain call stack.
+#[derive(Debug, Clone)]
+struct Frame {
+    table: TableId,
+    chain: usize,
+    next: usize,
+}
+
+/// One evaluation path.
+#[derive(Debug, Clone)]
+struct Path {
+    base: usize,
+    stack: Vec<Frame>,
+    st: PktState,
+    trace: Vec<Step>,
+    /// Undecided matches this path assumed an outcome for.
+    assumed: Vec<String>,
+    /// The last rule that accepted (ending its base chain).
+    accepted_by: Option<RuleRef>,
+    /// The last base-chain policy that accepted (chains with rules only).
+    policy_accept: Option<RuleRef>,
+}
+
+#[derive(Debug, Clone)]
+struct Outcome {
+    decision: Decision,
+    by: Option<RuleRef>,
+    trace: Vec<Step>,
+    assumed: Vec<String>,
+}
+
+fn backend_of(ix: &Index, tid: TableId) -> Backend {
+    ix.rulesets[tid.0].backend.unwrap_or(Backend::Nftables)
+}
+
+fn rule_ref(ix: &Index, tid: TableId, chain: &Chain, r: &Rule) -> RuleRef {
+    let t = ix.table(tid);
+    RuleRef {
+        backend: backend_of(ix, tid),
+        family: t.family,
+        table: t.name.clone(),
+        chain: chain.name.clone(),
+        handle: r.handle,
+        position: r.position,
+        text: r.text.clone(),
+        comment: r.comment.clone(),
+        is_policy: false,
+    }
+}
+
+fn policy_ref(ix: &Index, tid: TableId, chain: &Chain, p: Policy) -> RuleRef {
+    let t = ix.table(tid);
+    RuleRef {
+        backend: backend_of(ix, tid),
+        family: t.family,
+        table: t.name.clone(),
+        chain: chain.name.clone(),
+        handle: chain.handle,
+        position: 0,
+        text: format!(
+            "policy {}",
+            match p {
+                Policy::Accept => "accept",
+                Policy::Drop => "drop",
+            }
+        ),
+        comment: None,
+        is_policy: true,
+    }
+}
+
+fn step(
+    ix: &Index,
+    tid: TableId,
+    chain: &Chain,
+    r: Option<&Rule>,
+    kind: StepKind,
+    d: String,
+) -> Step {
+    let t = ix.table(tid);
+    Step {
+        kind,
+        backend: backend_of(ix, tid),
+        table: format!("{} {}", t.family.as_str(), t.name),
+        chain: chain.name.clone(),
+        position: r.map_or(0, |r| r.position),
+        handle: r.and_then(|r| r.handle),
+        detail: d,
+    }
+}
+
+enum Flow {
+    /// Continue with the next rule of the current frame.
+    Next,
+    /// Path finished.
+    Done(Outcome),
+}
+
+/// Evaluate `pkt` through the indexed rulesets.
+pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
+    let ctx = Ctx { ix, pkt };
+    if let Some(reason) = packet_problem(pkt) {
+        return Verdict {
+            decision: Decision::Unknown(reason),
+            decided_by: None,
+            trace: vec![],
+        };
+    }
+    let start = Path {
+        base: 0,
+        stack: vec![],
+        st: PktState {
+            mark: pkt.mark,
+            ct: pkt.ct_state,
+        },
+        trace: vec![],
+        assumed: vec![],
+        accepted_by: None,
+        policy_accept: None,
+    };
+    let mut work = vec![start];
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut forks = 1usize;
+    while let Some(mut p) = work.pop() {
+        let o = run_path(&ctx, &mut p, &mut work, &mut forks);
+        outcomes.push(o);
+        if forks > MAX_PATHS {
+            return Verdict {
+                decision: Decision::Unknown(format!(
+                    "more than {MAX_PATHS} evaluation paths through undecided matches"
+                )),
+                decided_by: None,
+                trace: outcomes.swap_remove(0).trace,
+            };
+        }
+    }
+    combine(outcomes)
+}
+
+fn packet_problem(p: &Packet) -> Option<String> {
+    let ok = match p.family {
+        IpFamily::Ipv4 => p.src.is_ipv4() && p.dst.is_ipv4(),
+        IpFamily::Ipv6 => p.src.is_ipv6() && p.dst.is_ipv6(),
+    };
+    (!ok).then(|| "packet family does not match its addresses".to_string())
+}
+
+fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
+    // Outcomes were pushed in depth-first order; the first is the "all undecided matches
+    // false"-or-first path. Put the path that assumed least first for the trace.
+    outcomes.sort_by_key(|o| o.assumed.len());
+    let first = outcomes[0].clone();
+    let all_same = outcomes.iter().all(|o| o.decision == first.decision);
+    if all_same && !matches!(first.decision, Decision::Unknown(_)) {
+        let same_rule = outcomes.iter().all(|o| o.by == first.by);
+        let mut trace = first.trace;
+        if outcomes.len() > 1 {
+            let mut assumed: Vec<String> =
+                outcomes.iter().flat_map(|o| o.assumed.clone()).collect();
+            assumed.sort();
+            assumed.dedup();
+            if let Some(s) = trace.last().cloned() {
+                trace.push(Step {
+                    kind: StepKind::Note,
+                    detail: format!(
+                        "{} paths through undecided matches all lead to this decision{}: {}",
+                        outcomes.len(),
+                        if same_rule {
+                            ""
+                        } else {
+                            " (by different rules)"
+                        },
+                        assumed.join("; ")
+                    ),
+                    ..s
+                });
+            }
+        }
+        return Verdict {
+            decision: first.decision,
+            decided_by: if same_rule { first.by } else { None },
+            trace,
+        };
+    }
+    let mut reasons: Vec<String> = Vec::new();
+    for o in &outcomes {
+        if let Decision::Unknown(r) = &o.decision {
+            reasons.push(r.clone());
+        }
+        reasons.extend(o.assumed.iter().cloned());
+    }
+    reasons.sort();
+    reasons.dedup();
+    let mut kinds: Vec<String> = outcomes
+        .iter()
+        .map(|o| decision_name(&o.decision))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    Verdict {
+        decision: Decision::Unknown(format!(
+            "{} (possible outcomes: {})",
+            reasons.join("; "),
+            kinds.join(", ")
+        )),
+        decided_by: None,
+        trace: first.trace,
+    }
+}
+
+fn decision_name(d: &Decision) -> String {
+    match d {
+        Decision::Accept => "accept".into(),
+        Decision::Drop => "drop".into(),
+        Decision::Reject(k) => format!("reject({k:?})"),
+        Decision::Unknown(_) => "unknown".into(),
+    }
+}
+
+fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) -> Outcome {
+    let ix = ctx.ix;
+    loop {
+        if p.stack.is_empty() {
+            // Enter the next applicable base chain.
+            let mut entered = false;
+            while p.base < ix.base.len() {
+                let b = &ix.base[p.base];
+                let t = ix.table(b.table);
+                let c = &t.chains[b.chain];
+                if t.family.sees(ctx.pkt.family) && device_ok(c, ctx.pkt) {
+                    p.trace.push(step(
+                        ix,
+                        b.table,
+                        c,
+                        None,
+                        StepKind::EnterBaseChain,
+                        format!(
+                            "{:?} priority {}",
+                            c.base.as_ref().map(|b| &b.hook),
+                            b.priority
+                        ),
+                    ));
+                    p.stack.push(Frame {
+                        table: b.table,
+                        chain: b.chain,
+                        next: 0,
+                    });
+                    entered = true;
+                    break;
+                }
+                p.base += 1;
+            }
+            if !entered {
+                let by = p.accepted_by.take().or(p.policy_accept.take());
+                return Outcome {
+                    decision: Decision::Accept,
+                    by,
+                    trace: std::mem::take(&mut p.trace),
+                    assumed: std::mem::take(&mut p.assumed),
+                };
+            }
+        }
+        match step_frame(ctx, p, work, forks) {
+            Flow::Next => {}
+            Flow::Done(o) => return o,
+        }
+    }
+}
+
+fn device_ok(c: &Chain, pkt: &Packet) -> bool {
+    match &c.base {
+        Some(b) if !b.devices.is_empty() => match &pkt.iif {
+            Some(i) => b.devices.iter().any(|d| d == i),
+            // Unknown interface: include the chain (its rules may still be decidable).
+            None => true,
+        },
+        _ => true,
+    }
+}
+
+fn finish(p: &mut Path, decision: Decision, by: Option<RuleRef>) -> Flow {
+    Flow::Done(Outcome {
+        decision,
+        by,
+        trace: std::mem::take(&mut p.trace),
+        assumed: std::mem::take(&mut p.assumed),
+    })
+}
+
+/// Pop the current frame as a return; at the base chain, apply the policy.
+fn do_return(ctx: &Ctx, p: &mut Path) -> Flow {
+    let f = p.stack.pop().expect("frame");
+    let t = ctx.ix.table(f.table);
+    let c = &t.chains[f.chain];
+    if p.stack.is_empty() {
+        let pol = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
+        p.trace.push(step(
+            ctx.ix,
+            f.table,
+            c,
+            None,
+            StepKind::Policy,
+            format!("policy {pol:?}"),
+        ));
+        match pol {
+            Policy::Accept => {
+                if !c.rules.is_empty() {
+                    p.policy_accept = Some(policy_ref(ctx.ix, f.table, c, pol));
+                }
+                p.base += 1;
+                Flow::Next
+            }
+            Policy::Drop => {
+                let r = policy_ref(ctx.ix, f.table, c, pol);
+                finish(p, Decision::Drop, Some(r))
+            }
+        }
+    } else {
+        p.trace.push(step(
+            ctx.ix,
+            f.table,
+            c,
+            None,
+            StepKind::Return,
+            "return".into(),
+        ));
+        Flow::Next
+    }
+}
+
+fn step_frame(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) -> Flow {
+    let ix = ctx.ix;
+    let f = p.stack.last().expect("frame").clone();
+    let t = ix.table(f.table);
+    let c = &t.chains[f.chain];
+    let Some(r) = c.rules.get(f.next) else {
+        return do_return(ctx, p);
+    };
+    p.stack.last_mut().expect("frame").next += 1;
+    // Rules without verdict and without state effect cannot change the outcome.
+    if r.action == Action::Continue && !r.statements.iter().any(has_effect) {
+        return Flow::Next;
+    }
+    match ctx.eval_rule(f.table, r, &p.st) {
+        Tri::False => Flow::Next,
+        Tri::True => apply_rule(ctx, p, f.table, c, r, r.action.clone()),
+        Tri::Unknown(reason) => {
+            *forks += 1;
+            let what = format!(
+                "{} {} {} rule {} `{}`: {}",
+                backend_of(ix, f.table).as_str(),
+                t.name,
+                c.name,
+                r.position,
+                r.text,
+                reason
+            );
+            let mut alt = p.clone();
+            alt.assumed.push(what.clone());
+            alt.trace.push(step(
+                ix,
+                f.table,
+                c,
+                Some(r),
+                StepKind::Undecided,
+                format!("assumed not matching: {reason}"),
+            ));
+            work.push(alt);
+            p.assumed.push(what);
+            p.trace.push(step(
+                ix,
+                f.table,
+                c,
+                Some(r),
+                StepKind::Undecided,
+                format!("assumed matching: {reason}"),
+            ));
+            apply_rule(ctx, p, f.table, c, r, r.action.clone())
+        }
+    }
+}
+
+fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action: Action) -> Flow {
+    let ix = ctx.ix;
+    for s in &r.statements {
+        if has_effect(s) {
+            apply_statement(s, &mut p.st);
+            p.trace.push(step(
+                ix,
+                tid,
+                c,
+                Some(r),
+                StepKind::StateChange,
+                format!("{s:?}"),
+            ));
+        }
+    }
+    let rref = || rule_ref(ix, tid, c, r);
+    match action {
+        Action::Continue => Flow::Next,
+        Action::Accept => {
+            p.trace.push(step(
+                ix,
+                tid,
+                c,
+                Some(r),
+                StepKind::Matched,
+                "accept (ends this base chain)".into(),
+            ));
+            p.stack.clear();
+            p.base += 1;
+            // The last accepting rule is named when nothing later drops.
+            p.accepted_by = Some(rref());
+            Flow::Next
+        }
+        Action::Drop => {
+            p.trace
+                .push(step(ix, tid, c, Some(r), StepKind::Decided, "drop".into()));
+            finish(p, Decision::Drop, Some(rref()))
+        }
+        Action::Reject(k) => {
+            p.trace.push(step(
+                ix,
+                tid,
+                c,
+                Some(r),
+                StepKind::Decided,
+                format!("reject {k:?}"),
+            ));
+            finish(p, Decision::Reject(k), Some(rref()))
+        }
+        Action::Return => {
+            p.trace.push(step(
+                ix,
+                tid,
+                c,
+                Some(r),
+                StepKind::Matched,
+                "return".into(),
+            ));
+            do_return(ctx, p)
+        }
+        Action::Jump(ref target) | Action::Goto(ref target) => {
+            let is_goto = matches!(action, Action::Goto(_));
+            let Some(&ci) = ix.tables[tid.0][tid.1].chains.get(target) else {
+                return finish(
+                    p,
+                    Decision::Unknown(format!("jump to missing chain {target}")),
+                    None,
+                );
+            };
+            if p.stack.len() >= MAX_DEPTH {
+                return finish(
+                    p,
+                    Decision::Unknown("chain nesting too deep (loop?)".into()),
+                    None,
+                );
+            }
+            p.trace.push(step(
+                ix,
+                tid,
+                c,
+                Some(r),
+                StepKind::Jump,
+                format!("{} {target}", if is_goto { "goto" } else { "jump" }),
+            ));
+            if is_goto && p.stack.len() > 1 {
+                p.stack.pop();
+            } else if is_goto {
+                // goto from a base chain: returning from the target applies the base policy;
+                // keep the base frame but exhaust it.
+                if let Some(f) = p.stack.last_mut() {
+                    f.next = usize::MAX;
+                }
+            }
+            p.stack.push(Frame {
+                table: tid,
+                chain: ci,
+                next: 0,
+            });
+            Flow::Next
+        }
+        Action::Vmap { key, map } => match ctx.vmap_lookup(tid, &key, &map, &p.st) {
+            Ok(None) => Flow::Next,
+            Ok(Some(a)) => {
+                p.trace.push(step(
+                    ix,
+                    tid,
+                    c,
+                    Some(r),
+                    StepKind::Matched,
+                    format!("verdict map gives {a:?}"),
+                ));
+                if matches!(a, Action::Vmap { .. }) {
+                    return finish(p, Decision::Unknown("nested verdict map".into()), None);
+                }
+                let plain = Rule {
+                    statements: vec![],
+                    ..r.clone()
+                };
+                apply_rule(ctx, p, tid, c, &plain, a)
+            }
+            Err(reason) => finish(
+                p,
+                Decision::Unknown(format!("verdict map lookup undecided: {reason}")),
+                None,
+            ),
+        },
+        Action::Unmodelled(reason) => {
+            p.trace
+                .push(step(ix, tid, c, Some(r), StepKind::Note, reason.clone()));
+            finish(
+                p,
+                Decision::Unknown(format!(
+                    "{} {} rule {} `{}`: {reason}",
+                    ix.table(tid).name,
+                    c.name,
+                    r.position,
+                    r.text
+                )),
+                None,
+            )
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Lookup structures built once over a set of rulesets: base chains in hook/priority order,
+//! chains and sets by name, and sorted interval indexes for large single-field sets.
+
+use crate::model::{Action, Backend, Elem, Family, NamedSet, Ruleset, Table};
+use std::collections::{HashMap, HashSet};
+
+/// Position of a table: (ruleset index, table index).
+pub(crate) type TableId = (usize, usize);
+
+/// A base chain on the inbound path, in evaluation order.
+#[derive(Debug, Clone)]
+pub(crate) struct BaseEntry {
+    pub(crate) table: TableId,
+    pub(crate) chain: usize,
+    pub(crate) stage: u8,
+    pub(crate) priority: i32,
+}
+
+/// Index of one named set: either a sorted list of disjoint ranges (single numeric field)
+/// or a plain list of entries.
+#[derive(Debug, Clone)]
+pub(crate) enum SetIndex {
+    /// Sorted, merged inclusive ranges.
+    Ranges(Vec<(u128, u128)>),
+    /// Entries as given (concatenations, interface names).
+    Entries(Vec<Vec<Elem>>),
+    /// Contents unknown.
+    Unknown(String),
+}
+
+/// Index of one table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TableIndex {
+    pub(crate) chains: HashMap<String, usize>,
+    pub(crate) sets: HashMap<String, usize>,
+    pub(crate) set_index: Vec<SetIndex>,
+    /// Verdict maps: entries with their verdicts.
+    pub(crate) vmaps: HashMap<String, Vec<(Vec<Elem>, Action)>>,
+}
+
+/// All lookups for a list of rulesets.
+#[derive(Debug, Clone)]
+pub(crate) struct Index<'a> {
+    pub(crate) rulesets: &'a [Ruleset],
+    pub(crate) tables: Vec<Vec<TableIndex>>,
+    pub(crate) ipsets: Vec<HashMap<String, SetIndex>>,
+    pub(crate) base: Vec<BaseEntry>,
+    /// Tables left out because another ruleset (iptables-nft-save) covers them.
+    pub(crate) skipped: Vec<TableId>,
+}
+
+pub(crate) fn index_set(s: &NamedSet) -> SetIndex {
+    let Some(elems) = &s.elements else {
+        return SetIndex::Unknown(
+            s.unknown_reason
+                .clone()
+                .unwrap_or_else(|| format!("contents of set {} unknown", s.name)),
+        );
+    };
+    let single_numeric = elems
+        .iter()
+        .all(|e| e.len() == 1 && matches!(e[0], Elem::Range(..)));
+    if single_numeric && s.verdicts.is_none() {
+        let mut r: Vec<(u128, u128)> = elems
+            .iter()
+            .filter_map(|e| match e[0] {
+                Elem::Range(a, b) => Some((a.min(b), a.max(b))),
+                _ => None,
+            })
+            .collect();
+        r.sort_unstable();
+        SetIndex::Ranges(merge_ranges(r))
+    } else {
+        SetIndex::Entries(elems.clone())
+    }
+}
+
+/// Merge sorted ranges into disjoint ones.
+pub(crate) fn merge_ranges(sorted: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(sorted.len());
+    for (a, b) in sorted {
+        if let Some(last) = out.last_mut() {
+            if a <= last.1.saturating_add(1) {
+                last.1 = last.1.max(b);
+                continue;
+            }
+        }
+        out.push((a, b));
+    }
+    out
+}
+
+/// Binary search in sorted disjoint ranges.
+pub(crate) fn ranges_contain(r: &[(u128, u128)], v: u128) -> bool {
+    let i = r.partition_point(|&(a, _)| a <= v);
+    i > 0 && r[i - 1].1 >= v
+}
+
+fn index_table(t: &Table) -> TableIndex {
+    let mut ti = TableIndex::default();
+    for (i, c) in t.chains.iter().enumerate() {
+        ti.chains.entry(c.name.clone()).or_insert(i);
+    }
+    for (i, s) in t.sets.iter().enumerate() {
+        ti.sets.entry(s.name.clone()).or_insert(i);
+        if let (Some(v), Some(e)) = (&s.verdicts, &s.elements) {
+            ti.vmaps.insert(
+                s.name.clone(),
+                e.iter().cloned().zip(v.iter().cloned()).collect(),
+            );
+        }
+    }
+    ti.set_index = t.sets.iter().map(index_set).collect();
+    ti
+}
+
+impl<'a> Index<'a> {
+    /// Build the index. nft tables owned by iptables-nft whose (family, name) is in `covered`
+    /// are left out (their content is evaluated from `iptables-nft-save`).
+    pub(crate) fn new(rulesets: &'a [Ruleset], covered: &HashSet<(Family, String)>) -> Index<'a> {
+        let mut tables = Vec::with_capacity(rulesets.len());
+        let mut ipsets = Vec::with_capacity(rulesets.len());
+        let mut base = Vec::new();
+        let mut skipped = Vec::new();
+        for (ri, rs) in rulesets.iter().enumerate() {
+            tables.push(rs.tables.iter().map(index_table).collect());
+            let mut ips = HashMap::new();
+            for s in rs.ipsets.iter().flatten() {
+                ips.insert(s.name.clone(), index_set(s));
+            }
+            ipsets.push(ips);
+            for (ti, t) in rs.tables.iter().enumerate() {
+                if t.iptables_nft_owned
+                    && rs.backend == Some(Backend::Nftables)
+                    && covered.contains(&(t.family, t.name.clone()))
+                {
+                    skipped.push((ri, ti));
+                    continue;
+                }
+                for (ci, c) in t.chains.iter().enumerate() {
+                    if let Some(b) = &c.base {
+                        if let Some(stage) = b.hook.inbound_stage() {
+                            base.push(BaseEntry {
+                                table: (ri, ti),
+                                chain: ci,
+                                stage,
+                                priority: b.priority,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        // Stable sort: ties keep ruleset order, then table listing order (nft lists tables
+        // in creation order, which is the order their hooks were registered).
+        base.sort_by_key(|b| (b.stage, b.priority));
+        Index {
+            rulesets,
+            tables,
+            ipsets,
+            base,
+            skipped,
+        }
+    }
+
+    pub(crate) fn table(&self, id: TableId) -> &'a Table {
+        &self.rulesets[id.0].tables[id.1]
+    }
+}

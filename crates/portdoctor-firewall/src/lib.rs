@@ -1,0 +1,38 @@
+//! Firewall evaluation for portdoctor: which rule decides an inbound connection, exactly as the
+//! Linux kernel would, or an honest `Unknown` with the reason.
+//!
+//! # API summary
+//!
+//! - Read rulesets:
+//!   [`parse_nft_json`]`(&str) -> Result<Ruleset, ParseError>` (output of `nft -j list ruleset`),
+//!   [`parse_iptables_save`]`(&str, IpFamily, Backend) -> Result<Ruleset, ParseError>`
+//!   (output of `iptables-save` / `ip6tables-save`, legacy or nft-backed),
+//!   [`parse_ipset_save`]`(&str) -> Result<Vec<NamedSet>, ParseError>` (attach to
+//!   [`Ruleset::ipsets`] of iptables rulesets).
+//! - Print: [`print_iptables_save`]`(&Ruleset) -> String`.
+//! - Evaluate one packet: [`evaluate`]`(&Ruleset, &Packet) -> Verdict` for one ruleset, or
+//!   [`explain`]`(&[Ruleset], &Packet) -> Explanation` for every active backend together (the
+//!   packet passes all of them) plus one verdict per backend.
+//! - Sweep all ports: [`sweep`]`(&[Ruleset], &Packet) -> Sweep` — decisions for dport
+//!   0..=65535 as compressed ranges (the packet's `dport` is ignored).
+//! - Read the live rulesets: [`collect::collect`] with a [`collect::Runner`].
+//!
+//! Model types are in [`model`]: [`Packet`], [`Verdict`], [`Decision`], [`RuleRef`], [`Step`].
+//! All are serde-serialisable with snake_case field names.
+
+pub mod backend;
+pub mod collect;
+mod error;
+pub mod eval;
+mod explain;
+mod index;
+pub mod model;
+pub mod sweep;
+
+pub use backend::ipset::parse_ipset_save;
+pub use backend::iptables::{parse_iptables_save, print_iptables_save};
+pub use backend::nft::parse_nft_json;
+pub use error::ParseError;
+pub use explain::{BackendVerdict, Explanation, evaluate, explain};
+pub use model::*;
+pub use sweep::{PortRange, Sweep, sweep};

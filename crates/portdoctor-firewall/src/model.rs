@@ -1,0 +1,684 @@
+//! Backend-neutral ruleset model: tables, chains, rules, matches, actions; the packet to
+//! evaluate; and the verdict with the rule that decided it.
+//!
+//! Every type serialises with stable snake_case field names (the CLI emits them as `--json`).
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Which firewall implementation a ruleset was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Native nftables (`nft -j list ruleset`).
+    Nftables,
+    /// Legacy x_tables iptables (`iptables-legacy-save`, `ip6tables-legacy-save`).
+    IptablesLegacy,
+    /// nf_tables-backed iptables (`iptables-nft-save`, `ip6tables-nft-save`).
+    IptablesNft,
+}
+
+impl Backend {
+    /// Short stable name, as used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Nftables => "nftables",
+            Backend::IptablesLegacy => "iptables_legacy",
+            Backend::IptablesNft => "iptables_nft",
+        }
+    }
+}
+
+/// Netfilter family of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// IPv4 only.
+    Ip,
+    /// IPv6 only.
+    Ip6,
+    /// IPv4 and IPv6.
+    Inet,
+    /// ARP (never sees IP packets).
+    Arp,
+    /// Bridge (bridged frames; not inbound-to-local IP).
+    Bridge,
+    /// Netdev (ingress/egress on a device; sees every packet of the device).
+    Netdev,
+}
+
+impl Family {
+    /// Parse an nft family name.
+    pub fn from_name(s: &str) -> Option<Family> {
+        Some(match s {
+            "ip" => Family::Ip,
+            "ip6" => Family::Ip6,
+            "inet" => Family::Inet,
+            "arp" => Family::Arp,
+            "bridge" => Family::Bridge,
+            "netdev" => Family::Netdev,
+            _ => return None,
+        })
+    }
+
+    /// The nft name of the family.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+            Family::Inet => "inet",
+            Family::Arp => "arp",
+            Family::Bridge => "bridge",
+            Family::Netdev => "netdev",
+        }
+    }
+
+    /// Whether chains of this family see an IP packet of `fam`.
+    pub fn sees(self, fam: IpFamily) -> bool {
+        matches!(
+            (self, fam),
+            (Family::Ip, IpFamily::Ipv4)
+                | (Family::Ip6, IpFamily::Ipv6)
+                | (Family::Inet, _)
+                | (Family::Netdev, _)
+        )
+    }
+}
+
+/// IP version of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpFamily {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+}
+
+/// Netfilter hook of a base chain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hook {
+    /// netdev/inet ingress (runs before prerouting).
+    Ingress,
+    /// Prerouting.
+    Prerouting,
+    /// Input (packets to a local address).
+    Input,
+    /// Forward.
+    Forward,
+    /// Output.
+    Output,
+    /// Postrouting.
+    Postrouting,
+    /// Anything else, kept by name.
+    Other(String),
+}
+
+impl Hook {
+    /// Parse an nft hook name.
+    pub fn from_name(s: &str) -> Hook {
+        match s {
+            "ingress" => Hook::Ingress,
+            "prerouting" => Hook::Prerouting,
+            "input" => Hook::Input,
+            "forward" => Hook::Forward,
+            "output" => Hook::Output,
+            "postrouting" => Hook::Postrouting,
+            o => Hook::Other(o.to_string()),
+        }
+    }
+
+    /// Order of the hook on the inbound-to-local path, `None` when not on it.
+    pub fn inbound_stage(&self) -> Option<u8> {
+        match self {
+            Hook::Ingress => Some(0),
+            Hook::Prerouting => Some(1),
+            Hook::Input => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// Policy of a base chain (what happens when a packet falls off its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Accept (continue to the next base chain).
+    Accept,
+    /// Drop.
+    Drop,
+}
+
+/// A complete ruleset read from one backend (and, for iptables, one IP family).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Ruleset {
+    /// Where it was read from; `None` only for an empty default value.
+    pub backend: Option<Backend>,
+    /// Tables in listing order.
+    pub tables: Vec<Table>,
+    /// ipset sets (iptables `-m set`); `None` when `ipset save` was not read.
+    pub ipsets: Option<Vec<NamedSet>>,
+}
+
+impl Ruleset {
+    /// A ruleset with no rule and only accept policies: the backend is inactive and accepts.
+    pub fn is_inactive(&self) -> bool {
+        self.tables.iter().all(|t| {
+            t.chains.iter().all(|c| {
+                c.rules.is_empty() && c.base.as_ref().is_none_or(|b| b.policy == Policy::Accept)
+            })
+        })
+    }
+
+    /// Number of rules in all tables.
+    pub fn rule_count(&self) -> usize {
+        self.tables
+            .iter()
+            .map(|t| t.chains.iter().map(|c| c.rules.len()).sum::<usize>())
+            .sum()
+    }
+}
+
+/// A table: chains plus named sets and maps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// Family.
+    pub family: Family,
+    /// Name (`filter`, `nat`, …).
+    pub name: String,
+    /// nft handle, if any.
+    pub handle: Option<u64>,
+    /// Set when this nft table is owned by iptables-nft (it is then evaluated from
+    /// `iptables-nft-save` output instead, when that is available).
+    pub iptables_nft_owned: bool,
+    /// Chains in listing order.
+    pub chains: Vec<Chain>,
+    /// Named sets and maps of the table.
+    pub sets: Vec<NamedSet>,
+}
+
+/// A chain; base chains carry a [`BaseChain`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chain {
+    /// Name.
+    pub name: String,
+    /// nft handle, if any.
+    pub handle: Option<u64>,
+    /// Hook, priority and policy when this is a base chain.
+    pub base: Option<BaseChain>,
+    /// Rules in order.
+    pub rules: Vec<Rule>,
+}
+
+/// Hook attachment of a base chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseChain {
+    /// Hook.
+    pub hook: Hook,
+    /// Chain type (`filter`, `nat`, `route`).
+    pub chain_type: String,
+    /// Priority (lower runs first).
+    pub priority: i32,
+    /// Policy on fall-through.
+    pub policy: Policy,
+    /// Devices (netdev/ingress chains); empty when not bound to devices.
+    pub devices: Vec<String>,
+}
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Conditions, all of which must hold.
+    pub matches: Vec<Match>,
+    /// Non-terminal statements executed when the rule matches (counter, log, mark …).
+    pub statements: Vec<Statement>,
+    /// Final action.
+    pub action: Action,
+    /// The rule's own text as the backend prints it (nft: rendered from JSON).
+    pub text: String,
+    /// Comment, if any.
+    pub comment: Option<String>,
+    /// nft handle.
+    pub handle: Option<u64>,
+    /// 1-based position in its chain.
+    pub position: usize,
+}
+
+/// A packet field a match can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// `meta nfproto`: 2 = ipv4, 10 = ipv6.
+    NfProto,
+    /// `meta l4proto` / `-p`: IP protocol number.
+    L4Proto,
+    /// IPv4 source address (implies IPv4).
+    Saddr4,
+    /// IPv4 destination address (implies IPv4).
+    Daddr4,
+    /// IPv6 source address (implies IPv6).
+    Saddr6,
+    /// IPv6 destination address (implies IPv6).
+    Daddr6,
+    /// Source port of any port-carrying transport protocol (`th sport`).
+    Sport,
+    /// Destination port of any port-carrying transport (`th dport`).
+    Dport,
+    /// TCP source port (implies TCP).
+    TcpSport,
+    /// TCP destination port (implies TCP).
+    TcpDport,
+    /// UDP source port (implies UDP).
+    UdpSport,
+    /// UDP destination port (implies UDP).
+    UdpDport,
+    /// Input interface name (`iifname`, `-i`; `iif` is compared by name too).
+    Iifname,
+    /// Conntrack state as a bit: invalid 1, established 2, related 4, new 8, untracked 64.
+    CtState,
+    /// Routing type of the destination address (`fib daddr type`, `-m addrtype --dst-type`):
+    /// unicast 1, local 2, broadcast 3, anycast 4, multicast 5, blackhole 6, unreachable 7,
+    /// prohibit 8.
+    DaddrType,
+    /// TCP flags byte (implies TCP).
+    TcpFlags,
+    /// Packet mark.
+    Mark,
+}
+
+/// One element of a value set: an inclusive range of numbers, or an interface name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Elem {
+    /// Inclusive numeric range (addresses, ports, protocol numbers, bits).
+    Range(u128, u128),
+    /// Interface name; `wildcard` means "any name starting with `name`".
+    Iface {
+        /// The name or prefix.
+        name: String,
+        /// Prefix match (`eth*` in nft, `eth+` in iptables).
+        wildcard: bool,
+    },
+}
+
+impl Elem {
+    /// A single number.
+    pub fn val(v: u128) -> Elem {
+        Elem::Range(v, v)
+    }
+}
+
+/// Where the values of a comparison come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Values {
+    /// Inline values; each entry has one element per key component (concatenations).
+    Inline(Vec<Vec<Elem>>),
+    /// A named set of the rule's table (nft `@name`).
+    Named(String),
+    /// An ipset (iptables `-m set --match-set NAME`).
+    Ipset(String),
+}
+
+/// A condition of a rule. Three-valued when evaluated: true, false or unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Match {
+    /// `key [& mask] (==|!=) values`: the key (one field, or a concatenation) is (not) in the
+    /// set of values. A field's dependency (e.g. TCP for `tcp dport`, IPv4 for `ip saddr`)
+    /// failing makes the match false regardless of `negated`.
+    Cmp {
+        /// Fields concatenated to form the key.
+        key: Vec<Field>,
+        /// Optional bit mask applied to a single-field key before comparing.
+        mask: Option<u128>,
+        /// `!=` / `!`.
+        negated: bool,
+        /// The values.
+        values: Values,
+    },
+    /// Something this crate does not model; never guessed.
+    Unmodelled {
+        /// Why it is not modelled.
+        reason: String,
+        /// The expression's own text.
+        text: String,
+    },
+}
+
+/// Non-terminal statements of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statement {
+    /// Counter (kept, ignored).
+    Counter,
+    /// Log (kept, ignored); the text of its options.
+    Log(String),
+    /// Sets the packet mark: `mark = (mark & !mask) ^ value`.
+    SetMark {
+        /// Value XORed in.
+        value: u32,
+        /// Bits cleared first.
+        mask: u32,
+    },
+    /// Changes the packet mark to something not modelled (e.g. restored from conntrack).
+    MarkUnknown(String),
+    /// Marks the connection untracked (`notrack`, `-j CT --notrack`): ct state becomes untracked.
+    Notrack,
+    /// Any other statement without effect on the filtering decision (kept, ignored).
+    Other(String),
+}
+
+/// Kind of reject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectKind {
+    /// TCP RST.
+    TcpReset,
+    /// ICMP/ICMPv6 port unreachable (the default).
+    PortUnreachable,
+    /// ICMP admin prohibited.
+    AdminProhibited,
+    /// ICMP host unreachable.
+    HostUnreachable,
+    /// ICMP net unreachable.
+    NetUnreachable,
+    /// ICMP protocol unreachable.
+    ProtoUnreachable,
+    /// ICMP host prohibited.
+    HostProhibited,
+    /// ICMP net prohibited.
+    NetProhibited,
+    /// ICMPv6 no route.
+    NoRoute,
+    /// ICMPv6 address unreachable.
+    AddrUnreachable,
+    /// Anything else, by name.
+    Other(String),
+}
+
+/// Final action of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Accept: ends the current base chain only.
+    Accept,
+    /// Drop: final.
+    Drop,
+    /// Reject: final.
+    Reject(RejectKind),
+    /// Jump to a chain; continue after it on return.
+    Jump(String),
+    /// Goto a chain; on its return, return from the current chain.
+    Goto(String),
+    /// Return to the calling chain (in a base chain: apply its policy).
+    Return,
+    /// No verdict: continue with the next rule (counter/log-only rules).
+    Continue,
+    /// Verdict map: look the key up, apply the verdict found; no entry: next rule.
+    Vmap {
+        /// Key fields.
+        key: Vec<Field>,
+        /// The map.
+        map: VerdictMap,
+    },
+    /// A verdict or packet rewrite that is not modelled (DNAT, queue, …): reaching it makes
+    /// the result unknown.
+    Unmodelled(String),
+}
+
+/// The entries of a verdict map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictMap {
+    /// Inline entries (key elements, verdict).
+    Inline(Vec<(Vec<Elem>, Action)>),
+    /// A named map of the table.
+    Named(String),
+}
+
+/// A named set or map (nft) or an ipset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedSet {
+    /// Name.
+    pub name: String,
+    /// Key type names as the backend prints them (e.g. `ipv4_addr`, `inet_service`, `hash:ip`).
+    pub key_types: Vec<String>,
+    /// Elements; `None` when they could not be read (unknown contents).
+    pub elements: Option<Vec<Vec<Elem>>>,
+    /// For verdict maps, the verdict of each element (same order as `elements`).
+    pub verdicts: Option<Vec<Action>>,
+    /// Why the contents are unknown, if they are.
+    pub unknown_reason: Option<String>,
+}
+
+/// Conntrack state of the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CtState {
+    /// First packet of a connection (e.g. a SYN).
+    New,
+    /// Part of an established connection.
+    Established,
+    /// Related to an existing connection.
+    Related,
+    /// Invalid.
+    Invalid,
+    /// Not tracked.
+    Untracked,
+}
+
+impl CtState {
+    /// The conntrack state bit used by [`Field::CtState`].
+    pub fn bit(self) -> u128 {
+        match self {
+            CtState::Invalid => 1,
+            CtState::Established => 2,
+            CtState::Related => 4,
+            CtState::New => 8,
+            CtState::Untracked => 64,
+        }
+    }
+}
+
+/// Transport protocol of the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    /// TCP (6).
+    Tcp,
+    /// UDP (17).
+    Udp,
+    /// SCTP (132).
+    Sctp,
+    /// ICMP (1).
+    Icmp,
+    /// ICMPv6 (58).
+    Icmpv6,
+    /// Any other IP protocol number.
+    Other(u8),
+}
+
+impl Proto {
+    /// IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+            Proto::Sctp => 132,
+            Proto::Icmp => 1,
+            Proto::Icmpv6 => 58,
+            Proto::Other(n) => n,
+        }
+    }
+
+    /// Whether the protocol carries ports (TCP, UDP, SCTP, UDP-Lite, DCCP).
+    pub fn has_ports(self) -> bool {
+        matches!(self.number(), 6 | 17 | 132 | 136 | 33)
+    }
+}
+
+/// The inbound packet to evaluate (first packet of a connection by default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    /// IP version; must agree with `src` and `dst`.
+    pub family: IpFamily,
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address (assumed to be a local address of the host: `fib daddr type`
+    /// and `-m addrtype --dst-type` evaluate it as LOCAL).
+    pub dst: IpAddr,
+    /// Source port (0 when the protocol has none).
+    pub sport: u16,
+    /// Destination port (0 when the protocol has none).
+    pub dport: u16,
+    /// Input interface name; `None` = unknown (interface matches are then unknown).
+    pub iif: Option<String>,
+    /// Conntrack state; `new` for a first SYN.
+    pub ct_state: CtState,
+    /// TCP flags byte (default SYN = 0x02); ignored for non-TCP packets.
+    #[serde(default = "default_tcp_flags")]
+    pub tcp_flags: u8,
+    /// Packet mark on arrival (`None` = unknown; default 0).
+    #[serde(default = "default_mark")]
+    pub mark: Option<u32>,
+}
+
+fn default_tcp_flags() -> u8 {
+    0x02
+}
+
+fn default_mark() -> Option<u32> {
+    Some(0)
+}
+
+impl Packet {
+    /// A first TCP SYN from `src` to `dst:dport`, source port 40000, unknown interface.
+    pub fn tcp_syn(src: IpAddr, dst: IpAddr, dport: u16) -> Packet {
+        Packet::new(Proto::Tcp, src, dst, dport)
+    }
+
+    /// A first packet (ct state new) of `proto` from `src` to `dst:dport`; source port 40000,
+    /// interface unknown, TCP flags SYN, mark 0.
+    pub fn new(proto: Proto, src: IpAddr, dst: IpAddr, dport: u16) -> Packet {
+        let family = if src.is_ipv4() {
+            IpFamily::Ipv4
+        } else {
+            IpFamily::Ipv6
+        };
+        Packet {
+            family,
+            proto,
+            src,
+            dst,
+            sport: 40000,
+            dport,
+            iif: None,
+            ct_state: CtState::New,
+            tcp_flags: 0x02,
+            mark: Some(0),
+        }
+    }
+
+    /// Builder: set the input interface.
+    pub fn with_iif(mut self, iif: &str) -> Packet {
+        self.iif = Some(iif.to_string());
+        self
+    }
+}
+
+/// The final decision for a packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// The packet reaches the local socket layer.
+    Accept,
+    /// Silently dropped.
+    Drop,
+    /// Rejected with an error sent back.
+    Reject(RejectKind),
+    /// Cannot be known from the ruleset; the reason says why.
+    Unknown(String),
+}
+
+/// Names the rule (or chain policy) that decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRef {
+    /// Backend.
+    pub backend: Backend,
+    /// Table family.
+    pub family: Family,
+    /// Table name.
+    pub table: String,
+    /// Chain name.
+    pub chain: String,
+    /// nft rule handle.
+    pub handle: Option<u64>,
+    /// 1-based position in the chain (0 for a chain policy).
+    pub position: usize,
+    /// Rule text (for a policy: `policy drop`).
+    pub text: String,
+    /// Rule comment.
+    pub comment: Option<String>,
+    /// True when the chain's policy decided, not a rule.
+    pub is_policy: bool,
+}
+
+/// What happened at one step of the evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Entered a base chain.
+    EnterBaseChain,
+    /// A rule matched and its action was taken.
+    Matched,
+    /// A rule's match could not be decided; both outcomes were followed.
+    Undecided,
+    /// Jumped to / went to a chain.
+    Jump,
+    /// Returned from a chain.
+    Return,
+    /// The chain's policy applied.
+    Policy,
+    /// A statement changed the packet state (mark, notrack).
+    StateChange,
+    /// The final decision for this path.
+    Decided,
+    /// A note (e.g. an unmodelled effect).
+    Note,
+}
+
+/// One step of the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// What happened.
+    pub kind: StepKind,
+    /// Backend of the chain.
+    pub backend: Backend,
+    /// Table.
+    pub table: String,
+    /// Chain.
+    pub chain: String,
+    /// 1-based rule position (0 for chain-level steps).
+    pub position: usize,
+    /// nft handle of the rule.
+    pub handle: Option<u64>,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// The evaluation result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Accept / drop / reject / unknown.
+    pub decision: Decision,
+    /// The rule (or policy) that decided; `None` when no rule decided (empty or inactive
+    /// rulesets accept by default) or when several paths agree on the decision but not
+    /// on the rule.
+    pub decided_by: Option<RuleRef>,
+    /// The path taken (the first one when undecided matches forked the evaluation).
+    pub trace: Vec<Step>,
+}

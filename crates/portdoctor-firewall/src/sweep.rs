@@ -1,0 +1,732 @@
+//! All-ports sweep: the decision for every destination port 0..=65535 for one source, as
+//! compressed ranges.
+//!
+//! Method: each rule's matches are reduced, for the fixed packet fields, to two port sets
+//! (ports where the rule surely matches, ports where it is undecided). Chains are then
+//! "painted" over port ranges in rule order (memoised per chain, jumps and gotos included),
+//! and the base chains are combined in hook/priority order. Ranges that come out undecided
+//! (an undecided match, a mark/notrack statement) are split at every port boundary any rule
+//! mentions and each class is re-evaluated with the exact evaluator, so the sweep agrees
+//! with [`crate::evaluate`] port by port.
+
+use crate::eval::{
+    Ctx, KeyVal, PktState, Tri, elem_matches, evaluate_index, field_value, has_effect,
+};
+use crate::explain::covered_tables;
+use crate::index::{Index, SetIndex, TableId};
+use crate::model::{
+    Action, Chain, Decision, Elem, Field, Match, Packet, Policy, RejectKind, Rule, RuleRef,
+    Ruleset, Values, VerdictMap,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Most port classes re-evaluated exactly after painting; beyond, ranges stay unknown.
+pub const MAX_EXACT_CLASSES: usize = 8192;
+
+const MAXP: u32 = 65535;
+
+/// One compressed range of destination ports with the same outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    /// First port.
+    pub from: u16,
+    /// Last port (inclusive).
+    pub to: u16,
+    /// Decision for every port of the range.
+    pub decision: Decision,
+    /// The deciding rule, as [`crate::Verdict::decided_by`].
+    pub decided_by: Option<RuleRef>,
+}
+
+/// Result of [`sweep`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sweep {
+    /// Ranges covering 0..=65535 in order.
+    pub ranges: Vec<PortRange>,
+}
+
+impl Sweep {
+    /// Port ranges whose decision satisfies `pred`, merged.
+    pub fn ports_where(&self, pred: impl Fn(&Decision) -> bool) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = vec![];
+        for r in self.ranges.iter().filter(|r| pred(&r.decision)) {
+            match out.last_mut() {
+                Some(l) if l.1 as u32 + 1 == r.from as u32 => l.1 = r.to,
+                _ => out.push((r.from, r.to)),
+            }
+        }
+        out
+    }
+
+    /// Accepted port ranges.
+    pub fn accepted(&self) -> Vec<(u16, u16)> {
+        self.ports_where(|d| *d == Decision::Accept)
+    }
+
+    /// The decision for one port.
+    pub fn decision(&self, port: u16) -> Option<&PortRange> {
+        let i = self.ranges.partition_point(|r| r.to < port);
+        self.ranges.get(i)
+    }
+}
+
+type Set = Vec<(u32, u32)>;
+
+fn full() -> Set {
+    vec![(0, MAXP)]
+}
+
+fn intersect(a: &Set, b: &Set) -> Set {
+    let (mut i, mut j, mut out) = (0, 0, vec![]);
+    while i < a.len() && j < b.len() {
+        let lo = a[i].0.max(b[j].0);
+        let hi = a[i].1.min(b[j].1);
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 { i += 1 } else { j += 1 }
+    }
+    out
+}
+
+fn complement(a: &Set) -> Set {
+    let mut out = vec![];
+    let mut next = 0u32;
+    for &(lo, hi) in a {
+        if lo > next {
+            out.push((next, lo - 1));
+        }
+        next = hi + 1;
+    }
+    if next <= MAXP {
+        out.push((next, MAXP));
+    }
+    out
+}
+
+fn union(a: &Set, b: &Set) -> Set {
+    let mut v: Vec<(u32, u32)> = a.iter().chain(b.iter()).copied().collect();
+    v.sort_unstable();
+    normalize(v)
+}
+
+fn normalize(sorted: Vec<(u32, u32)>) -> Set {
+    let mut out: Set = Vec::with_capacity(sorted.len());
+    for (a, b) in sorted {
+        if let Some(l) = out.last_mut() {
+            if a <= l.1 + 1 {
+                l.1 = l.1.max(b);
+                continue;
+            }
+        }
+        out.push((a, b));
+    }
+    out
+}
+
+fn from_elems<'e>(it: impl Iterator<Item = &'e Elem>) -> Set {
+    let mut v: Vec<(u32, u32)> = it
+        .filter_map(|e| match e {
+            Elem::Range(a, b) if *a <= MAXP as u128 => {
+                Some((*a as u32, (*b).min(MAXP as u128) as u32))
+            }
+            _ => None,
+        })
+        .collect();
+    v.sort_unstable();
+    normalize(v)
+}
+
+fn is_dport(f: Field) -> bool {
+    matches!(f, Field::Dport | Field::TcpDport | Field::UdpDport)
+}
+
+/// Surely-true and undecided port sets of a match or rule, with the undecided reason.
+#[derive(Debug, Clone, Default)]
+struct Profile {
+    t: Set,
+    u: Set,
+    reason: String,
+}
+
+impl Profile {
+    fn constant(tri: Tri) -> Profile {
+        match tri {
+            Tri::True => Profile {
+                t: full(),
+                ..Profile::default()
+            },
+            Tri::False => Profile::default(),
+            Tri::Unknown(r) => Profile {
+                u: full(),
+                reason: r,
+                ..Profile::default()
+            },
+        }
+    }
+}
+
+struct Sweeper<'a, 'i> {
+    ctx: Ctx<'a, 'i>,
+    st: PktState,
+    profiles: HashMap<(TableId, usize), Vec<Profile>>,
+    memo: HashMap<(TableId, usize), Vec<(u32, u32, Out)>>,
+    active: Vec<(TableId, usize)>,
+    breaks: BTreeSet<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Out {
+    Fall,
+    Accept(RuleId),
+    Drop(RuleId),
+    Reject(RejectKind, RuleId),
+    /// Undecided here: resolved exactly later.
+    Unknown(String),
+}
+
+type RuleId = (TableId, usize, usize);
+
+impl Sweeper<'_, '_> {
+    /// Port profile of one match.
+    fn match_profile(&self, tid: TableId, m: &Match) -> Profile {
+        let Match::Cmp {
+            key,
+            mask,
+            negated,
+            values,
+        } = m
+        else {
+            return Profile::constant(self.ctx.eval_match(tid, m, &self.st));
+        };
+        let Some(dpos) = key.iter().position(|f| is_dport(*f)) else {
+            return Profile::constant(self.ctx.eval_match(tid, m, &self.st));
+        };
+        if mask.is_some() {
+            return Profile::constant(Tri::Unknown("masked port match".into()));
+        }
+        // Dependency of the port field (protocol) and the other components.
+        let mut vals = vec![];
+        for (i, f) in key.iter().enumerate() {
+            let v = field_value(*f, self.ctx.pkt, &self.st);
+            match v {
+                KeyVal::Absent => return Profile::default(),
+                KeyVal::Unknown(r) => return Profile::constant(Tri::Unknown(r)),
+                _ if i == dpos => vals.push(KeyVal::Num(0)),
+                v => vals.push(v),
+            }
+        }
+        let others_match = |e: &[Elem]| {
+            e.len() == vals.len()
+                && e.iter()
+                    .zip(&vals)
+                    .enumerate()
+                    .all(|(i, (e, v))| i == dpos || elem_matches(e, v))
+        };
+        let t = match values {
+            Values::Inline(entries) => {
+                from_elems(entries.iter().filter(|e| others_match(e)).map(|e| &e[dpos]))
+            }
+            Values::Named(name) => {
+                let ti = &self.ctx.ix.tables[tid.0][tid.1];
+                match ti.sets.get(name).map(|&si| &ti.set_index[si]) {
+                    None => {
+                        return Profile::constant(Tri::Unknown(format!("set @{name} not found")));
+                    }
+                    Some(SetIndex::Unknown(r)) => {
+                        return Profile::constant(Tri::Unknown(r.clone()));
+                    }
+                    Some(SetIndex::Ranges(r)) if key.len() == 1 => {
+                        let mut v: Set = r
+                            .iter()
+                            .filter(|(a, _)| *a <= MAXP as u128)
+                            .map(|&(a, b)| (a as u32, b.min(MAXP as u128) as u32))
+                            .collect();
+                        v.sort_unstable();
+                        normalize(v)
+                    }
+                    Some(SetIndex::Ranges(_)) => Set::new(),
+                    Some(SetIndex::Entries(e)) => {
+                        from_elems(e.iter().filter(|e| others_match(e)).map(|e| &e[dpos]))
+                    }
+                }
+            }
+            Values::Ipset(_) => {
+                return Profile::constant(self.ctx.eval_match(tid, m, &self.st));
+            }
+        };
+        if *negated {
+            Profile {
+                t: complement(&t),
+                ..Profile::default()
+            }
+        } else {
+            Profile {
+                t,
+                ..Profile::default()
+            }
+        }
+    }
+
+    fn rule_profile(&self, tid: TableId, r: &Rule) -> Profile {
+        let mut t = full();
+        let mut f: Set = vec![];
+        let mut u_any: Set = vec![];
+        let mut reason = String::new();
+        for m in &r.matches {
+            let p = self.match_profile(tid, m);
+            let tu = union(&p.t, &p.u);
+            f = union(&f, &complement(&tu));
+            t = intersect(&t, &p.t);
+            if !p.u.is_empty() && reason.is_empty() {
+                reason = p.reason.clone();
+            }
+            u_any = union(&u_any, &p.u);
+        }
+        let u = complement(&union(&f, &t));
+        Profile { t, u, reason }
+    }
+
+    fn profiles_of(&mut self, tid: TableId, ci: usize) {
+        if self.profiles.contains_key(&(tid, ci)) {
+            return;
+        }
+        let c = &self.ctx.ix.table(tid).chains[ci];
+        let ps: Vec<Profile> = c.rules.iter().map(|r| self.rule_profile(tid, r)).collect();
+        for p in &ps {
+            for &(a, b) in p.t.iter().chain(p.u.iter()) {
+                self.breaks.insert(a);
+                self.breaks.insert(b + 1);
+            }
+        }
+        for r in &c.rules {
+            if let Action::Vmap { key, map } = &r.action {
+                for (e, _) in self.vmap_entries(tid, map) {
+                    if let Some(pos) = key.iter().position(|f| is_dport(*f)) {
+                        if let Some(Elem::Range(a, b)) = e.get(pos) {
+                            self.breaks.insert((*a).min(MAXP as u128 + 1) as u32);
+                            self.breaks.insert(((*b).min(MAXP as u128) + 1) as u32);
+                        }
+                    }
+                }
+            }
+        }
+        self.profiles.insert((tid, ci), ps);
+    }
+
+    fn vmap_entries(&self, tid: TableId, map: &VerdictMap) -> Vec<(Vec<Elem>, Action)> {
+        match map {
+            VerdictMap::Inline(e) => e.clone(),
+            VerdictMap::Named(n) => self.ctx.ix.tables[tid.0][tid.1]
+                .vmaps
+                .get(n)
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Outcome runs of a chain over all ports (memoised).
+    fn chain_map(&mut self, tid: TableId, ci: usize) -> Vec<(u32, u32, Out)> {
+        if let Some(m) = self.memo.get(&(tid, ci)) {
+            return m.clone();
+        }
+        if self.active.contains(&(tid, ci)) || self.active.len() > crate::eval::MAX_DEPTH {
+            return vec![(0, MAXP, Out::Unknown("chain loop".into()))];
+        }
+        self.active.push((tid, ci));
+        self.profiles_of(tid, ci);
+        let ix = self.ctx.ix;
+        let chain: &Chain = &ix.table(tid).chains[ci];
+        let mut remaining: BTreeMap<u32, u32> = BTreeMap::from([(0, MAXP)]);
+        let mut out: Vec<(u32, u32, Out)> = vec![];
+        for (ri, r) in chain.rules.iter().enumerate() {
+            if remaining.is_empty() {
+                break;
+            }
+            if r.action == Action::Continue && !r.statements.iter().any(has_effect) {
+                continue;
+            }
+            let prof = &self.profiles[&(tid, ci)][ri];
+            if prof.t.is_empty() && prof.u.is_empty() {
+                continue;
+            }
+            let reason = prof.reason.clone();
+            let hit_u = take(&mut remaining, &prof.u.clone());
+            for (a, b) in hit_u {
+                out.push((a, b, Out::Unknown(reason.clone())));
+            }
+            let t = self.profiles[&(tid, ci)][ri].t.clone();
+            let hit = peek(&remaining, &t);
+            if hit.is_empty() {
+                continue;
+            }
+            if r.statements.iter().any(has_effect) {
+                for (a, b) in take(&mut remaining, &hit) {
+                    out.push((a, b, Out::Unknown("packet state change".into())));
+                }
+                continue;
+            }
+            let id = (tid, ci, ri);
+            self.apply(&r.action, id, tid, &hit, &mut remaining, &mut out);
+        }
+        for (a, b) in remaining {
+            out.push((a, b, Out::Fall));
+        }
+        out.sort_by_key(|x| x.0);
+        self.active.pop();
+        self.memo.insert((tid, ci), out.clone());
+        out
+    }
+
+    fn apply(
+        &mut self,
+        action: &Action,
+        id: RuleId,
+        tid: TableId,
+        hit: &Set,
+        remaining: &mut BTreeMap<u32, u32>,
+        out: &mut Vec<(u32, u32, Out)>,
+    ) {
+        let settle = |o: Out,
+                      remaining: &mut BTreeMap<u32, u32>,
+                      out: &mut Vec<(u32, u32, Out)>,
+                      s: &Set| {
+            for (a, b) in take(remaining, s) {
+                out.push((a, b, o.clone()));
+            }
+        };
+        match action {
+            Action::Continue => {}
+            Action::Accept => settle(Out::Accept(id), remaining, out, hit),
+            Action::Drop => settle(Out::Drop(id), remaining, out, hit),
+            Action::Reject(k) => settle(Out::Reject(k.clone(), id), remaining, out, hit),
+            Action::Return => settle(Out::Fall, remaining, out, hit),
+            Action::Unmodelled(r) => settle(Out::Unknown(r.clone()), remaining, out, hit),
+            Action::Jump(target) | Action::Goto(target) => {
+                let goto = matches!(action, Action::Goto(_));
+                let Some(&ci2) = self.ctx.ix.tables[tid.0][tid.1].chains.get(target) else {
+                    settle(
+                        Out::Unknown(format!("jump to missing chain {target}")),
+                        remaining,
+                        out,
+                        hit,
+                    );
+                    return;
+                };
+                let sub = self.chain_map(tid, ci2);
+                for (a, b, o) in sub {
+                    let part = intersect(hit, &vec![(a, b)]);
+                    if part.is_empty() {
+                        continue;
+                    }
+                    match o {
+                        Out::Fall if !goto => {}
+                        o => settle(o, remaining, out, &part),
+                    }
+                }
+            }
+            Action::Vmap { key, map } => {
+                let Some(dpos) = key.iter().position(|f| is_dport(*f)) else {
+                    // Key does not depend on the port: resolve once.
+                    match self.ctx_vmap(tid, key, map) {
+                        Ok(Some(a)) if !matches!(a, Action::Vmap { .. }) => {
+                            self.apply(&a, id, tid, hit, remaining, out)
+                        }
+                        Ok(_) => {}
+                        Err(r) => settle(Out::Unknown(r), remaining, out, hit),
+                    }
+                    return;
+                };
+                let mut vals = vec![];
+                for f in key {
+                    match field_value(*f, self.ctx.pkt, &self.st) {
+                        KeyVal::Absent => return,
+                        KeyVal::Unknown(r) => {
+                            settle(Out::Unknown(r), remaining, out, hit);
+                            return;
+                        }
+                        v => vals.push(v),
+                    }
+                }
+                for (e, a) in self.vmap_entries(tid, map) {
+                    if e.len() != vals.len()
+                        || !e
+                            .iter()
+                            .zip(&vals)
+                            .enumerate()
+                            .all(|(i, (e, v))| i == dpos || elem_matches(e, v))
+                    {
+                        continue;
+                    }
+                    let ports = intersect(hit, &from_elems(std::iter::once(&e[dpos])));
+                    let ports = peek(remaining, &ports);
+                    if ports.is_empty() || matches!(a, Action::Vmap { .. }) {
+                        continue;
+                    }
+                    self.apply(&a, id, tid, &ports, remaining, out);
+                }
+            }
+        }
+    }
+
+    fn ctx_vmap(
+        &self,
+        tid: TableId,
+        key: &[Field],
+        map: &VerdictMap,
+    ) -> Result<Option<Action>, String> {
+        let mut vals = vec![];
+        for f in key {
+            match field_value(*f, self.ctx.pkt, &self.st) {
+                KeyVal::Absent => return Ok(None),
+                KeyVal::Unknown(r) => return Err(r),
+                v => vals.push(v),
+            }
+        }
+        Ok(self
+            .vmap_entries(tid, map)
+            .into_iter()
+            .find(|(e, _)| {
+                e.len() == vals.len() && e.iter().zip(&vals).all(|(e, v)| elem_matches(e, v))
+            })
+            .map(|(_, a)| a))
+    }
+}
+
+/// Ports of `s` still in `remaining`.
+fn peek(remaining: &BTreeMap<u32, u32>, s: &Set) -> Set {
+    let mut out = vec![];
+    for &(a, b) in s {
+        // First interval that could overlap: the one starting at or before `a`.
+        let start = remaining.range(..=a).next_back().map_or(a, |(&k, _)| k);
+        for (&lo, &hi) in remaining.range(start..=b) {
+            let x = lo.max(a);
+            let y = hi.min(b);
+            if x <= y {
+                out.push((x, y));
+            }
+        }
+    }
+    out
+}
+
+/// Remove the ports of `s` from `remaining`, returning those that were there.
+fn take(remaining: &mut BTreeMap<u32, u32>, s: &Set) -> Set {
+    let hit = peek(remaining, s);
+    for &(x, y) in &hit {
+        let (&lo, &hi) = remaining.range(..=x).next_back().expect("overlap");
+        remaining.remove(&lo);
+        if lo < x {
+            remaining.insert(lo, x - 1);
+        }
+        if y < hi {
+            remaining.insert(y + 1, hi);
+        }
+    }
+    hit
+}
+
+fn rule_ref_of(ix: &Index, (tid, ci, ri): RuleId) -> RuleRef {
+    let t = ix.table(tid);
+    let c = &t.chains[ci];
+    let r = &c.rules[ri];
+    RuleRef {
+        backend: ix.rulesets[tid.0]
+            .backend
+            .unwrap_or(crate::model::Backend::Nftables),
+        family: t.family,
+        table: t.name.clone(),
+        chain: c.name.clone(),
+        handle: r.handle,
+        position: r.position,
+        text: r.text.clone(),
+        comment: r.comment.clone(),
+        is_policy: false,
+    }
+}
+
+fn policy_ref(ix: &Index, tid: TableId, ci: usize) -> RuleRef {
+    let t = ix.table(tid);
+    let c = &t.chains[ci];
+    let p = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
+    RuleRef {
+        backend: ix.rulesets[tid.0]
+            .backend
+            .unwrap_or(crate::model::Backend::Nftables),
+        family: t.family,
+        table: t.name.clone(),
+        chain: c.name.clone(),
+        handle: c.handle,
+        position: 0,
+        text: format!(
+            "policy {}",
+            if p == Policy::Drop { "drop" } else { "accept" }
+        ),
+        comment: None,
+        is_policy: true,
+    }
+}
+
+/// Decision of every destination port 0..=65535 for `packet` (its `dport` is ignored)
+/// through the given rulesets together, as [`crate::explain`] would decide port by port.
+pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
+    let covered = covered_tables(rulesets);
+    let ix = Index::new(rulesets, &covered);
+    let st = PktState {
+        mark: packet.mark,
+        ct: packet.ct_state,
+    };
+    let mut sw = Sweeper {
+        ctx: Ctx {
+            ix: &ix,
+            pkt: packet,
+        },
+        st,
+        profiles: HashMap::new(),
+        memo: HashMap::new(),
+        active: vec![],
+        breaks: BTreeSet::new(),
+    };
+    // Per port: final outcome, or still pending with the accept info so far.
+    let mut pending: BTreeMap<u32, u32> = BTreeMap::from([(0, MAXP)]);
+    let mut finals: Vec<(u32, u32, Decision, Option<RuleRef>)> = vec![];
+    // (ports, explicit accept rule) per base chain in order; and policy accepts.
+    let mut accepts: Vec<(u32, u32, RuleRef)> = vec![];
+    let mut policy_accepts: Vec<(u32, u32, RuleRef)> = vec![];
+    for b in &ix.base {
+        let t = ix.table(b.table);
+        let c = &t.chains[b.chain];
+        if !t.family.sees(packet.family) {
+            continue;
+        }
+        if let (Some(base), Some(iif)) = (&c.base, &packet.iif) {
+            if !base.devices.is_empty() && !base.devices.contains(iif) {
+                continue;
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let map = sw.chain_map(b.table, b.chain);
+        let pol = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
+        for (a, z, o) in map {
+            let ports = peek(&pending, &vec![(a, z)]);
+            if ports.is_empty() {
+                continue;
+            }
+            match o {
+                Out::Accept(id) => {
+                    let rr = rule_ref_of(&ix, id);
+                    for &(x, y) in &ports {
+                        accepts.push((x, y, rr.clone()));
+                    }
+                }
+                Out::Fall if pol == Policy::Accept => {
+                    if !c.rules.is_empty() {
+                        let rr = policy_ref(&ix, b.table, b.chain);
+                        for &(x, y) in &ports {
+                            policy_accepts.push((x, y, rr.clone()));
+                        }
+                    }
+                }
+                o => {
+                    let (d, by) = match o {
+                        Out::Fall => (Decision::Drop, Some(policy_ref(&ix, b.table, b.chain))),
+                        Out::Drop(id) => (Decision::Drop, Some(rule_ref_of(&ix, id))),
+                        Out::Reject(k, id) => (Decision::Reject(k), Some(rule_ref_of(&ix, id))),
+                        Out::Unknown(r) => (Decision::Unknown(r), None),
+                        Out::Accept(_) => unreachable_accept(),
+                    };
+                    for (x, y) in take(&mut pending, &ports) {
+                        finals.push((x, y, d.clone(), by.clone()));
+                    }
+                }
+            }
+        }
+    }
+    // Pending ports are accepted: name the last explicit accept, else the last policy accept.
+    for (a, z) in pending {
+        let mut pieces: Vec<(u32, u32, Option<RuleRef>)> = vec![(a, z, None)];
+        for src in [&policy_accepts, &accepts] {
+            for (x, y, rr) in src.iter() {
+                let mut next = vec![];
+                for (p, q, cur) in pieces {
+                    let lo = p.max(*x);
+                    let hi = q.min(*y);
+                    if lo > hi {
+                        next.push((p, q, cur));
+                        continue;
+                    }
+                    if p < lo {
+                        next.push((p, lo - 1, cur.clone()));
+                    }
+                    next.push((lo, hi, Some(rr.clone())));
+                    if hi < q {
+                        next.push((hi + 1, q, cur));
+                    }
+                }
+                pieces = next;
+            }
+        }
+        for (p, q, rr) in pieces {
+            finals.push((p, q, Decision::Accept, rr));
+        }
+    }
+    finals.sort_by_key(|f| f.0);
+    // Resolve undecided ranges exactly, class by class.
+    let mut resolved: Vec<(u32, u32, Decision, Option<RuleRef>)> = vec![];
+    let mut budget = MAX_EXACT_CLASSES;
+    for (a, z, d, by) in finals {
+        if !matches!(d, Decision::Unknown(_)) {
+            resolved.push((a, z, d, by));
+            continue;
+        }
+        // Make sure profiles of every chain are known, so class boundaries are complete.
+        for (ri, rs) in rulesets.iter().enumerate() {
+            for (ti, t) in rs.tables.iter().enumerate() {
+                for ci in 0..t.chains.len() {
+                    sw.profiles_of((ri, ti), ci);
+                }
+            }
+        }
+        let mut starts: Vec<u32> = vec![a];
+        starts.extend(sw.breaks.range(a + 1..=z).copied());
+        if starts.len() > budget {
+            resolved.push((a, z, d, by));
+            continue;
+        }
+        budget -= starts.len();
+        for (i, &s) in starts.iter().enumerate() {
+            let e = starts.get(i + 1).map_or(z, |n| n - 1);
+            let mut p = packet.clone();
+            p.dport = s as u16;
+            let v = evaluate_index(&ix, &p);
+            resolved.push((s, e, v.decision, v.decided_by));
+        }
+    }
+    // Compress.
+    let mut ranges: Vec<PortRange> = vec![];
+    for (a, z, d, by) in resolved {
+        if let Some(l) = ranges.last_mut() {
+            if l.decision == d && l.decided_by == by && l.to as u32 + 1 == a {
+                l.to = z as u16;
+                continue;
+            }
+        }
+        ranges.push(PortRange {
+            from: a as u16,
+            to: z as u16,
+            decision: d,
+            decided_by: by,
+        });
+    }
+    Sweep { ranges }
+}
+
+fn unreachable_accept() -> (Decision, Option<RuleRef>) {
+    (
+        Decision::Unknown("internal: accept handled above".into()),
+        None,
+    )
+}
