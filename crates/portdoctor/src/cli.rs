@@ -39,6 +39,12 @@ pub struct Cli {
 pub enum Command {
     /// Sockets with state and owning process: who listens where, conflicts, TIME_WAIT/CLOSE_WAIT.
     Ports(commands::ports::PortsArgs),
+    /// Connect probes: each HOST:PORT classified open / closed / filtered / unreachable.
+    Probe(commands::probe::ProbeArgs),
+    /// Scan ports of a host or CIDR range (nmap-style port specs).
+    Scan(commands::scan::ScanArgs),
+    /// Wait until ports accept (optionally HTTP 2xx), then run a command.
+    Wait(commands::wait::WaitArgs),
     /// Print a shell completion script.
     Completions(commands::meta::CompletionsArgs),
     /// Print the man page (roff) to stdout.

@@ -2,6 +2,9 @@
 
 pub mod meta;
 pub mod ports;
+pub mod probe;
+pub mod scan;
+pub mod wait;
 
 use crate::cli::Command;
 use crate::exit::{CliError, Exit};
@@ -11,6 +14,9 @@ use crate::output::Output;
 pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
     match command {
         Command::Ports(args) => ports::run(args, out),
+        Command::Probe(args) => probe::run(args, out),
+        Command::Scan(args) => scan::run(args, out),
+        Command::Wait(args) => wait::run(args, out),
         Command::Completions(args) => meta::completions(args),
         Command::Man(args) => meta::man(args),
     }
