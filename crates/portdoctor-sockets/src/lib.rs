@@ -9,6 +9,10 @@
 //! Without privileges, sockets whose owners cannot be seen are still listed, with
 //! [`Socket::owner_unknown`] saying why.
 
+#[doc(hidden)]
+pub mod convert_macos;
+#[doc(hidden)]
+pub mod convert_windows;
 pub mod model;
 pub mod procnet;
 pub mod query;
