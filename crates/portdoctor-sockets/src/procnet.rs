@@ -171,7 +171,7 @@ mod tests {
     fn errors_carry_line_and_column() {
         let bad = "header\n   0: 0100007F:1F90 00000000:0000 ZZ 0 0 0 0 0 0\n";
         let e = parse(bad, Proto::Tcp, Family::Ipv4).unwrap_err();
-        assert_eq!((e.line, e.column), (2, 34));
+        assert_eq!((e.line, e.column), (2, 35));
         let short = "header\n 0: x\n";
         assert_eq!(parse(short, Proto::Tcp, Family::Ipv4).unwrap_err().line, 2);
         let multibyte = "h\n 0: é:1 a b c d e f g h i\n";
