@@ -1,6 +1,6 @@
 //! Parse and index a ruleset file, evaluate one packet and sweep all ports; print timings.
 //!
-//! `cargo run --release -p portdoctor-firewall --example parse_ruleset -- FILE [nft|iptables|ip6tables] [SRC] [DST] [PORT]`
+//! `cargo run --release -p portdoctor-firewall --example parse_ruleset -- FILE [nft|iptables|ip6tables] [SRC] [DST] [PORT] [IIF]`
 
 use portdoctor_firewall::{
     Backend, IpFamily, Packet, explain, parse_iptables_save, parse_nft_json, sweep,
@@ -47,12 +47,13 @@ fn main() {
         .map_or("22", String::as_str)
         .parse()
         .expect("PORT");
+    let iif = args.get(6).map_or("eth0", String::as_str);
     let rulesets = [rs];
     let t1 = Instant::now();
-    let e = explain(&rulesets, &Packet::tcp_syn(src, dst, port));
+    let e = explain(&rulesets, &Packet::tcp_syn(src, dst, port).with_iif(iif));
     let eval = t1.elapsed();
     let t2 = Instant::now();
-    let s = sweep(&rulesets, &Packet::tcp_syn(src, dst, port));
+    let s = sweep(&rulesets, &Packet::tcp_syn(src, dst, port).with_iif(iif));
     let sw = t2.elapsed();
     println!(
         "rules={} parse_index_ms={:.3} explain_ms={:.3} sweep_ms={:.3} sweep_ranges={}",

@@ -162,6 +162,17 @@ impl Ctx<'_, '_> {
                 negated,
                 values,
             } => {
+                if let [f] = key.as_slice() {
+                    // Fast path: one field, no allocation.
+                    let v = match field_value(*f, self.pkt, st) {
+                        KeyVal::Absent => return Tri::False,
+                        KeyVal::Unknown(r) => return Tri::Unknown(r),
+                        KeyVal::Num(n) => KeyVal::Num(mask.map_or(n, |m| n & m)),
+                        v => v,
+                    };
+                    let r = self.set_lookup(tid, values, std::slice::from_ref(&v));
+                    return if *negated { r.not() } else { r };
+                }
                 let mut vals = Vec::with_capacity(key.len());
                 let mut unknown = None;
                 for f in key {

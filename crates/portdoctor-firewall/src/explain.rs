@@ -35,7 +35,7 @@ pub struct Explanation {
 /// Tables owned by iptables-nft are evaluated as they appear (their `xt` expressions are
 /// unmodelled); use [`explain`] with the `iptables-nft-save` ruleset to evaluate them properly.
 pub fn evaluate(ruleset: &Ruleset, packet: &Packet) -> Verdict {
-    let ix = Index::new(std::slice::from_ref(ruleset), &HashSet::new());
+    let ix = Index::new(vec![ruleset], &HashSet::new());
     evaluate_index(&ix, packet)
 }
 
@@ -56,7 +56,7 @@ pub(crate) fn covered_tables(rulesets: &[Ruleset]) -> HashSet<(Family, String)> 
 /// rule is evaluated twice.
 pub fn explain(rulesets: &[Ruleset], packet: &Packet) -> Explanation {
     let covered = covered_tables(rulesets);
-    let ix = Index::new(rulesets, &covered);
+    let ix = Index::new(rulesets.iter().collect(), &covered);
     let overall = evaluate_index(&ix, packet);
     let skipped_tables = ix
         .skipped
@@ -76,12 +76,11 @@ pub fn explain(rulesets: &[Ruleset], packet: &Packet) -> Explanation {
     let backends = order
         .into_iter()
         .map(|b| {
-            let group: Vec<Ruleset> = rulesets
+            let group: Vec<&Ruleset> = rulesets
                 .iter()
                 .filter(|r| r.backend.unwrap_or(Backend::Nftables) == b)
-                .cloned()
                 .collect();
-            let ix = Index::new(&group, &covered);
+            let ix = Index::new(group, &covered);
             let active = ix.base.iter().any(|e| {
                 let t = ix.table(e.table);
                 let c = &t.chains[e.chain];

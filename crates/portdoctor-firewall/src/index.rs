@@ -41,7 +41,7 @@ pub(crate) struct TableIndex {
 /// All lookups for a list of rulesets.
 #[derive(Debug, Clone)]
 pub(crate) struct Index<'a> {
-    pub(crate) rulesets: &'a [Ruleset],
+    pub(crate) rulesets: Vec<&'a Ruleset>,
     pub(crate) tables: Vec<Vec<TableIndex>>,
     pub(crate) ipsets: Vec<HashMap<String, SetIndex>>,
     pub(crate) base: Vec<BaseEntry>,
@@ -117,7 +117,10 @@ fn index_table(t: &Table) -> TableIndex {
 impl<'a> Index<'a> {
     /// Build the index. nft tables owned by iptables-nft whose (family, name) is in `covered`
     /// are left out (their content is evaluated from `iptables-nft-save`).
-    pub(crate) fn new(rulesets: &'a [Ruleset], covered: &HashSet<(Family, String)>) -> Index<'a> {
+    pub(crate) fn new(
+        rulesets: Vec<&'a Ruleset>,
+        covered: &HashSet<(Family, String)>,
+    ) -> Index<'a> {
         let mut tables = Vec::with_capacity(rulesets.len());
         let mut ipsets = Vec::with_capacity(rulesets.len());
         let mut base = Vec::new();

@@ -572,7 +572,7 @@ fn policy_ref(ix: &Index, tid: TableId, ci: usize) -> RuleRef {
 /// through the given rulesets together, as [`crate::explain`] would decide port by port.
 pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     let covered = covered_tables(rulesets);
-    let ix = Index::new(rulesets, &covered);
+    let ix = Index::new(rulesets.iter().collect(), &covered);
     let st = PktState {
         mark: packet.mark,
         ct: packet.ct_state,
