@@ -251,6 +251,8 @@ pub enum ProbeOutcome {
     Closed,
     /// No answer.
     Filtered,
+    /// UDP: no answer, which an open silent service and a drop both give.
+    OpenOrFiltered,
     /// ICMP error; the kind.
     Unreachable(String),
     /// The probe could not run; why.

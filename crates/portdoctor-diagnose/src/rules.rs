@@ -116,6 +116,7 @@ fn outcome_label(o: &ProbeOutcome) -> String {
         ProbeOutcome::Open => "open".into(),
         ProbeOutcome::Closed => "closed (refused with RST)".into(),
         ProbeOutcome::Filtered => "filtered (no answer)".into(),
+        ProbeOutcome::OpenOrFiltered => "open|filtered (UDP: no answer)".into(),
         ProbeOutcome::Unreachable(k) => format!("unreachable ({k})"),
         ProbeOutcome::Error(e) => format!("probe failed: {e}"),
     }

@@ -79,6 +79,21 @@ impl Netns {
         Ok(ns)
     }
 
+    /// A handle on an existing namespace (`ip netns` name), which is left alone on drop.
+    pub fn existing(name: &str) -> Result<Netns, LabError> {
+        let path = format!("/run/netns/{name}");
+        if !std::path::Path::new(&path).exists() {
+            return Err(LabError::Enter {
+                name: name.to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such namespace"),
+            });
+        }
+        Ok(Netns {
+            name: name.to_string(),
+            owned: false,
+        })
+    }
+
     /// The namespace's name, as `ip netns` knows it.
     pub fn name(&self) -> &str {
         &self.name

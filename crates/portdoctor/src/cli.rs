@@ -45,6 +45,8 @@ pub enum Command {
     Scan(commands::scan::ScanArgs),
     /// Wait until ports accept (optionally HTTP 2xx), then run a command.
     Wait(commands::wait::WaitArgs),
+    /// The main job: why can't others reach PORT? Ranked causes, evidence, the exact fix.
+    Diagnose(commands::diagnose::DiagnoseArgs),
     /// Print a shell completion script.
     Completions(commands::meta::CompletionsArgs),
     /// Print the man page (roff) to stdout.

@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod commands;
 pub mod exit;
+pub mod gather;
 pub mod output;
+pub mod sys;
 
 use clap::Parser;
 use std::io::{IsTerminal, Write};

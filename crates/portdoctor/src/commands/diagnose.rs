@@ -1,0 +1,200 @@
+//! `portdoctor diagnose`: the main job. Sockets, firewall verdicts and probes joined into
+//! ranked findings with evidence and the exact fix.
+
+use crate::exit::{CliError, Exit, usage};
+use crate::gather::{self, Request};
+use crate::output::Output;
+use clap::Args;
+use portdoctor_diagnose::{Evidence, Finding, Part, Severity, diagnose, has_errors};
+use portdoctor_firewall::collect::CommandRunner;
+use portdoctor_sockets::Proto;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Arguments of `portdoctor diagnose`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  portdoctor diagnose 8080                     why can't others reach 8080/tcp?
+  portdoctor diagnose 53/udp
+  portdoctor diagnose 8080 --from 192.0.2.10   ask the firewall about that machine
+  portdoctor diagnose 8080 --expect myservice  the port should belong to myservice
+  portdoctor diagnose 8080 --http /healthz     also check the service answers
+  portdoctor diagnose 8080 --json | jq '.findings[0]'
+
+Exit codes: 0 no error found; 1 at least one finding of severity error; 2 bad usage;
+3 environment. Reading the firewall needs root (or CAP_NET_ADMIN); without it the firewall
+part is reported as not checked and the rest still runs.
+JSON: {port, proto, summary {errors, warnings, infos}, findings[] {code, name, severity,
+summary, evidence[], fixes[] {title, backend, operation {kind, ...}, commands[] {argv[],
+stdin, shell, display}}}, evidence {...}}: see docs/diagnose-json.md.")]
+pub struct DiagnoseArgs {
+    /// The port, optionally with its protocol: 8080, 8080/tcp, 53/udp.
+    #[arg(value_name = "PORT[/PROTO]", value_parser = parse_port_proto)]
+    pub target: (u16, Proto),
+
+    /// The machine that cannot connect: the firewall is evaluated for its address.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<IpAddr>,
+
+    /// The program that should own the port (a different owner is reported).
+    #[arg(long, value_name = "NAME")]
+    pub expect: Option<String>,
+
+    /// Also send `GET PATH` to the port and report HTTP 5xx or failures.
+    #[arg(long, value_name = "PATH")]
+    pub http: Option<String>,
+
+    /// Linux: probe from inside this network namespace as the peer (needs --from).
+    #[arg(long, value_name = "NAME", requires = "from")]
+    pub peer_netns: Option<String>,
+}
+
+/// Parses `8080`, `8080/tcp`, `53/udp`.
+pub fn parse_port_proto(text: &str) -> Result<(u16, Proto), String> {
+    let (port, proto) = match text.split_once('/') {
+        Some((p, "tcp")) => (p, Proto::Tcp),
+        Some((p, "udp")) => (p, Proto::Udp),
+        Some((_, other)) => return Err(format!("unknown protocol `{other}` (tcp or udp)")),
+        None => (text, Proto::Tcp),
+    };
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("`{port}` is not a port (1-65535)")),
+        Ok(p) => Ok((p, proto)),
+    }
+}
+
+/// The JSON document of `diagnose`.
+#[derive(Serialize)]
+pub struct Report<'a> {
+    /// Port.
+    pub port: u16,
+    /// Protocol.
+    pub proto: Proto,
+    /// Counts per severity.
+    pub summary: Counts,
+    /// Ranked findings.
+    pub findings: &'a [Finding],
+    /// What was looked at.
+    pub evidence: &'a Evidence,
+}
+
+/// Findings per severity.
+#[derive(Serialize)]
+pub struct Counts {
+    /// Errors.
+    pub errors: usize,
+    /// Warnings.
+    pub warnings: usize,
+    /// Infos.
+    pub infos: usize,
+}
+
+/// Runs `diagnose`.
+pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
+    let (port, proto) = args.target;
+    let peer_probe = match &args.peer_netns {
+        Some(ns) => Some(crate::sys::peer_probe_in_netns(ns, proto).map_err(usage)?),
+        None => None,
+    };
+    let req = Request {
+        port,
+        proto,
+        peer: args.from,
+        expected_program: args.expect.clone(),
+        http_path: args.http.clone(),
+        runner: CommandRunner::default(),
+        peer_probe: peer_probe.as_deref(),
+    };
+    let evidence = gather::gather(&req);
+    let findings = diagnose(&evidence);
+    render(&evidence, &findings, out)?;
+    Ok(if has_errors(&findings) {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Prints findings as JSON or text.
+pub fn render(evidence: &Evidence, findings: &[Finding], out: &Output) -> Result<(), CliError> {
+    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    let summary = Counts {
+        errors: count(Severity::Error),
+        warnings: count(Severity::Warning),
+        infos: count(Severity::Info),
+    };
+    if out.json {
+        let doc = Report {
+            port: evidence.port,
+            proto: evidence.proto,
+            summary,
+            findings,
+            evidence,
+        };
+        return Ok(out.json(&doc)?);
+    }
+    let mut text = String::new();
+    let parts = [
+        ("sockets", matches!(evidence.sockets, Part::Present { .. })),
+        (
+            "firewall",
+            matches!(evidence.firewall, Part::Present { .. }),
+        ),
+        ("probes", matches!(evidence.probes, Part::Present { .. })),
+    ];
+    let looked: Vec<String> = parts
+        .iter()
+        .map(|(n, ok)| format!("{n} {}", if *ok { "checked" } else { "not checked" }))
+        .collect();
+    text.push_str(&format!(
+        "diagnose {}/{}: {} error(s), {} warning(s) ({})\n",
+        evidence.port,
+        evidence.proto,
+        summary.errors,
+        summary.warnings,
+        looked.join(", ")
+    ));
+    for f in findings {
+        let word = match f.severity {
+            Severity::Error => out.bad("ERROR"),
+            Severity::Warning => out.warn("WARN "),
+            Severity::Info => out.good("INFO "),
+        };
+        text.push_str(&format!(
+            "\n{word} {} {}\n  {}\n",
+            f.code.id(),
+            f.name,
+            f.summary
+        ));
+        for e in &f.evidence {
+            text.push_str(&format!("    - {e}\n"));
+        }
+        for fix in &f.fixes {
+            text.push_str(&format!("  fix: {}\n", fix.title));
+            for c in &fix.commands {
+                let prompt = match c.shell {
+                    portdoctor_diagnose::Shell::Posix => "$",
+                    portdoctor_diagnose::Shell::Powershell => "PS>",
+                    portdoctor_diagnose::Shell::Cmd => "C:\\>",
+                };
+                text.push_str(&format!("    {prompt} {}\n", c.display));
+            }
+        }
+    }
+    Ok(out.text(&text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_proto_parsing() {
+        assert_eq!(parse_port_proto("8080"), Ok((8080, Proto::Tcp)));
+        assert_eq!(parse_port_proto("53/udp"), Ok((53, Proto::Udp)));
+        assert!(parse_port_proto("0").is_err());
+        assert!(parse_port_proto("70000").unwrap_err().contains("70000"));
+        assert!(parse_port_proto("80/sctp").unwrap_err().contains("sctp"));
+    }
+}

@@ -1,0 +1,46 @@
+//! Linux: probing from inside another network namespace.
+
+use super::BoxedPeerProbe;
+use portdoctor_diagnose::ProbeOutcome;
+use portdoctor_lab::Netns;
+use portdoctor_probe::{Job, ProbeConfig};
+use portdoctor_sockets::Proto;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// A probe that runs inside the existing network namespace `name` (`ip netns` name).
+pub fn peer_probe_in_netns(name: &str, proto: Proto) -> Result<BoxedPeerProbe, String> {
+    let ns = Netns::existing(name).map_err(|e| e.to_string())?;
+    Ok(Box::new(move |dst: IpAddr, port: u16| {
+        ns.enter(|| probe_once(dst, port, proto))
+    }))
+}
+
+/// One connect probe from the calling thread's namespace.
+pub fn probe_once(dst: IpAddr, port: u16, proto: Proto) -> (ProbeOutcome, Option<f64>) {
+    let job = Job {
+        host: dst.to_string(),
+        addr: SocketAddr::new(dst, port),
+        proto: match proto {
+            Proto::Tcp => portdoctor_probe::Proto::Tcp,
+            Proto::Udp => portdoctor_probe::Proto::Udp,
+        },
+    };
+    let cfg = ProbeConfig {
+        timeout: Duration::from_millis(1500),
+        retries: 0,
+        adaptive: false,
+        ..ProbeConfig::default()
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return (ProbeOutcome::Error(e.to_string()), None),
+    };
+    match rt.block_on(portdoctor_probe::probe(&job, &cfg)) {
+        Ok(r) => (crate::gather::probe_outcome(&r), r.latency_ms),
+        Err(e) => (ProbeOutcome::Error(e.to_string()), None),
+    }
+}
