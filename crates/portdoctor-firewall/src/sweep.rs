@@ -691,7 +691,9 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             }
         }
         let mut starts: Vec<u32> = vec![a];
-        starts.extend(sw.breaks.range(a + 1..=z).copied());
+        if a < z {
+            starts.extend(sw.breaks.range(a + 1..=z).copied());
+        }
         if starts.len() > budget {
             resolved.push((a, z, d, by));
             continue;

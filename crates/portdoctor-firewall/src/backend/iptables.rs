@@ -450,13 +450,19 @@ fn module_opt(
         }
         ("conntrack", "--ctstate") | ("state", "--state") => {
             let a = p.arg(t)?;
-            let mut e = vec![];
-            for s in a.s.split(',') {
-                let b =
-                    names::ct_state_bit(s).ok_or_else(|| p.err(a, format!("unknown state {s}")))?;
-                e.push(Elem::val(b));
+            let bits: Option<Vec<u128>> = a.s.split(',').map(names::ct_state_bit).collect();
+            match bits {
+                Some(b) => r.matches.push(cmp(
+                    Field::CtState,
+                    neg,
+                    b.into_iter().map(Elem::val).collect(),
+                )),
+                // Virtual states (SNAT, DNAT) depend on NAT done to the connection.
+                None => r.matches.push(Match::Unmodelled {
+                    reason: "conntrack states SNAT/DNAT not modelled".into(),
+                    text: toks_text(&p.toks[start..p.i]),
+                }),
             }
-            r.matches.push(cmp(Field::CtState, neg, e));
         }
         ("comment", "--comment") => {
             let a = p.arg(t)?;

@@ -1,0 +1,312 @@
+//! Differential test: portdoctor's firewall evaluator against the Linux kernel.
+//!
+//! A seeded generator makes random rulesets (native nft, iptables legacy and nft-backed, ipset,
+//! and mixtures of them); each is loaded into the host namespace of one reused lab, real TCP
+//! and UDP probes go from the peer namespace to listeners (and closed ports) on the host, from
+//! three source addresses, over IPv4 and IPv6; the rulesets are read back the way portdoctor
+//! reads them on a real host and every probe's packet is evaluated. The evaluator's decision
+//! must predict what the kernel did (see `differential/compare.rs`); `Unknown` is counted by
+//! reason, not failed.
+//!
+//! - `cargo test -p portdoctor-firewall --test differential` — the normal run (3,000 cases).
+//! - `PORTDOCTOR_DIFF_CASES=10000` — more cases; `PORTDOCTOR_DIFF_SEED=N` (or `random`) — the
+//!   base seed (scenario *i* uses seed N + i); a failure prints the scenario's seed, which
+//!   `PORTDOCTOR_DIFF_SEED=S PORTDOCTOR_DIFF_CASES=1` replays.
+//! - A disagreement is re-probed to rule out a slow answer, then shrunk (rules, tables,
+//!   policies removed while it still disagrees) and printed with what portdoctor read back.
+//!
+//! Lab policy: without the lab (not root) the tests skip with the reason, unless
+//! `PORTDOCTOR_LAB=1`, where they fail.
+
+#[path = "differential/compare.rs"]
+mod compare;
+#[path = "differential/model.rs"]
+mod model;
+#[path = "differential/oracle.rs"]
+mod oracle;
+#[path = "differential/probe.rs"]
+mod probe;
+#[path = "differential/realworld.rs"]
+mod realworld;
+#[path = "differential/regressions.rs"]
+mod regressions;
+#[path = "differential/rulegen.rs"]
+mod rulegen;
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use compare::{CaseResult, Tally};
+use model::Scenario;
+use oracle::Oracle;
+use probe::{ProbeResult, ProbeSpec};
+
+/// Cases in a normal run (one ruleset x one packet).
+const DEFAULT_CASES: usize = 3000;
+/// The base seed of a normal run: fixed, so CI is reproducible; `PORTDOCTOR_DIFF_SEED`
+/// changes it.
+const DEFAULT_SEED: u64 = 0x5eed_0001;
+/// Time allowed for shrinking one disagreement.
+const SHRINK_BUDGET: Duration = Duration::from_secs(40);
+
+/// Prints past the test harness's capture: the summary is the point of the run.
+fn report(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+fn env_cases() -> usize {
+    std::env::var("PORTDOCTOR_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CASES)
+}
+
+fn env_seed() -> u64 {
+    match std::env::var("PORTDOCTOR_DIFF_SEED").ok().as_deref() {
+        None | Some("") => DEFAULT_SEED,
+        Some("random") => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(DEFAULT_SEED),
+        Some(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("PORTDOCTOR_DIFF_SEED={v}: not a number or `random`")),
+    }
+}
+
+/// One probe's comparison.
+struct Case {
+    result: ProbeResult,
+    verdict: portdoctor_firewall::Verdict,
+    outcome: CaseResult,
+}
+
+/// Loads `s`, probes `specs`, reads back and evaluates. `Err` when the scenario cannot be
+/// loaded or read back.
+fn run_scenario(
+    o: &mut Oracle,
+    s: &Scenario,
+    specs: &[ProbeSpec],
+) -> Result<(Vec<Case>, compare::Recorder), String> {
+    o.reset()?;
+    o.load(s)?;
+    let results = o.probe(specs);
+    let (rulesets, rec) = compare::read_rulesets(o)?;
+    let cases = results
+        .into_iter()
+        .map(|result| {
+            let packet = compare::packet_for(&result, &o.env.iif);
+            let verdict = portdoctor_firewall::explain(&rulesets, &packet).overall;
+            let outcome = compare::compare(&result, &verdict);
+            Case {
+                result,
+                verdict,
+                outcome,
+            }
+        })
+        .collect();
+    Ok((cases, rec))
+}
+
+/// Re-probes a disagreeing case with a long timeout (the ruleset is still loaded): a slow
+/// answer is not a disagreement.
+fn confirm(o: &Oracle, case: &Case) -> bool {
+    let again = o
+        .lab
+        .peer()
+        .enter(|| probe::run_batch(&[case.result.spec], Duration::from_secs(3)));
+    let mut r = again[0].clone();
+    r.sport = case.result.sport;
+    matches!(compare::compare(&r, &case.verdict), CaseResult::Disagree(_))
+}
+
+/// Shrinks a disagreeing scenario for one probe while it still disagrees; returns the
+/// smallest scenario found with its case and the read-back texts.
+fn shrink(o: &mut Oracle, s: &Scenario, spec: ProbeSpec) -> (Scenario, String) {
+    let start = Instant::now();
+    let mut best = s.clone();
+    let mut best_text = String::new();
+    'outer: while start.elapsed() < SHRINK_BUDGET {
+        for cand in best.shrink_candidates() {
+            if start.elapsed() >= SHRINK_BUDGET {
+                break 'outer;
+            }
+            let Ok((cases, rec)) = run_scenario(o, &cand, &[spec]) else {
+                continue;
+            };
+            if let CaseResult::Disagree(msg) = &cases[0].outcome {
+                best = cand;
+                best_text = format!(
+                    "{msg}\npacket: {:?}\ntrace: {:#?}\n{}",
+                    compare::packet_for(&cases[0].result, &o.env.iif),
+                    cases[0].verdict.trace,
+                    rec.dump()
+                );
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    (best, best_text)
+}
+
+/// Runs `scenarios` (already generated) and returns the tally and the disagreement reports.
+fn run_all(
+    o: &mut Oracle,
+    scenarios: Vec<(u64, Scenario)>,
+    max_cases: usize,
+    tally: &mut Tally,
+) -> Vec<String> {
+    let all = o.all_probes();
+    let mut failures = Vec::new();
+    let mut shrunk = 0;
+    for (seed, s) in scenarios {
+        if tally.cases >= max_cases {
+            break;
+        }
+        let take = (max_cases - tally.cases).min(all.len());
+        let specs = &all[..take];
+        let (cases, rec) = match run_scenario(o, &s, specs) {
+            Ok(x) => x,
+            Err(e) => {
+                tally.load_failures += 1;
+                report(&format!(
+                    "differential: scenario seed {seed} not loadable: {e}\n{}",
+                    s.describe()
+                ));
+                continue;
+            }
+        };
+        tally.scenarios += 1;
+        let mut first_failure: Option<&Case> = None;
+        let mut lines = Vec::new();
+        for case in &cases {
+            let mut outcome = &case.outcome;
+            let flaky;
+            if let CaseResult::Disagree(_) = outcome {
+                if !confirm(o, case) {
+                    flaky = CaseResult::Agree;
+                    outcome = &flaky;
+                    report(&format!(
+                        "differential: seed {seed}: {} disagreed once, agreed when re-probed",
+                        case.result.spec
+                    ));
+                }
+            }
+            tally.add(&case.result, outcome);
+            if let CaseResult::Disagree(msg) = outcome {
+                lines.push(format!(
+                    "  {}  sport {}: {msg}",
+                    case.result.spec, case.result.sport
+                ));
+                first_failure.get_or_insert(case);
+            }
+        }
+        if let Some(case) = first_failure {
+            let mut text = format!(
+                "DISAGREEMENT: scenario seed {seed} ({}), {} of {} probes:\n{}\n{}\npacket: {:?}\ndecided by: {:?}\ntrace: {:#?}\n--- read back by portdoctor ---\n{}",
+                s.label,
+                lines.len(),
+                cases.len(),
+                lines.join("\n"),
+                s.describe(),
+                compare::packet_for(&case.result, &o.env.iif),
+                case.verdict.decided_by,
+                case.verdict.trace,
+                rec.dump()
+            );
+            if shrunk < 3 {
+                shrunk += 1;
+                let (small, small_text) = shrink(o, &s, case.result.spec);
+                text.push_str(&format!(
+                    "\n--- shrunk ({} rules) for {} ---\n{}\n{small_text}",
+                    small.rule_count(),
+                    case.result.spec,
+                    small.describe()
+                ));
+            }
+            report(&text);
+            failures.push(format!("seed {seed}: {}", lines.join("; ")));
+        }
+    }
+    failures
+}
+
+#[test]
+fn random_rulesets_agree_with_the_kernel() {
+    let Some(mut o) = Oracle::new("random_rulesets_agree_with_the_kernel") else {
+        return;
+    };
+    let cases = env_cases();
+    let base = env_seed();
+    let per = o.all_probes().len();
+    let n = cases.div_ceil(per);
+    let scenarios: Vec<(u64, Scenario)> = (0..n as u64 * 2)
+        .map(|i| {
+            let seed = base.wrapping_add(i);
+            let mut rng = StdRng::seed_from_u64(seed);
+            (seed, rulegen::generate(&mut rng, &o.env))
+        })
+        .collect();
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let failures = run_all(&mut o, scenarios, cases, &mut tally);
+    report(&format!(
+        "{} elapsed={:.1}s\n  reproduce: PORTDOCTOR_DIFF_SEED={base} PORTDOCTOR_DIFF_CASES={cases} cargo test -p portdoctor-firewall --test differential random_rulesets",
+        tally.summary(base),
+        started.elapsed().as_secs_f64()
+    ));
+    assert!(
+        tally.cases >= cases.min(1000),
+        "only {} cases ran (load failures: {})",
+        tally.cases,
+        tally.load_failures
+    );
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) disagree with the kernel (base seed {base}):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs one fixed scenario through every probe; shared by the real-world tests.
+fn check_fixed(test: &str, make: fn(&rulegen::Env) -> Scenario) {
+    let Some(mut o) = Oracle::new(test) else {
+        return;
+    };
+    let s = make(&o.env);
+    let mut tally = Tally::default();
+    let failures = run_all(&mut o, vec![(0, s)], usize::MAX, &mut tally);
+    report(&format!("{test}: {}", tally.summary(0)));
+    assert_eq!(tally.load_failures, 0, "{test}: the ruleset did not load");
+    assert!(
+        failures.is_empty(),
+        "{test}: disagreements with the kernel:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn docker_ruleset_agrees_with_the_kernel() {
+    check_fixed("docker_ruleset_agrees_with_the_kernel", realworld::docker);
+}
+
+#[test]
+fn kube_proxy_ruleset_agrees_with_the_kernel() {
+    check_fixed(
+        "kube_proxy_ruleset_agrees_with_the_kernel",
+        realworld::kube_proxy,
+    );
+}
+
+#[test]
+fn default_deny_nft_with_allow_set_agrees_with_the_kernel() {
+    check_fixed(
+        "default_deny_nft_with_allow_set_agrees_with_the_kernel",
+        realworld::default_deny_nft,
+    );
+}

@@ -1,0 +1,220 @@
+//! The comparison: read the host's rulesets back as portdoctor does
+//! ([`portdoctor_firewall::collect::collect`] through `ip netns exec HOST`), evaluate the probe's
+//! packet with [`portdoctor_firewall::explain`], and compare the decision with what the kernel
+//! did.
+//!
+//! | decision | kernel outcome expected |
+//! |---|---|
+//! | Accept, listener | TCP connected / UDP answered |
+//! | Accept, no listener | TCP RST / ICMP(v6) port unreachable |
+//! | Drop | timeout |
+//! | Reject(kind) | the RST or the ICMP type/code of that kind for the packet's family |
+//! | Unknown(reason) | not compared; counted by reason |
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use portdoctor_firewall::collect::{CommandRunner, Programs, RunOutput, Runner, collect};
+use portdoctor_firewall::{Decision, Packet, Proto as FwProto, RejectKind, Ruleset, Verdict};
+
+use super::oracle::Oracle;
+use super::probe::{Observed, ProbeResult, ProbeSpec, Proto};
+
+/// A [`Runner`] that runs in the host namespace and keeps every output, for failure reports
+/// and regression tests.
+pub struct Recorder {
+    inner: CommandRunner,
+    /// (command line, stdout) in call order.
+    pub log: Mutex<Vec<(String, String)>>,
+}
+
+impl Recorder {
+    /// Runs programs inside the lab's host namespace.
+    pub fn new(oracle: &Oracle) -> Recorder {
+        Recorder {
+            inner: CommandRunner::with_prefix(["ip", "netns", "exec", oracle.lab.host().name()]),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The recorded outputs, one section per command.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for (cmd, stdout) in self.log.lock().expect("recorder lock").iter() {
+            let _ = writeln!(out, "### {cmd}\n{}", stdout.trim_end());
+        }
+        out
+    }
+}
+
+impl Runner for Recorder {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
+        let out = self.inner.run(program, args)?;
+        self.log
+            .lock()
+            .expect("recorder lock")
+            .push((format!("{program} {}", args.join(" ")), out.stdout.clone()));
+        Ok(out)
+    }
+}
+
+/// Reads every backend of the host, as `portdoctor explain` does; the recorder keeps the
+/// texts. Sources that cannot be read are an error here: in the lab all of them exist.
+pub fn read_rulesets(oracle: &Oracle) -> Result<(Vec<Ruleset>, Recorder), String> {
+    let rec = Recorder::new(oracle);
+    let collected = collect(&rec, &Programs::default());
+    for s in &collected.sources {
+        if let Err(e) = &s.active {
+            return Err(format!("{}: {e}", s.tool));
+        }
+    }
+    Ok((collected.rulesets, rec))
+}
+
+/// The packet the evaluator gets for a probe.
+pub fn packet_for(r: &ProbeResult, iif: &str) -> Packet {
+    let proto = match r.spec.proto {
+        Proto::Tcp => FwProto::Tcp,
+        Proto::Udp => FwProto::Udp,
+    };
+    let mut p = Packet::new(proto, r.spec.src, r.spec.dst.ip(), r.spec.dst.port()).with_iif(iif);
+    p.sport = r.sport;
+    p
+}
+
+/// The outcome the kernel should show for `decision`; `None` for `Unknown`, and `Err` when a
+/// reject kind has no known wire form for the packet's family.
+pub fn expected(decision: &Decision, spec: &ProbeSpec) -> Result<Option<Observed>, String> {
+    let v6 = spec.dst.is_ipv6();
+    let listening = Oracle::listening(spec);
+    let icmp = |v4code: u8, v6code: u8| Observed::Icmp {
+        v6,
+        ty: if v6 { 1 } else { 3 },
+        code: if v6 { v6code } else { v4code },
+    };
+    let port_unreachable = icmp(3, 4);
+    Ok(Some(match decision {
+        Decision::Unknown(_) => return Ok(None),
+        Decision::Drop => Observed::Timeout,
+        Decision::Accept => match (spec.proto, listening) {
+            (Proto::Tcp, true) => Observed::Connected,
+            (Proto::Tcp, false) => Observed::Reset,
+            (Proto::Udp, true) => Observed::Answered,
+            (Proto::Udp, false) => port_unreachable,
+        },
+        Decision::Reject(kind) => match kind {
+            RejectKind::TcpReset => Observed::Reset,
+            RejectKind::PortUnreachable => port_unreachable,
+            RejectKind::AdminProhibited => icmp(13, 1),
+            // icmpx host-unreachable is ICMPv6 address unreachable.
+            RejectKind::HostUnreachable | RejectKind::AddrUnreachable => icmp(1, 3),
+            // icmpx no-route is ICMP net unreachable.
+            RejectKind::NetUnreachable | RejectKind::NoRoute => icmp(0, 0),
+            RejectKind::ProtoUnreachable if !v6 => icmp(2, 2),
+            RejectKind::HostProhibited if !v6 => icmp(10, 10),
+            RejectKind::NetProhibited if !v6 => icmp(9, 9),
+            RejectKind::Other(name) if v6 && name.contains("policy-fail") => icmp(0, 5),
+            RejectKind::Other(name) if v6 && name.contains("reject-route") => icmp(0, 6),
+            other => {
+                return Err(format!(
+                    "reject kind {other:?} has no known form for an IPv{} packet",
+                    if v6 { 6 } else { 4 }
+                ));
+            }
+        },
+    }))
+}
+
+/// One compared case.
+#[derive(Debug)]
+pub enum CaseResult {
+    /// Kernel and evaluator agree.
+    Agree,
+    /// The evaluator said Unknown with this reason.
+    Unknown(String),
+    /// They disagree; the message says how.
+    Disagree(String),
+}
+
+/// Compares one probe with the evaluator's overall verdict.
+pub fn compare(r: &ProbeResult, verdict: &Verdict) -> CaseResult {
+    match expected(&verdict.decision, &r.spec) {
+        Ok(None) => match &verdict.decision {
+            Decision::Unknown(reason) => CaseResult::Unknown(reason.clone()),
+            _ => unreachable!("only Unknown has no expectation"),
+        },
+        Ok(Some(want)) if want == r.observed => CaseResult::Agree,
+        Ok(Some(want)) => CaseResult::Disagree(format!(
+            "evaluator: {:?} (so the kernel should show {want}); kernel: {} (errno {:?})",
+            verdict.decision, r.observed, r.errno
+        )),
+        Err(e) => CaseResult::Disagree(format!("{e}; kernel: {}", r.observed)),
+    }
+}
+
+/// Shortens an Unknown reason to its kind, for counting (numbers, addresses and rule text
+/// vary per case).
+pub fn reason_key(reason: &str) -> String {
+    let mut s: String = reason.chars().take(90).collect();
+    if let Some(i) = s.find(": ") {
+        // "<expression text>: <why>" -> keep the why.
+        let why = s[i + 2..].to_string();
+        if !why.is_empty() {
+            s = why;
+        }
+    }
+    s.chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+/// Tally of a run.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Cases compared (one ruleset x one packet).
+    pub cases: usize,
+    /// Kernel and evaluator agree.
+    pub agree: usize,
+    /// Disagreements.
+    pub disagree: usize,
+    /// Unknown decisions by reason.
+    pub unknown: BTreeMap<String, usize>,
+    /// Kernel outcomes seen.
+    pub observed: BTreeMap<String, usize>,
+    /// Scenarios that could not be loaded (generator produced something the kernel refuses).
+    pub load_failures: usize,
+    /// Scenarios run.
+    pub scenarios: usize,
+}
+
+impl Tally {
+    /// Adds one compared case.
+    pub fn add(&mut self, r: &ProbeResult, result: &CaseResult) {
+        self.cases += 1;
+        *self.observed.entry(r.observed.to_string()).or_default() += 1;
+        match result {
+            CaseResult::Agree => self.agree += 1,
+            CaseResult::Unknown(reason) => {
+                *self.unknown.entry(reason_key(reason)).or_default() += 1;
+            }
+            CaseResult::Disagree(_) => self.disagree += 1,
+        }
+    }
+
+    /// The one-line summary plus the breakdowns.
+    pub fn summary(&self, seed: u64) -> String {
+        let unknown: usize = self.unknown.values().sum();
+        let mut out = format!(
+            "differential: cases={} agreements={} disagreements={} unknowns={} scenarios={} load_failures={} seed={seed}",
+            self.cases, self.agree, self.disagree, unknown, self.scenarios, self.load_failures
+        );
+        for (reason, n) in &self.unknown {
+            let _ = write!(out, "\n  unknown {n:>5}  {reason}");
+        }
+        for (o, n) in &self.observed {
+            let _ = write!(out, "\n  kernel  {n:>5}  {o}");
+        }
+        out
+    }
+}

@@ -1,0 +1,323 @@
+//! The kernel oracle: one lab reused for many cases.
+//!
+//! Set-up (once): extra peer source addresses, permanent neighbour entries both ways (so a
+//! drop policy cannot starve IPv6 neighbour discovery and turn an accept into a timeout),
+//! ICMP rate limits off in the host (every reject must answer), TCP listeners and UDP echo
+//! servers on the host that a background thread serves.
+//!
+//! Per case: [`Oracle::reset`] (flush nft, legacy iptables, ipsets, conntrack),
+//! [`Oracle::load`], [`Oracle::probe`]; the comparison reads the rulesets back.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use portdoctor_lab::Lab;
+
+use super::model::Scenario;
+use super::probe::{self, ProbeResult, ProbeSpec, Proto};
+use super::rulegen::{Env, TCP_CLOSED, TCP_OPEN, UDP_CLOSED, UDP_OPEN};
+
+/// How long a probe waits for an answer: everything is one veth hop away.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The lab with its listeners.
+pub struct Oracle {
+    /// The lab (host and peer namespaces).
+    pub lab: Lab,
+    /// Addresses and names the generator uses.
+    pub env: Env,
+    stop: Arc<AtomicBool>,
+    server: Option<JoinHandle<()>>,
+    legacy_used: bool,
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.server.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn subnet_of(v4: Ipv4Addr) -> u8 {
+    v4.octets()[2]
+}
+
+impl Oracle {
+    /// Builds the lab per the lab policy; `None` (after printing why) when it cannot be built
+    /// and `PORTDOCTOR_LAB` is unset.
+    pub fn new(test: &str) -> Option<Oracle> {
+        let lab = Lab::for_test(test)?;
+        match Oracle::set_up(lab) {
+            Ok(o) => Some(o),
+            Err(e) if portdoctor_lab::lab_required() => {
+                panic!("{test}: PORTDOCTOR_LAB=1 but the lab set-up failed: {e}")
+            }
+            Err(e) => {
+                eprintln!("SKIP {test}: the lab set-up failed ({e})");
+                None
+            }
+        }
+    }
+
+    fn set_up(lab: Lab) -> Result<Oracle, String> {
+        let n = subnet_of(lab.host_v4());
+        let env = Env {
+            subnet: n,
+            host_v4: lab.host_v4(),
+            host_v6: lab.host_v6(),
+            peers_v4: (2..=4).map(|i| Ipv4Addr::new(198, 18, n, i)).collect(),
+            peers_v6: (2..=4)
+                .map(|i| Ipv6Addr::new(0x2001, 2, 0, n.into(), 0, 0, 0, i))
+                .collect(),
+            iif: lab.host_if().to_string(),
+        };
+        let e = |x: portdoctor_lab::LabError| x.to_string();
+        let (h, p) = (lab.host(), lab.peer());
+        for a in &env.peers_v4[1..] {
+            p.run(
+                "ip",
+                &["addr", "add", &format!("{a}/24"), "dev", lab.peer_if()],
+            )
+            .map_err(e)?;
+        }
+        for a in &env.peers_v6[1..] {
+            p.run(
+                "ip",
+                &[
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{a}/64"),
+                    "dev",
+                    lab.peer_if(),
+                    "nodad",
+                ],
+            )
+            .map_err(e)?;
+        }
+        let mac = |ns: &portdoctor_lab::Netns, dev: &str| {
+            ns.run("cat", &[&format!("/sys/class/net/{dev}/address")])
+                .map(|s| s.trim().to_string())
+        };
+        let (hmac, pmac) = (
+            mac(h, lab.host_if()).map_err(e)?,
+            mac(p, lab.peer_if()).map_err(e)?,
+        );
+        let peers: Vec<IpAddr> = env
+            .peers_v4
+            .iter()
+            .map(|a| IpAddr::V4(*a))
+            .chain(env.peers_v6.iter().map(|a| IpAddr::V6(*a)))
+            .collect();
+        for a in &peers {
+            h.run(
+                "ip",
+                &[
+                    "neigh",
+                    "replace",
+                    &a.to_string(),
+                    "lladdr",
+                    &pmac,
+                    "dev",
+                    lab.host_if(),
+                    "nud",
+                    "permanent",
+                ],
+            )
+            .map_err(e)?;
+        }
+        for a in [IpAddr::V4(env.host_v4), IpAddr::V6(env.host_v6)] {
+            p.run(
+                "ip",
+                &[
+                    "neigh",
+                    "replace",
+                    &a.to_string(),
+                    "lladdr",
+                    &hmac,
+                    "dev",
+                    lab.peer_if(),
+                    "nud",
+                    "permanent",
+                ],
+            )
+            .map_err(e)?;
+        }
+        h.run(
+            "sysctl",
+            &[
+                "-q",
+                "-w",
+                "net.ipv4.icmp_ratelimit=0",
+                "net.ipv6.icmp.ratelimit=0",
+                "net.ipv4.icmp_msgs_per_sec=1000000",
+                "net.ipv4.icmp_msgs_burst=1000000",
+            ],
+        )
+        .map_err(e)?;
+        // Listeners, created inside the host namespace, served from a plain thread.
+        let (host_v4, host_v6) = (env.host_v4, env.host_v6);
+        let (tcp, udp) = h
+            .enter(|| -> std::io::Result<(Vec<TcpListener>, Vec<UdpSocket>)> {
+                let mut tcp = Vec::new();
+                let mut udp = Vec::new();
+                for ip in [IpAddr::V4(host_v4), IpAddr::V6(host_v6)] {
+                    for port in TCP_OPEN {
+                        let l = TcpListener::bind(SocketAddr::new(ip, port))?;
+                        l.set_nonblocking(true)?;
+                        tcp.push(l);
+                    }
+                    for port in UDP_OPEN {
+                        let u = UdpSocket::bind(SocketAddr::new(ip, port))?;
+                        u.set_nonblocking(true)?;
+                        udp.push(u);
+                    }
+                }
+                Ok((tcp, udp))
+            })
+            .map_err(|x| format!("listeners: {x}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let server = std::thread::spawn(move || serve(&tcp, &udp, &stop2));
+        Ok(Oracle {
+            lab,
+            env,
+            stop,
+            server: Some(server),
+            legacy_used: false,
+        })
+    }
+
+    /// Removes every rule, chain, table and set the previous case loaded, and the conntrack
+    /// entries its probes made.
+    pub fn reset(&mut self) -> Result<(), String> {
+        let h = self.lab.host();
+        let e = |x: portdoctor_lab::LabError| x.to_string();
+        h.run("nft", &["flush", "ruleset"]).map_err(e)?;
+        if self.legacy_used {
+            for prog in ["iptables-legacy-restore", "ip6tables-legacy-restore"] {
+                h.run_stdin(prog, &[], EMPTY_TABLES).map_err(e)?;
+            }
+            self.legacy_used = false;
+        }
+        h.run("ipset", &["destroy"]).map_err(e)?;
+        // conntrack -F exits 0 also when the table is empty; a missing tool is tolerated.
+        let _ = h.run("conntrack", &["-F"]);
+        Ok(())
+    }
+
+    /// Loads a scenario; an error names the loader and carries its message.
+    pub fn load(&mut self, s: &Scenario) -> Result<(), String> {
+        let h = self.lab.host();
+        let ipsets = s.ipset_text();
+        if !ipsets.is_empty() {
+            h.run_stdin("ipset", &["restore"], &ipsets)
+                .map_err(|x| x.to_string())?;
+        }
+        let nft = s.nft_text();
+        if !nft.is_empty() {
+            h.run_stdin("nft", &["-f", "-"], &nft)
+                .map_err(|x| x.to_string())?;
+        }
+        for r in &s.ipt {
+            if r.backend == super::model::IptBackend::Legacy {
+                self.legacy_used = true;
+            }
+            h.run_stdin(r.restore_program(), &[], &r.text())
+                .map_err(|x| x.to_string())?;
+        }
+        for (prog, args, text) in &s.raw {
+            if prog.contains("legacy") {
+                self.legacy_used = true;
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            h.run_stdin(prog, &args, text).map_err(|x| x.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Every probe the oracle can make: both families, every peer source, every port.
+    pub fn all_probes(&self) -> Vec<ProbeSpec> {
+        let mut out = Vec::new();
+        let srcs: Vec<(IpAddr, IpAddr)> = self
+            .env
+            .peers_v4
+            .iter()
+            .map(|a| (IpAddr::V4(*a), IpAddr::V4(self.env.host_v4)))
+            .chain(
+                self.env
+                    .peers_v6
+                    .iter()
+                    .map(|a| (IpAddr::V6(*a), IpAddr::V6(self.env.host_v6))),
+            )
+            .collect();
+        for (src, dst) in srcs {
+            for port in TCP_OPEN.iter().chain(&TCP_CLOSED) {
+                out.push(ProbeSpec {
+                    proto: Proto::Tcp,
+                    src,
+                    dst: SocketAddr::new(dst, *port),
+                });
+            }
+            for port in UDP_OPEN.iter().chain(&UDP_CLOSED) {
+                out.push(ProbeSpec {
+                    proto: Proto::Udp,
+                    src,
+                    dst: SocketAddr::new(dst, *port),
+                });
+            }
+        }
+        out
+    }
+
+    /// Sends the probes from the peer namespace, all at once.
+    pub fn probe(&self, specs: &[ProbeSpec]) -> Vec<ProbeResult> {
+        self.lab
+            .peer()
+            .enter(|| probe::run_batch(specs, PROBE_TIMEOUT))
+    }
+
+    /// Whether the host has a listener for this probe.
+    pub fn listening(spec: &ProbeSpec) -> bool {
+        match spec.proto {
+            Proto::Tcp => TCP_OPEN.contains(&spec.dst.port()),
+            Proto::Udp => UDP_OPEN.contains(&spec.dst.port()),
+        }
+    }
+}
+
+/// What `*-restore` needs to empty every table and set the builtin policies back to ACCEPT.
+const EMPTY_TABLES: &str = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n\
+*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n\
+:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n\
+*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+:POSTROUTING ACCEPT [0:0]\nCOMMIT\n\
+*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+
+/// Accepts and closes TCP connections, echoes UDP datagrams, until `stop`.
+fn serve(tcp: &[TcpListener], udp: &[UdpSocket], stop: &AtomicBool) {
+    let mut buf = [0u8; 512];
+    while !stop.load(Ordering::Relaxed) {
+        let mut busy = false;
+        for l in tcp {
+            while let Ok((conn, _)) = l.accept() {
+                drop(conn);
+                busy = true;
+            }
+        }
+        for u in udp {
+            while let Ok((n, from)) = u.recv_from(&mut buf) {
+                let _ = u.send_to(&buf[..n], from);
+                busy = true;
+            }
+        }
+        if !busy {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
