@@ -454,10 +454,19 @@ fn firewall(ctx: &Ctx<'_>, fw: &FirewallEvidence, out: &mut Vec<Finding>) {
             )
         };
         // Some sources get in: say so, and open only for the peer when the user named one.
-        let some_sources =
-            !remote_accepts.is_empty() && blocked.iter().any(|v| v.viewpoint.is_remote());
+        // Only sources of the same address family compare: an IPv4 rule says nothing of IPv6.
+        let some_sources = blocked.iter().any(|b| {
+            b.viewpoint.is_remote()
+                && remote_accepts
+                    .iter()
+                    .any(|a| a.viewpoint.addr().is_ipv4() == b.viewpoint.addr().is_ipv4())
+        });
         let (code, summary) = if some_sources && code == Code::FirewallBlocks {
-            let ok: Vec<String> = remote_accepts.iter().map(|v| v.viewpoint.label()).collect();
+            let ok: Vec<String> = remote_accepts
+                .iter()
+                .filter(|a| a.viewpoint.addr().is_ipv4() == first.viewpoint.addr().is_ipv4())
+                .map(|v| v.viewpoint.label())
+                .collect();
             (
                 Code::SomeSourcesOnly,
                 format!(
