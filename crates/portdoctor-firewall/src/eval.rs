@@ -508,7 +508,7 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
                 let b = &ix.base[p.base];
                 let t = ix.table(b.table);
                 let c = &t.chains[b.chain];
-                if t.family.sees(ctx.pkt.family) && device_ok(c, ctx.pkt) {
+                if t.family.sees(ctx.pkt.family) && device_ok(c, ctx.pkt) && nat_runs(c, p.st.ct) {
                     p.trace.push(step(
                         ix,
                         b.table,
@@ -545,6 +545,15 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
             Flow::Next => {}
             Flow::Done(o) => return o,
         }
+    }
+}
+
+/// NAT chains are consulted only for the first packet of a connection (conntrack state new,
+/// or related for an expected connection); never for established, invalid or untracked ones.
+pub(crate) fn nat_runs(c: &Chain, ct: CtState) -> bool {
+    match &c.base {
+        Some(b) if b.chain_type == "nat" => matches!(ct, CtState::New | CtState::Related),
+        _ => true,
     }
 }
 

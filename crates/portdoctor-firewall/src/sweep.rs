@@ -597,7 +597,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     for b in &ix.base {
         let t = ix.table(b.table);
         let c = &t.chains[b.chain];
-        if !t.family.sees(packet.family) {
+        if !t.family.sees(packet.family) || !crate::eval::nat_runs(c, packet.ct_state) {
             continue;
         }
         if let (Some(base), Some(iif)) = (&c.base, &packet.iif) {
