@@ -47,6 +47,8 @@ pub enum Command {
     Wait(commands::wait::WaitArgs),
     /// The main job: why can't others reach PORT? Ranked causes, evidence, the exact fix.
     Diagnose(commands::diagnose::DiagnoseArgs),
+    /// The seed's story end to end in throwaway namespaces: blocked, diagnosed, fixed, verified.
+    Demo(commands::demo::DemoArgs),
     /// Print a shell completion script.
     Completions(commands::meta::CompletionsArgs),
     /// Print the man page (roff) to stdout.

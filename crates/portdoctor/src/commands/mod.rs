@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod demo;
 pub mod diagnose;
 pub mod meta;
 pub mod ports;
@@ -18,6 +19,7 @@ pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
         Command::Probe(args) => probe::run(args, out),
         Command::Scan(args) => scan::run(args, out),
         Command::Wait(args) => wait::run(args, out),
+        Command::Demo(args) => demo::run(args, out),
         Command::Diagnose(args) => diagnose::run(args, out),
         Command::Completions(args) => meta::completions(args),
         Command::Man(args) => meta::man(args),

@@ -1,6 +1,10 @@
 //! The binary's platform boundary: things only some systems can do.
 
 #[cfg(target_os = "linux")]
+mod demo;
+#[cfg(target_os = "linux")]
+pub use demo::lab_demo;
+#[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::*;

@@ -7,3 +7,11 @@ use portdoctor_sockets::Proto;
 pub fn peer_probe_in_netns(_name: &str, _proto: Proto) -> Result<BoxedPeerProbe, String> {
     Err("--peer-netns needs Linux network namespaces".into())
 }
+
+/// The namespace demo needs Linux; `None` makes `demo` fall back to loopback.
+pub fn lab_demo(
+    _port: u16,
+    _out: &crate::output::Output,
+) -> Option<Result<crate::exit::Exit, crate::exit::CliError>> {
+    None
+}

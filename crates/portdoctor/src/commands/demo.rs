@@ -1,0 +1,134 @@
+//! `portdoctor demo`: the seed article's story, start to finish, in throwaway network
+//! namespaces: a service on 8080 works locally, a default-deny firewall blocks everyone else,
+//! the diagnosis names the cause and the exact fix, the fix is applied, a probe from the peer
+//! proves it. Without root: a loopback-only variant showing the 127.0.0.1-bind finding.
+
+use crate::commands::diagnose::render;
+use crate::exit::{CliError, Exit};
+use crate::gather::{self, Request};
+use crate::output::Output;
+use clap::Args;
+use portdoctor_diagnose::{Finding, diagnose};
+use portdoctor_firewall::collect::CommandRunner;
+use portdoctor_sockets::Proto;
+use serde::Serialize;
+
+/// Arguments of `portdoctor demo`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  sudo portdoctor demo          the full story in network namespaces (needs root)
+  portdoctor demo               without root: the loopback-bind variant
+  sudo portdoctor demo --json   the same, as a JSON document of steps and findings
+
+Nothing outside the throwaway namespaces is touched: the host's firewall, addresses and
+routes stay as they are; the namespaces are removed at the end, also on failure.")]
+pub struct DemoArgs {
+    /// The port the demo service listens on.
+    #[arg(long, default_value_t = 8080, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+}
+
+/// One step of the story, for `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// What happened.
+    pub title: String,
+    /// Details (a ruleset, a probe result, a command).
+    pub detail: Vec<String>,
+}
+
+/// The JSON document of `demo`.
+#[derive(Debug, Serialize)]
+pub struct DemoReport {
+    /// `lab` (network namespaces, root) or `loopback` (no root).
+    pub mode: &'static str,
+    /// The story.
+    pub steps: Vec<Step>,
+    /// The diagnosis.
+    pub findings: Vec<Finding>,
+    /// Whether the applied fix made the port reachable.
+    pub fixed: bool,
+}
+
+/// Collects steps and prints them as they happen (text mode).
+pub struct Story<'a> {
+    out: &'a Output,
+    /// Steps so far.
+    pub steps: Vec<Step>,
+}
+
+impl<'a> Story<'a> {
+    /// A new story printing to `out`.
+    pub fn new(out: &'a Output) -> Story<'a> {
+        Story {
+            out,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Records (and in text mode prints) a step.
+    pub fn step(&mut self, title: impl Into<String>, detail: Vec<String>) -> Result<(), CliError> {
+        let step = Step {
+            title: title.into(),
+            detail,
+        };
+        if !self.out.json {
+            let n = self.steps.len() + 1;
+            let mut text = format!("{n}. {}\n", step.title);
+            for d in &step.detail {
+                for line in d.lines() {
+                    text.push_str(&format!("     {line}\n"));
+                }
+            }
+            self.out.text(&text)?;
+        }
+        self.steps.push(step);
+        Ok(())
+    }
+}
+
+/// Runs `demo`: the lab story with root, the loopback story without.
+pub fn run(args: &DemoArgs, out: &Output) -> Result<Exit, CliError> {
+    if let Some(result) = crate::sys::lab_demo(args.port, out) {
+        return result;
+    }
+    loopback_demo(out)
+}
+
+/// Without root: a service bound to 127.0.0.1, diagnosed.
+fn loopback_demo(out: &Output) -> Result<Exit, CliError> {
+    let mut story = Story::new(out);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    story.step(
+        format!("Without root, the demo runs on loopback only: a service listens on 127.0.0.1:{port}, the way many frameworks do by default."),
+        vec!["(root adds: throwaway network namespaces, a real default-deny firewall, a probe from a second machine, and the fix applied and verified)".into()],
+    )?;
+    let req = Request {
+        port,
+        proto: Proto::Tcp,
+        peer: None,
+        expected_program: None,
+        http_path: None,
+        runner: CommandRunner::default(),
+        peer_probe: None,
+    };
+    let evidence = gather::gather(&req);
+    let findings = diagnose(&evidence);
+    story.step(format!("portdoctor diagnose {port}:"), vec![])?;
+    if !out.json {
+        render(&evidence, &findings, out)?;
+    }
+    let found = findings.first().is_some_and(|f| f.code.id() == "PD002");
+    drop(listener);
+    if out.json {
+        out.json(&DemoReport {
+            mode: "loopback",
+            steps: story.steps,
+            findings,
+            fixed: false,
+        })?;
+    }
+    Ok(if found { Exit::Ok } else { Exit::Failed })
+}
