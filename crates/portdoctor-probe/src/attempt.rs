@@ -28,9 +28,7 @@ fn new_socket(addr: SocketAddr, proto: Proto) -> io::Result<Socket> {
         Proto::Tcp => (Type::STREAM, Protocol::TCP),
         Proto::Udp => (Type::DGRAM, Protocol::UDP),
     };
-    let s = Socket::new(Domain::for_address(addr), ty, Some(p))?;
-    s.set_nonblocking(true)?;
-    Ok(s)
+    sys::nonblocking_socket(Domain::for_address(addr), ty, p)
 }
 
 fn bind_source(s: &Socket, source: Option<IpAddr>, target: SocketAddr) -> Result<(), ProbeError> {
@@ -71,15 +69,20 @@ pub(crate) async fn tcp(
         Err(e) if sys::errno_of(&e).is_resource_shortage() => return Ok(Attempt::Shortage),
         Err(e) => return Err(e.into()),
     };
-    // Close with RST: a scan must leave no TIME_WAIT pile behind.
-    sock.set_linger(Some(Duration::ZERO))?;
     let queue = sys::enable_error_queue(SockRef::from(&sock), addr.is_ipv6());
     bind_source(&sock, source, addr)?;
     let start = Instant::now();
     match sock.connect(&addr.into()) {
         Ok(()) => return Ok(connected(&sock, addr, start)),
         Err(e) => match sys::errno_of(&e) {
-            Errno::InProgress => {}
+            // On loopback the answer is often in before connect() returns: look before
+            // paying for a readiness registration.
+            Errno::InProgress => {
+                if let Ok(Some(e)) = sock.take_error() {
+                    let v = error_verdict(Proto::Tcp, SockRef::from(&sock), &e, queue, false);
+                    return Ok(Attempt::Answer(v, start.elapsed()));
+                }
+            }
             e2 if e2.is_resource_shortage() => return Ok(Attempt::Shortage),
             _ => {
                 let v = error_verdict(Proto::Tcp, SockRef::from(&sock), &e, queue, true);
@@ -121,6 +124,8 @@ pub(crate) async fn tcp(
 /// the same address), which means nothing listens there.
 fn connected(sock: &Socket, addr: SocketAddr, start: Instant) -> Attempt {
     let rtt = start.elapsed();
+    // Close with RST: a scan must leave no TIME_WAIT pile behind.
+    let _ = sock.set_linger(Some(Duration::ZERO));
     let own = sock.local_addr().ok().and_then(|a| a.as_socket());
     if own == Some(addr) {
         let mut v = classify_error(Proto::Tcp, Errno::ConnRefused, None, true, true);

@@ -162,6 +162,8 @@ pub struct RunReport {
 
 /// Descriptors kept free for the rest of the process (stdio, runtime, resolver, ...).
 const FD_RESERVE: u64 = 128;
+/// Initial window of probes in flight.
+const START_WINDOW: usize = 256;
 /// Concurrency when the platform has no descriptor limit to size it from.
 const DEFAULT_CONCURRENCY: usize = 2048;
 
@@ -243,6 +245,30 @@ async fn probe_job(job: &Job, sh: &Shared) -> Result<Option<ProbeResult>, ProbeE
     )))
 }
 
+type Task = Result<TaskOutcome, ProbeError>;
+
+/// The next finished probe. When none is ready even after letting the probes run, they are
+/// all waiting on the network: widen the window (returns `None` so the caller refills).
+async fn next_finished(
+    set: &mut JoinSet<Task>,
+    window: &mut usize,
+    max: usize,
+    more_queued: bool,
+) -> Option<Result<Task, tokio::task::JoinError>> {
+    if let Some(j) = set.try_join_next() {
+        return Some(j);
+    }
+    tokio::task::yield_now().await;
+    if let Some(j) = set.try_join_next() {
+        return Some(j);
+    }
+    if *window < max && more_queued {
+        *window = (*window * 2).min(max);
+        return None;
+    }
+    set.join_next().await
+}
+
 /// Probes every job, at most `concurrency` at once, calling `progress` after each result.
 /// On a descriptor shortage it lowers its concurrency, waits for probes in flight and retries:
 /// it never fails on `EMFILE`.
@@ -252,7 +278,10 @@ pub async fn run(
     mut progress: impl FnMut(Progress),
 ) -> Result<RunReport, ProbeError> {
     let start = Instant::now();
-    let (max_conc, limit) = plan_concurrency(cfg.concurrency);
+    let (planned, limit) = plan_concurrency(cfg.concurrency);
+    // Descriptors ran out: cut to what is in flight, then probe upwards again one by one
+    // (additive increase), so the scan runs at the real limit and never fails on EMFILE.
+    let mut max_conc = planned;
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         rtt: Mutex::new(RttEstimator::new(cfg.min_timeout, cfg.timeout)),
@@ -261,8 +290,11 @@ pub async fn run(
     let total = jobs.len();
     let mut results: Vec<Option<ProbeResult>> = vec![None; total];
     let mut queue: VecDeque<usize> = (0..total).collect();
-    let mut set: JoinSet<Result<TaskOutcome, ProbeError>> = JoinSet::new();
-    let mut window = max_conc;
+    let mut set: JoinSet<Task> = JoinSet::new();
+    // Start small and widen only while every probe in flight is waiting on the network: a
+    // loopback scan (answers in microseconds) stays cache-friendly, a scan of dropping
+    // hosts grows to the full concurrency.
+    let mut window = max_conc.min(START_WINDOW);
     let (mut done, mut open) = (0usize, 0usize);
     loop {
         while set.len() < window {
@@ -275,8 +307,10 @@ pub async fn run(
                 })
             });
         }
-        let Some(joined) = set.join_next().await else {
-            break;
+        let joined = match next_finished(&mut set, &mut window, max_conc, !queue.is_empty()).await {
+            Some(j) => j,
+            None if queue.is_empty() && set.is_empty() => break,
+            None => continue,
         };
         let outcome = match joined {
             Ok(r) => r?,
@@ -287,14 +321,15 @@ pub async fn run(
                 done += 1;
                 open += usize::from(r.state == PortState::Open);
                 results[i] = Some(*r);
-                if window < max_conc {
-                    window += 1;
+                if max_conc < planned {
+                    max_conc += 1;
                 }
                 progress(Progress { done, total, open });
             }
             TaskOutcome::Shortage(i) => {
                 queue.push_front(i);
-                window = (set.len() * 3 / 4).max(1);
+                max_conc = set.len().max(1);
+                window = window.min(max_conc);
                 if set.is_empty() {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -304,7 +339,7 @@ pub async fn run(
     Ok(RunReport {
         results: results.into_iter().flatten().collect(),
         elapsed_ms: start.elapsed().as_secs_f64() * 1000.0,
-        concurrency: max_conc,
+        concurrency: planned,
         nofile_limit: limit,
     })
 }

@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use socket2::{MaybeUninitSlice, MsgHdrMut, SockRef};
+use socket2::{Domain, MaybeUninitSlice, MsgHdrMut, Protocol, SockRef, Socket, Type};
 
 use crate::icmp::{Icmp, parse_error_queue};
 
@@ -50,4 +50,9 @@ pub fn read_error_queue(sock: SockRef<'_>) -> Option<Icmp> {
         .map(|b| unsafe { b.assume_init() })
         .collect();
     parse_error_queue(&bytes, std::mem::size_of::<usize>())
+}
+
+/// A non-blocking socket in one system call (`SOCK_NONBLOCK`).
+pub fn nonblocking_socket(domain: Domain, ty: Type, proto: Protocol) -> std::io::Result<Socket> {
+    Socket::new(domain, ty.nonblocking(), Some(proto))
 }

@@ -11,9 +11,9 @@ mod unix;
 mod windows;
 
 #[cfg(target_os = "linux")]
-pub use linux::{enable_error_queue, read_error_queue};
+pub use linux::{enable_error_queue, nonblocking_socket, read_error_queue};
 #[cfg(not(target_os = "linux"))]
-pub use no_queue::{enable_error_queue, read_error_queue};
+pub use no_queue::{enable_error_queue, nonblocking_socket, read_error_queue};
 #[cfg(unix)]
 pub use unix::{errno_of, raise_nofile_limit};
 #[cfg(not(unix))]

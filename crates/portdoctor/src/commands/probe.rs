@@ -99,7 +99,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Builds the async runtime the probe commands run on.
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| environment(format!("cannot start the async runtime: {e}")))
@@ -196,7 +196,9 @@ pub fn reason_text(r: &ProbeResult) -> String {
 pub fn latency_text(r: &ProbeResult) -> String {
     r.latency_ms
         .map(|ms| {
-            if ms < 10.0 {
+            if ms < 1.0 {
+                format!("{ms:.3} ms")
+            } else if ms < 10.0 {
                 format!("{ms:.2} ms")
             } else {
                 format!("{ms:.0} ms")
