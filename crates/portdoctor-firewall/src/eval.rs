@@ -374,7 +374,7 @@ enum Flow {
     /// Continue with the next rule of the current frame.
     Next,
     /// Path finished.
-    Done(Outcome),
+    Done(Box<Outcome>),
 }
 
 /// Evaluate `pkt` through the indexed rulesets.
@@ -543,7 +543,7 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
         }
         match step_frame(ctx, p, work, forks) {
             Flow::Next => {}
-            Flow::Done(o) => return o,
+            Flow::Done(o) => return *o,
         }
     }
 }
@@ -569,12 +569,12 @@ fn device_ok(c: &Chain, pkt: &Packet) -> bool {
 }
 
 fn finish(p: &mut Path, decision: Decision, by: Option<RuleRef>) -> Flow {
-    Flow::Done(Outcome {
+    Flow::Done(Box::new(Outcome {
         decision,
         by,
         trace: std::mem::take(&mut p.trace),
         assumed: std::mem::take(&mut p.assumed),
-    })
+    }))
 }
 
 /// Pop the current frame as a return; at the base chain, apply the policy.

@@ -171,7 +171,7 @@ struct Sweeper<'a, 'i> {
     ctx: Ctx<'a, 'i>,
     st: PktState,
     profiles: HashMap<(TableId, usize), Vec<Profile>>,
-    memo: HashMap<(TableId, usize), Vec<(u32, u32, Out)>>,
+    memo: HashMap<(TableId, usize), Runs>,
     active: Vec<(TableId, usize)>,
     breaks: BTreeSet<u32>,
 }
@@ -187,6 +187,9 @@ enum Out {
 }
 
 type RuleId = (TableId, usize, usize);
+
+/// Outcome runs over port ranges.
+type Runs = Vec<(u32, u32, Out)>;
 
 impl Sweeper<'_, '_> {
     /// Port profile of one match.

@@ -502,7 +502,10 @@ fn nfproto_dep(n: u128) -> Match {
 }
 
 /// Key fields of a left-hand side: one field, a concatenation, or `field & mask`.
-fn left_key(v: &Value) -> Result<(Vec<Field>, Option<u128>, Vec<Match>), String> {
+/// Key fields, optional mask, and dependency matches of a left-hand side.
+type LeftKey = (Vec<Field>, Option<u128>, Vec<Match>);
+
+fn left_key(v: &Value) -> Result<LeftKey, String> {
     if let Some(parts) = v.get("concat").and_then(Value::as_array) {
         let mut fields = vec![];
         let mut deps = vec![];

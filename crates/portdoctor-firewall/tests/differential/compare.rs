@@ -153,18 +153,14 @@ pub fn compare(r: &ProbeResult, verdict: &Verdict) -> CaseResult {
     }
 }
 
-/// Shortens an Unknown reason to its kind, for counting (numbers, addresses and rule text
-/// vary per case).
+/// Shortens an Unknown reason to its kind, for counting: the evaluator's reasons read
+/// "<where> `<rule>`: <expression>: <why> (possible outcomes: …)"; the why is kept, with
+/// digits masked (set names, numbers vary per case).
 pub fn reason_key(reason: &str) -> String {
-    let mut s: String = reason.chars().take(90).collect();
-    if let Some(i) = s.find(": ") {
-        // "<expression text>: <why>" -> keep the why.
-        let why = s[i + 2..].to_string();
-        if !why.is_empty() {
-            s = why;
-        }
-    }
-    s.chars()
+    let head = reason.split(" (possible outcomes").next().unwrap_or(reason);
+    let why = head.rsplit(": ").next().unwrap_or(head);
+    why.chars()
+        .take(100)
         .map(|c| if c.is_ascii_digit() { '#' } else { c })
         .collect()
 }
@@ -180,6 +176,8 @@ pub struct Tally {
     pub disagree: usize,
     /// Unknown decisions by reason.
     pub unknown: BTreeMap<String, usize>,
+    /// One full Unknown reason per key, for the report.
+    pub unknown_example: BTreeMap<String, String>,
     /// Kernel outcomes seen.
     pub observed: BTreeMap<String, usize>,
     /// Scenarios that could not be loaded (generator produced something the kernel refuses).
@@ -196,7 +194,11 @@ impl Tally {
         match result {
             CaseResult::Agree => self.agree += 1,
             CaseResult::Unknown(reason) => {
-                *self.unknown.entry(reason_key(reason)).or_default() += 1;
+                let key = reason_key(reason);
+                self.unknown_example
+                    .entry(key.clone())
+                    .or_insert_with(|| reason.clone());
+                *self.unknown.entry(key).or_default() += 1;
             }
             CaseResult::Disagree(_) => self.disagree += 1,
         }
@@ -211,6 +213,9 @@ impl Tally {
         );
         for (reason, n) in &self.unknown {
             let _ = write!(out, "\n  unknown {n:>5}  {reason}");
+            if std::env::var_os("PORTDOCTOR_DIFF_VERBOSE").is_some() {
+                let _ = write!(out, "\n                 e.g. {}", self.unknown_example[reason]);
+            }
         }
         for (o, n) in &self.observed {
             let _ = write!(out, "\n  kernel  {n:>5}  {o}");
