@@ -223,6 +223,15 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
             parse_nft_json(&t).map_err(|e| parse_err(nft, e))
         }
     });
+    let r = r.map(|mut rs| {
+        if has_hidden_nfproto(&rs) {
+            let dbg = runner.run(nft, &["--debug=netlink", "list", "ruleset"]);
+            if let Ok(text) = classify(nft, dbg) {
+                crate::backend::nft::apply_netlink_debug(&mut rs, &text);
+            }
+        }
+        rs
+    });
     push(&mut c, nft, Some(Backend::Nftables), r);
     let ipt = [
         (
@@ -266,6 +275,19 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
         },
     });
     c
+}
+
+fn has_hidden_nfproto(rs: &Ruleset) -> bool {
+    rs.tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .any(|r| {
+            r.matches.iter().any(|m| {
+                matches!(m, crate::model::Match::Unmodelled { reason, .. }
+                if reason == crate::backend::nft::HIDDEN_NFPROTO)
+            })
+        })
 }
 
 fn push(c: &mut Collected, tool: &str, backend: Option<Backend>, r: Result<Ruleset, CollectError>) {

@@ -65,6 +65,30 @@ pub(crate) enum KeyVal {
 pub(crate) struct PktState {
     pub(crate) mark: Option<u32>,
     pub(crate) ct: CtState,
+    /// Whether the current base chain runs after conntrack has looked the packet up.
+    pub(crate) view: CtView,
+}
+
+/// Where the current base chain sits relative to conntrack (prerouting priority -200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum CtView {
+    /// After conntrack: `ct state` is the connection's state.
+    Tracked,
+    /// Before conntrack (ingress, or prerouting below -200): no entry yet, `ct state` is
+    /// `invalid` (or `untracked` after notrack).
+    NotYet,
+    /// At exactly -200: order relative to conntrack's own hook is not knowable.
+    Ambiguous,
+}
+
+/// Conntrack view of a base chain on `stage` (0 ingress, 1 prerouting, 2 input) at `prio`.
+pub(crate) fn ct_view(stage: u8, prio: i32) -> CtView {
+    match stage {
+        0 => CtView::NotYet,
+        1 if prio < -200 => CtView::NotYet,
+        1 if prio == -200 => CtView::Ambiguous,
+        _ => CtView::Tracked,
+    }
 }
 
 pub(crate) fn ip_num(a: IpAddr) -> u128 {
@@ -95,7 +119,13 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
             Some(n) => KeyVal::Name(n.clone()),
             None => KeyVal::Unknown("input interface not given".into()),
         },
-        Field::CtState => KeyVal::Num(st.ct.bit()),
+        Field::CtState => match (st.view, st.ct) {
+            (_, CtState::Untracked) | (CtView::Tracked, _) => KeyVal::Num(st.ct.bit()),
+            (CtView::NotYet, _) => KeyVal::Num(CtState::Invalid.bit()),
+            (CtView::Ambiguous, _) => KeyVal::Unknown(
+                "base chain at priority -200 runs in an unknowable order with conntrack".into(),
+            ),
+        },
         Field::DaddrType => KeyVal::Num(2),
         Field::Mark => match st.mark {
             Some(m) => KeyVal::Num(m as u128),
@@ -393,6 +423,7 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
         st: PktState {
             mark: pkt.mark,
             ct: pkt.ct_state,
+            view: CtView::Tracked,
         },
         trace: vec![],
         assumed: vec![],
@@ -521,6 +552,7 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
                             b.priority
                         ),
                     ));
+                    p.st.view = ct_view(b.stage, b.priority);
                     p.stack.push(Frame {
                         table: b.table,
                         chain: b.chain,

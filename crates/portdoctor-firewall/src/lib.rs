@@ -8,7 +8,10 @@
 //!   [`parse_iptables_save`]`(&str, IpFamily, Backend) -> Result<Ruleset, ParseError>`
 //!   (output of `iptables-save` / `ip6tables-save`, legacy or nft-backed),
 //!   [`parse_ipset_save`]`(&str) -> Result<Vec<NamedSet>, ParseError>` (attach to
-//!   [`Ruleset::ipsets`] of iptables rulesets).
+//!   [`Ruleset::ipsets`] of iptables rulesets),
+//!   [`apply_netlink_debug`]`(&mut Ruleset, &str)` (output of
+//!   `nft --debug=netlink list ruleset`: resolves the `meta nfproto` matches nft listings hide
+//!   before `reject with tcp reset`).
 //! - Print: [`print_iptables_save`]`(&Ruleset) -> String`.
 //! - Evaluate one packet: [`evaluate`]`(&Ruleset, &Packet) -> Verdict` for one ruleset, or
 //!   [`explain`]`(&[Ruleset], &Packet) -> Explanation` for every active backend together (the
@@ -31,7 +34,7 @@ pub mod sweep;
 
 pub use backend::ipset::parse_ipset_save;
 pub use backend::iptables::{parse_iptables_save, print_iptables_save};
-pub use backend::nft::parse_nft_json;
+pub use backend::nft::{apply_netlink_debug, parse_nft_json};
 pub use error::ParseError;
 pub use explain::{BackendVerdict, Explanation, evaluate, explain};
 pub use model::*;

@@ -10,7 +10,8 @@
 //! with [`crate::evaluate`] port by port.
 
 use crate::eval::{
-    Ctx, KeyVal, PktState, Tri, elem_matches, evaluate_index, field_value, has_effect,
+    CtView, Ctx, KeyVal, PktState, Tri, ct_view, elem_matches, evaluate_index, field_value,
+    has_effect,
 };
 use crate::explain::covered_tables;
 use crate::index::{Index, SetIndex, TableId};
@@ -170,8 +171,8 @@ impl Profile {
 struct Sweeper<'a, 'i> {
     ctx: Ctx<'a, 'i>,
     st: PktState,
-    profiles: HashMap<(TableId, usize), Vec<Profile>>,
-    memo: HashMap<(TableId, usize), Runs>,
+    profiles: HashMap<(TableId, usize, CtView), Vec<Profile>>,
+    memo: HashMap<(TableId, usize, CtView), Runs>,
     active: Vec<(TableId, usize)>,
     breaks: BTreeSet<u32>,
 }
@@ -292,30 +293,75 @@ impl Sweeper<'_, '_> {
     }
 
     fn profiles_of(&mut self, tid: TableId, ci: usize) {
-        if self.profiles.contains_key(&(tid, ci)) {
+        let key = (tid, ci, self.st.view);
+        if self.profiles.contains_key(&key) {
             return;
         }
         let c = &self.ctx.ix.table(tid).chains[ci];
         let ps: Vec<Profile> = c.rules.iter().map(|r| self.rule_profile(tid, r)).collect();
-        for p in &ps {
-            for &(a, b) in p.t.iter().chain(p.u.iter()) {
-                self.breaks.insert(a);
-                self.breaks.insert(b + 1);
+        self.profiles.insert(key, ps);
+    }
+
+    /// Every port boundary any rule mentions (syntactically, whatever the packet): the exact
+    /// evaluation is constant between two consecutive boundaries.
+    fn collect_breaks(&mut self) {
+        let ix = self.ctx.ix;
+        let mut add = |e: &Elem| {
+            if let Elem::Range(a, b) = e {
+                if *a <= MAXP as u128 {
+                    self.breaks.insert(*a as u32);
+                    self.breaks.insert(((*b).min(MAXP as u128) + 1) as u32);
+                }
             }
-        }
-        for r in &c.rules {
-            if let Action::Vmap { key, map } = &r.action {
-                for (e, _) in self.vmap_entries(tid, map) {
-                    if let Some(pos) = key.iter().position(|f| is_dport(*f)) {
-                        if let Some(Elem::Range(a, b)) = e.get(pos) {
-                            self.breaks.insert((*a).min(MAXP as u128 + 1) as u32);
-                            self.breaks.insert(((*b).min(MAXP as u128) + 1) as u32);
+        };
+        for (ri, tables) in ix.tables.iter().enumerate() {
+            for (ti, tix) in tables.iter().enumerate() {
+                let t = ix.table((ri, ti));
+                for c in &t.chains {
+                    for r in &c.rules {
+                        for m in &r.matches {
+                            let Match::Cmp { key, values, .. } = m else {
+                                continue;
+                            };
+                            let Some(pos) = key.iter().position(|f| is_dport(*f)) else {
+                                continue;
+                            };
+                            let entries: &[Vec<Elem>] = match values {
+                                Values::Inline(e) => e,
+                                Values::Named(n) => match tix.sets.get(n) {
+                                    Some(&si) => t.sets[si].elements.as_deref().unwrap_or(&[]),
+                                    None => &[],
+                                },
+                                Values::Ipset(_) => &[],
+                            };
+                            for e in entries {
+                                if let Some(x) = e.get(pos) {
+                                    add(x);
+                                }
+                            }
+                        }
+                        if let Action::Vmap { key, map } = &r.action {
+                            let Some(pos) = key.iter().position(|f| is_dport(*f)) else {
+                                continue;
+                            };
+                            let entries: Vec<Vec<Elem>> = match map {
+                                VerdictMap::Inline(e) => e.iter().map(|(k, _)| k.clone()).collect(),
+                                VerdictMap::Named(n) => tix
+                                    .vmaps
+                                    .get(n)
+                                    .map(|v| v.iter().map(|(k, _)| k.clone()).collect())
+                                    .unwrap_or_default(),
+                            };
+                            for e in &entries {
+                                if let Some(x) = e.get(pos) {
+                                    add(x);
+                                }
+                            }
                         }
                     }
                 }
             }
         }
-        self.profiles.insert((tid, ci), ps);
     }
 
     fn vmap_entries(&self, tid: TableId, map: &VerdictMap) -> Vec<(Vec<Elem>, Action)> {
@@ -331,7 +377,8 @@ impl Sweeper<'_, '_> {
 
     /// Outcome runs of a chain over all ports (memoised).
     fn chain_map(&mut self, tid: TableId, ci: usize) -> Vec<(u32, u32, Out)> {
-        if let Some(m) = self.memo.get(&(tid, ci)) {
+        let view = self.st.view;
+        if let Some(m) = self.memo.get(&(tid, ci, view)) {
             return m.clone();
         }
         if self.active.contains(&(tid, ci)) || self.active.len() > crate::eval::MAX_DEPTH {
@@ -350,7 +397,7 @@ impl Sweeper<'_, '_> {
             if r.action == Action::Continue && !r.statements.iter().any(has_effect) {
                 continue;
             }
-            let prof = &self.profiles[&(tid, ci)][ri];
+            let prof = &self.profiles[&(tid, ci, view)][ri];
             if prof.t.is_empty() && prof.u.is_empty() {
                 continue;
             }
@@ -359,7 +406,7 @@ impl Sweeper<'_, '_> {
             for (a, b) in hit_u {
                 out.push((a, b, Out::Unknown(reason.clone())));
             }
-            let t = self.profiles[&(tid, ci)][ri].t.clone();
+            let t = self.profiles[&(tid, ci, view)][ri].t.clone();
             let hit = peek(&remaining, &t);
             if hit.is_empty() {
                 continue;
@@ -378,7 +425,7 @@ impl Sweeper<'_, '_> {
         }
         out.sort_by_key(|x| x.0);
         self.active.pop();
-        self.memo.insert((tid, ci), out.clone());
+        self.memo.insert((tid, ci, view), out.clone());
         out
     }
 
@@ -579,6 +626,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     let st = PktState {
         mark: packet.mark,
         ct: packet.ct_state,
+        view: CtView::Tracked,
     };
     let mut sw = Sweeper {
         ctx: Ctx {
@@ -611,6 +659,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
         if pending.is_empty() {
             break;
         }
+        sw.st.view = ct_view(b.stage, b.priority);
         let map = sw.chain_map(b.table, b.chain);
         let pol = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
         for (a, z, o) in map {
@@ -685,13 +734,9 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             resolved.push((a, z, d, by));
             continue;
         }
-        // Make sure profiles of every chain are known, so class boundaries are complete.
-        for (ri, rs) in rulesets.iter().enumerate() {
-            for (ti, t) in rs.tables.iter().enumerate() {
-                for ci in 0..t.chains.len() {
-                    sw.profiles_of((ri, ti), ci);
-                }
-            }
+        if sw.breaks.is_empty() {
+            sw.collect_breaks();
+            sw.breaks.insert(0);
         }
         let mut starts: Vec<u32> = vec![a];
         if a < z {

@@ -378,3 +378,53 @@ fn verdict_json_is_snake_case() {
     let d = serde_json::to_value(Decision::Reject(RejectKind::TcpReset)).unwrap();
     assert_eq!(d, serde_json::json!({"reject": "tcp_reset"}));
 }
+
+#[test]
+fn hidden_nfproto_before_tcp_reset_is_unknown_until_resolved() {
+    let mut rs = nft("reject_family.json");
+    // Rule 1 is `meta nfproto ipv4 tcp dport 9000 reject with tcp reset`, listed without
+    // its nfproto match: from the listing alone the IPv6 answer is unknown.
+    let v6 = tcp("2001:db8::1", 9000);
+    assert!(unknown_reason(&evaluate(&rs, &v6)).contains("nfproto"));
+    // `tcp dport 9001 reject with icmpv6 …` implies IPv6; `… icmp …` implies IPv4.
+    assert_eq!(
+        evaluate(&rs, &tcp("2001:db8::1", 9001)).decision,
+        Decision::Reject(RejectKind::PortUnreachable)
+    );
+    assert_eq!(
+        evaluate(&rs, &tcp("2001:db8::1", 9003)).decision,
+        Decision::Accept
+    );
+    assert_eq!(
+        evaluate(&rs, &tcp("198.18.0.2", 9003)).decision,
+        Decision::Reject(RejectKind::HostProhibited)
+    );
+    portdoctor_firewall::apply_netlink_debug(&mut rs, &data("reject_family.netlink.txt"));
+    assert_eq!(evaluate(&rs, &v6).decision, Decision::Accept);
+    assert_eq!(
+        evaluate(&rs, &tcp("198.18.0.2", 9000)).decision,
+        Decision::Reject(RejectKind::TcpReset)
+    );
+    // The last rule (`meta nfproto ipv4 reject with icmpx …`) rejects every other IPv4 packet.
+    assert_eq!(
+        evaluate(&rs, &tcp("198.18.0.2", 1)).decision,
+        Decision::Reject(RejectKind::AdminProhibited)
+    );
+}
+
+#[test]
+fn ct_state_before_conntrack_is_invalid() {
+    // A prerouting chain at priority raw (-300) runs before conntrack: `ct state` is invalid.
+    let json = r#"{"nftables": [{"table": {"family": "ip", "name": "t", "handle": 1}}, {"chain": {"family": "ip", "table": "t", "name": "pre", "handle": 1, "type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"}}, {"chain": {"family": "ip", "table": "t", "name": "in", "handle": 2, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}, {"rule": {"family": "ip", "table": "t", "chain": "pre", "handle": 3, "expr": [{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "invalid"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 81}}, {"drop": null}]}}, {"rule": {"family": "ip", "table": "t", "chain": "in", "handle": 4, "expr": [{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}}, {"accept": null}]}}]}"#;
+    let rs = [parse_nft_json(json).unwrap()];
+    assert_eq!(
+        explain(&rs, &tcp("198.18.0.2", 80)).overall.decision,
+        Decision::Accept
+    );
+    assert_eq!(
+        explain(&rs, &tcp("198.18.0.2", 81)).overall.decision,
+        Decision::Drop
+    );
+    let s = sweep(&rs, &tcp("198.18.0.2", 0));
+    assert_eq!(s.ports_where(|d| *d == Decision::Drop), vec![(81, 81)]);
+}

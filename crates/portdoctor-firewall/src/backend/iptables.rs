@@ -460,7 +460,7 @@ fn module_opt(
                 // Virtual states (SNAT, DNAT) depend on NAT done to the connection.
                 None => r.matches.push(Match::Unmodelled {
                     reason: "conntrack states SNAT/DNAT not modelled".into(),
-                    text: toks_text(&p.toks[start..p.i]),
+                    text: format!("-m {module} {}", toks_text(&p.toks[start..p.i])),
                 }),
             }
         }
@@ -511,7 +511,7 @@ fn module_opt(
             if flags.s.contains(',') {
                 r.matches.push(Match::Unmodelled {
                     reason: "multi-dimensional ipset match not modelled".into(),
-                    text: toks_text(&p.toks[start..p.i]),
+                    text: format!("-m {module} {}", toks_text(&p.toks[start..p.i])),
                 });
             } else {
                 r.matches.push(Match::Cmp {
@@ -544,7 +544,7 @@ fn module_opt(
             p.i = end;
             r.matches.push(Match::Unmodelled {
                 reason: format!("option {o} of `{module}` not modelled"),
-                text: toks_text(&p.toks[start..end]),
+                text: format!("-m {module} {}", toks_text(&p.toks[start..end])),
             });
         }
     }

@@ -759,6 +759,9 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
             }
         }
     }
+    if let Action::Reject(_) = &action {
+        family_dependency(b, exprs, &mut matches);
+    }
     let comment = str_of(b, "comment").map(String::from);
     let mut text = texts.join(" ");
     if let Some(c) = &comment {
@@ -772,6 +775,118 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
         comment,
         handle: b.get("handle").and_then(Value::as_u64),
         position,
+    }
+}
+
+/// Reason given to the placeholder match for a `meta nfproto` that nft listings hide before
+/// `reject with tcp reset`; [`apply_netlink_debug`] resolves it.
+pub const HIDDEN_NFPROTO: &str = "nft listings drop a `meta nfproto` match written before \
+`reject with tcp reset`: whether this rule is limited to IPv4 or IPv6 is not visible (read \
+`nft --debug=netlink list ruleset` to resolve)";
+
+/// `reject with icmp type …` implies IPv4, `icmpv6 type …` implies IPv6 (nft adds a hidden
+/// `meta nfproto` match). Before `reject with tcp reset` in a multi-family table, nft listings
+/// hide a user-written `meta nfproto` match: unknown unless the rule shows its family.
+fn family_dependency(b: &Map<String, Value>, exprs: &[Value], matches: &mut Vec<Match>) {
+    let Some(r) = exprs.iter().find_map(|e| e.get("reject")) else {
+        return;
+    };
+    match r.get("type").and_then(Value::as_str) {
+        Some("icmp") => matches.push(nfproto_dep(2)),
+        Some("icmpv6") => matches.push(nfproto_dep(10)),
+        Some("tcp reset") => {
+            let multi = matches!(str_of(b, "family"), Some("inet" | "bridge" | "netdev"));
+            let shows_family = matches.iter().any(|m| match m {
+                Match::Cmp { key, .. } => key.iter().any(|f| {
+                    matches!(
+                        f,
+                        Field::NfProto
+                            | Field::Saddr4
+                            | Field::Daddr4
+                            | Field::Saddr6
+                            | Field::Daddr6
+                    )
+                }),
+                Match::Unmodelled { .. } => false,
+            });
+            if multi && !shows_family {
+                matches.push(Match::Unmodelled {
+                    reason: HIDDEN_NFPROTO.into(),
+                    text: "meta nfproto ?".into(),
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Resolve the hidden `meta nfproto` matches (see [`HIDDEN_NFPROTO`]) from the output of
+/// `nft --debug=netlink list ruleset`, which shows each rule's bytecode under a header line
+/// `FAMILY TABLE CHAIN HANDLE [PREVIOUS]`. Rules not found there keep their placeholder.
+pub fn apply_netlink_debug(rs: &mut Ruleset, debug: &str) {
+    let mut nfproto: HashMap<(String, String, String, u64), Option<u128>> = HashMap::new();
+    let mut cur: Option<(String, String, String, u64)> = None;
+    let mut reg_nfproto: Option<String> = None;
+    for line in debug.lines() {
+        let t = line.trim();
+        if let Some(inner) = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+            let Some(k) = cur.clone() else { continue };
+            let w: Vec<&str> = inner.split_whitespace().collect();
+            match w.as_slice() {
+                ["meta", "load", "nfproto", "=>", "reg", r] => reg_nfproto = Some(r.to_string()),
+                ["cmp", "eq", "reg", r, v] if reg_nfproto.as_deref() == Some(*r) => {
+                    let n = v
+                        .strip_prefix("0x")
+                        .and_then(|h| u128::from_str_radix(h, 16).ok());
+                    nfproto.insert(k, n);
+                    reg_nfproto = None;
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let w: Vec<&str> = t.split_whitespace().collect();
+        cur = match w.as_slice() {
+            [fam, table, chain, handle, ..] if Family::from_name(fam).is_some() && w.len() <= 5 => {
+                handle.parse::<u64>().ok().map(|h| {
+                    nfproto
+                        .entry((fam.to_string(), table.to_string(), chain.to_string(), h))
+                        .or_insert(None);
+                    (fam.to_string(), table.to_string(), chain.to_string(), h)
+                })
+            }
+            _ => None,
+        };
+        reg_nfproto = None;
+    }
+    for t in &mut rs.tables {
+        for c in &mut t.chains {
+            for r in &mut c.rules {
+                let Some(h) = r.handle else { continue };
+                let key = (
+                    t.family.as_str().to_string(),
+                    t.name.clone(),
+                    c.name.clone(),
+                    h,
+                );
+                let Some(found) = nfproto.get(&key) else {
+                    continue;
+                };
+                let mut out = Vec::with_capacity(r.matches.len());
+                for m in r.matches.drain(..) {
+                    match &m {
+                        Match::Unmodelled { reason, .. } if reason == HIDDEN_NFPROTO => {
+                            if let Some(n) = found {
+                                // nft stores the nfproto byte in host order; low byte first.
+                                out.push(nfproto_dep(*n & 0xff));
+                            }
+                        }
+                        _ => out.push(m),
+                    }
+                }
+                r.matches = out;
+            }
+        }
     }
 }
 

@@ -47,4 +47,9 @@ x ip6tables-nft-save | { grep -v '^#' || true; } > mixed.ip6tables-nft.save
 x iptables-legacy-save | { grep -v '^#' || true; } > mixed.iptables-legacy.save
 x ip6tables-legacy-save | { grep -v '^#' || true; } > mixed.ip6tables-legacy.save
 x ipset save > mixed.ipset.save
+# nft listings hide `meta nfproto` before `reject with tcp reset`; the bytecode shows it.
+fresh
+x nft -f reject_family.nft
+x nft -j list ruleset > reject_family.json
+x nft --debug=netlink list ruleset > reject_family.netlink.txt
 echo recorded
