@@ -50,7 +50,9 @@ const DEFAULT_CASES: usize = 3000;
 /// changes it.
 const DEFAULT_SEED: u64 = 0x5eed_0001;
 /// Time allowed for shrinking one disagreement.
-const SHRINK_BUDGET: Duration = Duration::from_secs(40);
+const SHRINK_BUDGET: Duration = Duration::from_secs(30);
+/// Disagreements shrunk per run (one per kind of disagreement).
+const MAX_SHRINKS: usize = 3;
 
 /// Prints past the test harness's capture: the summary is the point of the run.
 fn report(text: &str) {
@@ -111,16 +113,23 @@ fn run_scenario(
     Ok((cases, rec))
 }
 
-/// Re-probes a disagreeing case with a long timeout (the ruleset is still loaded): a slow
-/// answer is not a disagreement.
-fn confirm(o: &Oracle, case: &Case) -> bool {
+/// Re-probes the disagreeing cases with a long timeout, all at once (the ruleset is still
+/// loaded): a slow answer is not a disagreement. Returns, per case, whether it still
+/// disagrees.
+fn confirm(o: &Oracle, cases: &[&Case]) -> Vec<bool> {
+    let specs: Vec<ProbeSpec> = cases.iter().map(|c| c.result.spec).collect();
     let again = o
         .lab
         .peer()
-        .enter(|| probe::run_batch(&[case.result.spec], Duration::from_secs(3)));
-    let mut r = again[0].clone();
-    r.sport = case.result.sport;
-    matches!(compare::compare(&r, &case.verdict), CaseResult::Disagree(_))
+        .enter(|| probe::run_batch(&specs, Duration::from_millis(1500)));
+    cases
+        .iter()
+        .zip(again)
+        .map(|(case, mut r)| {
+            r.sport = case.result.sport;
+            matches!(compare::compare(&r, &case.verdict), CaseResult::Disagree(_))
+        })
+        .collect()
 }
 
 /// Shrinks a disagreeing scenario for one probe while it still disagrees; returns the
@@ -162,7 +171,8 @@ fn run_all(
 ) -> Vec<String> {
     let all = o.all_probes();
     let mut failures = Vec::new();
-    let mut shrunk = 0;
+    // Kinds of disagreement already shrunk: (evaluator decision, kernel outcome).
+    let mut shrunk: Vec<String> = Vec::new();
     for (seed, s) in scenarios {
         if tally.cases >= max_cases {
             break;
@@ -181,20 +191,30 @@ fn run_all(
             }
         };
         tally.scenarios += 1;
+        let suspects: Vec<&Case> = cases
+            .iter()
+            .filter(|c| matches!(c.outcome, CaseResult::Disagree(_)))
+            .collect();
+        let still = if suspects.is_empty() {
+            Vec::new()
+        } else {
+            confirm(o, &suspects)
+        };
         let mut first_failure: Option<&Case> = None;
         let mut lines = Vec::new();
+        let mut k = 0;
+        let flaky = CaseResult::Agree;
         for case in &cases {
             let mut outcome = &case.outcome;
-            let flaky;
             if let CaseResult::Disagree(_) = outcome {
-                if !confirm(o, case) {
-                    flaky = CaseResult::Agree;
+                if !still[k] {
                     outcome = &flaky;
                     report(&format!(
                         "differential: seed {seed}: {} disagreed once, agreed when re-probed",
                         case.result.spec
                     ));
                 }
+                k += 1;
             }
             tally.add(&case.result, outcome);
             if let CaseResult::Disagree(msg) = outcome {
@@ -218,8 +238,13 @@ fn run_all(
                 case.verdict.trace,
                 rec.dump()
             );
-            if shrunk < 3 {
-                shrunk += 1;
+            let kind = format!(
+                "{:?} vs {}",
+                std::mem::discriminant(&case.verdict.decision),
+                case.result.observed
+            );
+            if shrunk.len() < MAX_SHRINKS && !shrunk.contains(&kind) {
+                shrunk.push(kind);
                 let (small, small_text) = shrink(o, &s, case.result.spec);
                 text.push_str(&format!(
                     "\n--- shrunk ({} rules) for {} ---\n{}\n{small_text}",
@@ -309,4 +334,161 @@ fn default_deny_nft_with_allow_set_agrees_with_the_kernel() {
         "default_deny_nft_with_allow_set_agrees_with_the_kernel",
         realworld::default_deny_nft,
     );
+}
+
+/// Every reject kind, alone, against TCP and UDP over both families: the kernel's answer (ICMP
+/// type/code and the errno it reports) must be what the evaluator's `Reject(kind)` predicts.
+/// Prints the table (with `--nocapture`, or always on failure).
+#[test]
+fn reject_kinds_agree_with_the_kernel() {
+    let Some(mut o) = Oracle::new("reject_kinds_agree_with_the_kernel") else {
+        return;
+    };
+    let nft = |family: &str, with: &str| {
+        let text = format!(
+            "table {family} pd_reject {{\n\tchain in {{\n\t\ttype filter hook input priority 0; policy accept;\n\t\tmeta l4proto {{ tcp, udp }} th dport {{ 80, 53 }} reject{with}\n\t}}\n}}\n"
+        );
+        (
+            "nft".to_string(),
+            vec!["-f".to_string(), "-".to_string()],
+            text,
+        )
+    };
+    let ipt = |v6: bool, with: &str| {
+        let prog = if v6 {
+            "ip6tables-legacy-restore"
+        } else {
+            "iptables-legacy-restore"
+        };
+        let opt = if with.is_empty() {
+            String::new()
+        } else {
+            format!(" --reject-with {with}")
+        };
+        let mut text = format!(
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 80 -j REJECT{opt}\n"
+        );
+        if with != "tcp-reset" {
+            text.push_str(&format!(
+                "-A INPUT -p udp -m udp --dport 53 -j REJECT{opt}\n"
+            ));
+        }
+        text.push_str("COMMIT\n");
+        (prog.to_string(), Vec::new(), text)
+    };
+    let mut loads = vec![
+        nft("inet", ""),
+        (
+            "nft".to_string(),
+            vec!["-f".to_string(), "-".to_string()],
+            "table inet pd_reject {\n\tchain in {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport 80 reject with tcp reset\n\t}\n}\n".to_string(),
+        ),
+    ];
+    for t in [
+        "port-unreachable",
+        "admin-prohibited",
+        "host-unreachable",
+        "net-unreachable",
+        "prot-unreachable",
+        "host-prohibited",
+        "net-prohibited",
+    ] {
+        loads.push(nft("ip", &format!(" with icmp type {t}")));
+    }
+    for t in [
+        "port-unreachable",
+        "admin-prohibited",
+        "no-route",
+        "addr-unreachable",
+        "policy-fail",
+        "reject-route",
+    ] {
+        loads.push(nft("ip6", &format!(" with icmpv6 type {t}")));
+    }
+    for t in [
+        "port-unreachable",
+        "admin-prohibited",
+        "host-unreachable",
+        "no-route",
+    ] {
+        loads.push(nft("inet", &format!(" with icmpx type {t}")));
+    }
+    for w in [
+        "",
+        "tcp-reset",
+        "icmp-port-unreachable",
+        "icmp-admin-prohibited",
+        "icmp-host-prohibited",
+        "icmp-host-unreachable",
+        "icmp-net-unreachable",
+        "icmp-net-prohibited",
+        "icmp-proto-unreachable",
+    ] {
+        loads.push(ipt(false, w));
+    }
+    for w in [
+        "",
+        "tcp-reset",
+        "icmp6-port-unreachable",
+        "icmp6-adm-prohibited",
+        "icmp6-no-route",
+        "icmp6-addr-unreachable",
+        "icmp6-policy-fail",
+        "icmp6-reject-route",
+    ] {
+        loads.push(ipt(true, w));
+    }
+    let specs: Vec<ProbeSpec> = o
+        .all_probes()
+        .into_iter()
+        .filter(|p| {
+            (p.src == std::net::IpAddr::V4(o.env.peers_v4[0])
+                || p.src == std::net::IpAddr::V6(o.env.peers_v6[0]))
+                && matches!(p.dst.port(), 80 | 53)
+        })
+        .collect();
+    let mut tally = Tally::default();
+    let mut table = String::from("reject kind -> kernel answer (errno reported to the socket)\n");
+    let mut failures = Vec::new();
+    for (prog, args, text) in loads {
+        let rule = text
+            .lines()
+            .find(|l| l.contains(" reject") || l.contains("REJECT"))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let s = Scenario {
+            label: format!("{prog}: {rule}"),
+            raw: vec![(prog.clone(), args, text)],
+            ..Scenario::default()
+        };
+        let (cases, _rec) = match run_scenario(&mut o, &s, &specs) {
+            Ok(x) => x,
+            Err(e) => panic!("{}: cannot load: {e}", s.label),
+        };
+        tally.scenarios += 1;
+        for c in &cases {
+            tally.add(&c.result, &c.outcome);
+            // Only the families the rule applies to are interesting in the table.
+            if matches!(
+                c.result.observed,
+                probe::Observed::Connected | probe::Observed::Answered
+            ) {
+                continue;
+            }
+            table.push_str(&format!(
+                "  {:<62} {:<40} {:<32} errno {:?} ({:?})\n",
+                s.label,
+                c.result.spec.to_string(),
+                c.result.observed.to_string(),
+                c.result.errno,
+                c.verdict.decision
+            ));
+            if let CaseResult::Disagree(msg) = &c.outcome {
+                failures.push(format!("{}: {}: {msg}", s.label, c.result.spec));
+            }
+        }
+    }
+    report(&format!("{table}{}", tally.summary(0)));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

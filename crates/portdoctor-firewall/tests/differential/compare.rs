@@ -214,7 +214,11 @@ impl Tally {
         for (reason, n) in &self.unknown {
             let _ = write!(out, "\n  unknown {n:>5}  {reason}");
             if std::env::var_os("PORTDOCTOR_DIFF_VERBOSE").is_some() {
-                let _ = write!(out, "\n                 e.g. {}", self.unknown_example[reason]);
+                let _ = write!(
+                    out,
+                    "\n                 e.g. {}",
+                    self.unknown_example[reason]
+                );
             }
         }
         for (o, n) in &self.observed {

@@ -241,7 +241,7 @@ pub fn default_deny_nft(env: &Env) -> Scenario {
 \t\tiifname \"lo\" accept
 \t\tct state invalid drop
 \t\tjump filter_INPUT_ZONES
-\t\tmeta nfproto ipv4 tcp dport 9000 reject with tcp reset
+\t\ttcp dport 9000 reject with tcp reset
 \t\treject with icmpx type admin-prohibited
 \t}}
 }}
