@@ -41,7 +41,7 @@ pub enum Tri {
 }
 
 impl Tri {
-    fn not(self) -> Tri {
+    pub(crate) fn not(self) -> Tri {
         match self {
             Tri::True => Tri::False,
             Tri::False => Tri::True,
@@ -170,16 +170,44 @@ impl Ctx<'_, '_> {
                 Some(&si) => lookup_index(&self.ix.tables[tid.0][tid.1].set_index[si], vals),
                 None => Tri::Unknown(format!("set @{name} not found in the table")),
             },
-            Values::Ipset(name) => match self.ix.rulesets[tid.0].ipsets {
-                None => Tri::Unknown(format!(
-                    "ipset {name}: contents not read (run `ipset save` as root)"
-                )),
-                Some(_) => match self.ix.ipsets[tid.0].get(name) {
-                    Some(si) => lookup_index(si, vals),
-                    None => Tri::Unknown(format!("ipset {name} does not exist")),
-                },
+            Values::Ipset(name) => match self.ipset(tid, name) {
+                Ok((_, si)) => lookup_index(si, vals),
+                Err(r) => Tri::Unknown(r),
             },
         }
+    }
+
+    /// The ipset `name` seen from table `tid`: (dimensions, index), or why it is unknown.
+    pub(crate) fn ipset(&self, tid: TableId, name: &str) -> Result<(usize, &SetIndex), String> {
+        match self.ix.rulesets[tid.0].ipsets {
+            None => Err(format!(
+                "ipset {name}: contents not read (run `ipset save` as root)"
+            )),
+            Some(_) => match self.ix.ipsets[tid.0].get(name) {
+                Some((d, si)) => Ok((*d, si)),
+                None => Err(format!("ipset {name} does not exist")),
+            },
+        }
+    }
+
+    /// The key fields actually used: an ipset match uses as many flags as the set has
+    /// dimensions (extra flags are ignored); fewer flags than dimensions is not modelled.
+    pub(crate) fn effective_key<'k>(
+        &self,
+        tid: TableId,
+        key: &'k [Field],
+        values: &Values,
+    ) -> Result<&'k [Field], Tri> {
+        let Values::Ipset(name) = values else {
+            return Ok(key);
+        };
+        let (dims, _) = self.ipset(tid, name).map_err(Tri::Unknown)?;
+        if key.len() < dims {
+            return Err(Tri::Unknown(format!(
+                "ipset {name} has more dimensions than the match gives flags"
+            )));
+        }
+        Ok(&key[..dims])
     }
 
     /// Three-valued evaluation of one match.
@@ -192,7 +220,11 @@ impl Ctx<'_, '_> {
                 negated,
                 values,
             } => {
-                if let [f] = key.as_slice() {
+                let key = match self.effective_key(tid, key, values) {
+                    Ok(k) => k,
+                    Err(t) => return if *negated { t.not() } else { t },
+                };
+                if let [f] = key {
                     // Fast path: one field, no allocation.
                     let v = match field_value(*f, self.pkt, st) {
                         KeyVal::Absent => return Tri::False,

@@ -43,7 +43,8 @@ pub(crate) struct TableIndex {
 pub(crate) struct Index<'a> {
     pub(crate) rulesets: Vec<&'a Ruleset>,
     pub(crate) tables: Vec<Vec<TableIndex>>,
-    pub(crate) ipsets: Vec<HashMap<String, SetIndex>>,
+    /// ipsets per ruleset: (dimensions of a member in key fields, index).
+    pub(crate) ipsets: Vec<HashMap<String, (usize, SetIndex)>>,
     pub(crate) base: Vec<BaseEntry>,
     /// Tables left out because another ruleset (iptables-nft-save) covers them.
     pub(crate) skipped: Vec<TableId>,
@@ -129,7 +130,12 @@ impl<'a> Index<'a> {
             tables.push(rs.tables.iter().map(index_table).collect());
             let mut ips = HashMap::new();
             for s in rs.ipsets.iter().flatten() {
-                ips.insert(s.name.clone(), index_set(s));
+                let dims = if s.key_types.first().is_some_and(|t| t.ends_with(",port")) {
+                    3
+                } else {
+                    1
+                };
+                ips.insert(s.name.clone(), (dims, index_set(s)));
             }
             ipsets.push(ips);
             for (ti, t) in rs.tables.iter().enumerate() {

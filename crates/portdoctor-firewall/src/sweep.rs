@@ -204,6 +204,10 @@ impl Sweeper<'_, '_> {
         else {
             return Profile::constant(self.ctx.eval_match(tid, m, &self.st));
         };
+        let key = match self.ctx.effective_key(tid, key, values) {
+            Ok(k) => k,
+            Err(t) => return Profile::constant(if *negated { t.not() } else { t }),
+        };
         let Some(dpos) = key.iter().position(|f| is_dport(*f)) else {
             return Profile::constant(self.ctx.eval_match(tid, m, &self.st));
         };
@@ -232,16 +236,31 @@ impl Sweeper<'_, '_> {
             Values::Inline(entries) => {
                 from_elems(entries.iter().filter(|e| others_match(e)).map(|e| &e[dpos]))
             }
-            Values::Named(name) => {
-                let ti = &self.ctx.ix.tables[tid.0][tid.1];
-                match ti.sets.get(name).map(|&si| &ti.set_index[si]) {
-                    None => {
-                        return Profile::constant(Tri::Unknown(format!("set @{name} not found")));
+            Values::Named(_) | Values::Ipset(_) => {
+                let si = match values {
+                    Values::Named(name) => {
+                        let ti = &self.ctx.ix.tables[tid.0][tid.1];
+                        match ti.sets.get(name) {
+                            Some(&i) => &ti.set_index[i],
+                            None => {
+                                return Profile::constant(Tri::Unknown(format!(
+                                    "set @{name} not found"
+                                )));
+                            }
+                        }
                     }
-                    Some(SetIndex::Unknown(r)) => {
-                        return Profile::constant(Tri::Unknown(r.clone()));
+                    Values::Ipset(name) => match self.ctx.ipset(tid, name) {
+                        Ok((_, si)) => si,
+                        Err(r) => return Profile::constant(Tri::Unknown(r)),
+                    },
+                    Values::Inline(_) => return Profile::default(),
+                };
+                match si {
+                    SetIndex::Unknown(r) => {
+                        let t = Tri::Unknown(r.clone());
+                        return Profile::constant(t);
                     }
-                    Some(SetIndex::Ranges(r)) if key.len() == 1 => {
+                    SetIndex::Ranges(r) if key.len() == 1 => {
                         let mut v: Set = r
                             .iter()
                             .filter(|(a, _)| *a <= MAXP as u128)
@@ -250,14 +269,11 @@ impl Sweeper<'_, '_> {
                         v.sort_unstable();
                         normalize(v)
                     }
-                    Some(SetIndex::Ranges(_)) => Set::new(),
-                    Some(SetIndex::Entries(e)) => {
+                    SetIndex::Ranges(_) => Set::new(),
+                    SetIndex::Entries(e) => {
                         from_elems(e.iter().filter(|e| others_match(e)).map(|e| &e[dpos]))
                     }
                 }
-            }
-            Values::Ipset(_) => {
-                return Profile::constant(self.ctx.eval_match(tid, m, &self.st));
             }
         };
         if *negated {
@@ -332,7 +348,10 @@ impl Sweeper<'_, '_> {
                                     Some(&si) => t.sets[si].elements.as_deref().unwrap_or(&[]),
                                     None => &[],
                                 },
-                                Values::Ipset(_) => &[],
+                                Values::Ipset(n) => match self.ctx.ipset((ri, ti), n) {
+                                    Ok((_, SetIndex::Entries(e))) => e,
+                                    _ => &[],
+                                },
                             };
                             for e in entries {
                                 if let Some(x) = e.get(pos) {

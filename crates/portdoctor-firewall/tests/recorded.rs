@@ -428,3 +428,39 @@ fn ct_state_before_conntrack_is_invalid() {
     let s = sweep(&rs, &tcp("198.18.0.2", 0));
     assert_eq!(s.ports_where(|d| *d == Decision::Drop), vec![(81, 81)]);
 }
+
+#[test]
+fn ipset_with_ports() {
+    let sets = parse_ipset_save(
+        "create svc hash:ip,port family inet hashsize 1024 maxelem 65536\nadd svc 198.18.0.7,tcp:8080\nadd svc 198.18.0.8,udp:53\ncreate plain hash:net family inet\nadd plain 198.18.0.0/30\n",
+    )
+    .unwrap();
+    let text = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m set --match-set svc src,dst -j ACCEPT\n-A INPUT -p udp -m set --match-set svc src,dst -j ACCEPT\n-A INPUT -m set --match-set plain src,dst -j REJECT\nCOMMIT\n";
+    let mut rs = parse_iptables_save(text, IpFamily::Ipv4, Backend::IptablesLegacy).unwrap();
+    rs.ipsets = Some(sets);
+    assert_eq!(
+        evaluate(&rs, &tcp("198.18.0.7", 8080)).decision,
+        Decision::Accept
+    );
+    assert_eq!(
+        evaluate(&rs, &tcp("198.18.0.7", 8081)).decision,
+        Decision::Drop
+    );
+    assert_eq!(
+        evaluate(&rs, &tcp("198.18.0.8", 53)).decision,
+        Decision::Drop
+    );
+    assert_eq!(
+        evaluate(&rs, &pkt(Proto::Udp, "198.18.0.8", 53)).decision,
+        Decision::Accept
+    );
+    // A one-dimensional set uses only the first flag.
+    assert_eq!(
+        evaluate(&rs, &pkt(Proto::Icmp, "198.18.0.2", 0)).decision,
+        Decision::Reject(RejectKind::PortUnreachable)
+    );
+    let s = sweep(std::slice::from_ref(&rs), &tcp("198.18.0.7", 0));
+    assert_eq!(s.accepted(), vec![(8080, 8080)]);
+    let printed = portdoctor_firewall::print_iptables_save(&rs);
+    assert!(printed.contains("--match-set svc src,dst"), "{printed}");
+}

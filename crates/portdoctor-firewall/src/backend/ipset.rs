@@ -12,19 +12,17 @@ pub fn parse_ipset_save(text: &str) -> Result<Vec<NamedSet>, ParseError> {
     for (ln, line) in text.lines().enumerate() {
         let line_no = ln + 1;
         let toks: Vec<&str> = line.split_whitespace().collect();
+        // 1-based column of token `i`.
         let col = |i: usize| {
-            let mut start = 0;
-            let mut rest = line;
-            for t in toks.iter().take(i + 1) {
-                let off = rest.find(t).unwrap_or(0);
-                start += off;
-                rest = &rest[off..];
-                if toks.get(i) != Some(t) {
-                    start += t.len();
-                    rest = &rest[t.len()..];
+            let mut pos = 0;
+            for (k, t) in toks.iter().enumerate() {
+                let off = line[pos..].find(t).map_or(pos, |o| pos + o);
+                if k == i {
+                    return line[..off].chars().count() + 1;
                 }
+                pos = off + t.len();
             }
-            line[..start.min(line.len())].chars().count() + 1
+            1
         };
         match toks.first().copied() {
             None => continue,
@@ -38,7 +36,10 @@ pub fn parse_ipset_save(text: &str) -> Result<Vec<NamedSet>, ParseError> {
                     ));
                 };
                 let v6 = toks.windows(2).any(|w| w == ["family", "inet6"]);
-                let supported = matches!(*ty, "hash:ip" | "hash:net" | "bitmap:ip");
+                let supported = matches!(
+                    *ty,
+                    "hash:ip" | "hash:net" | "bitmap:ip" | "hash:ip,port" | "hash:net,port"
+                );
                 sets.push(NamedSet {
                     name: name.to_string(),
                     key_types: vec![ty.to_string(), if v6 { "inet6" } else { "inet" }.into()],
@@ -70,11 +71,17 @@ pub fn parse_ipset_save(text: &str) -> Result<Vec<NamedSet>, ParseError> {
                     continue;
                 }
                 let v6 = set.key_types.get(1).is_some_and(|f| f == "inet6");
+                let with_port = set.key_types.first().is_some_and(|t| t.ends_with(",port"));
                 let Some(elems) = set.elements.as_mut() else {
                     continue;
                 };
-                match parse_member(elem, v6) {
-                    Some(e) => elems.push(vec![e]),
+                let parsed = if with_port {
+                    parse_member_port(elem, v6)
+                } else {
+                    parse_member(elem, v6).map(|e| vec![e])
+                };
+                match parsed {
+                    Some(e) => elems.push(e),
                     None => {
                         return Err(ParseError::new(
                             line_no,
@@ -88,6 +95,24 @@ pub fn parse_ipset_save(text: &str) -> Result<Vec<NamedSet>, ParseError> {
         }
     }
     Ok(sets)
+}
+
+/// `ADDR,PROTO:PORT` (hash:ip,port / hash:net,port): address, protocol, port. Without a
+/// protocol ipset means TCP.
+fn parse_member_port(s: &str, v6: bool) -> Option<Vec<Elem>> {
+    let (a, p) = s.rsplit_once(',')?;
+    let (proto, port) = match p.split_once(':') {
+        Some((pr, po)) => (crate::backend::names::proto_number(pr)?, po),
+        None => (6, p),
+    };
+    let port = match port.split_once('-') {
+        Some((x, y)) => {
+            let (x, y): (u16, u16) = (x.parse().ok()?, y.parse().ok()?);
+            Elem::Range(x.min(y) as u128, x.max(y) as u128)
+        }
+        None => Elem::val(port.parse::<u16>().ok()? as u128),
+    };
+    Some(vec![parse_member(a, v6)?, Elem::val(proto as u128), port])
 }
 
 fn parse_member(s: &str, v6: bool) -> Option<Elem> {

@@ -500,22 +500,36 @@ fn module_opt(
         ("set", "--match-set") => {
             let n = p.arg(t)?;
             let flags = p.arg(t)?;
-            let first = flags.s.split(',').next().unwrap_or("");
-            let f = match (first, p.v6) {
-                ("src", false) => Field::Saddr4,
-                ("dst", false) => Field::Daddr4,
-                ("src", true) => Field::Saddr6,
-                ("dst", true) => Field::Daddr6,
-                _ => return Err(p.err(flags, "src or dst expected")),
-            };
-            if flags.s.contains(',') {
+            let mut key = vec![];
+            for (i, dir) in flags.s.split(',').enumerate() {
+                let src = match dir {
+                    "src" => true,
+                    "dst" => false,
+                    _ => return Err(p.err(flags, "src or dst expected")),
+                };
+                match (i, src, p.v6) {
+                    (0, true, false) => key.push(Field::Saddr4),
+                    (0, false, false) => key.push(Field::Daddr4),
+                    (0, true, true) => key.push(Field::Saddr6),
+                    (0, false, true) => key.push(Field::Daddr6),
+                    (1, s, _) => {
+                        key.push(Field::L4Proto);
+                        key.push(if s { Field::Sport } else { Field::Dport });
+                    }
+                    _ => {
+                        key.clear();
+                        break;
+                    }
+                }
+            }
+            if key.is_empty() {
                 r.matches.push(Match::Unmodelled {
-                    reason: "multi-dimensional ipset match not modelled".into(),
+                    reason: "ipset match with more than two dimensions not modelled".into(),
                     text: format!("-m {module} {}", toks_text(&p.toks[start..p.i])),
                 });
             } else {
                 r.matches.push(Match::Cmp {
-                    key: vec![f],
+                    key,
                     mask: None,
                     negated: neg,
                     values: Values::Ipset(n.s.clone()),
@@ -840,12 +854,19 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
             let entries: &[Vec<Elem>] = match values {
                 Values::Inline(e) => e,
                 Values::Ipset(n) => {
-                    let dir = if matches!(f, Field::Saddr4 | Field::Saddr6) {
-                        "src"
-                    } else {
-                        "dst"
-                    };
-                    out.push(format!("-m set {bang}--match-set {} {dir}", quote(n)));
+                    let dirs: Vec<&str> = key
+                        .iter()
+                        .filter(|f| **f != Field::L4Proto)
+                        .map(|f| match f {
+                            Field::Saddr4 | Field::Saddr6 | Field::Sport => "src",
+                            _ => "dst",
+                        })
+                        .collect();
+                    out.push(format!(
+                        "-m set {bang}--match-set {} {}",
+                        quote(n),
+                        dirs.join(",")
+                    ));
                     return;
                 }
                 Values::Named(n) => {
