@@ -1,0 +1,197 @@
+//! Evaluation semantics on small hand-written rulesets: chain control flow, priorities across
+//! tables, state changes, three-valued matching.
+
+use portdoctor_firewall::{
+    Backend, CtState, Decision, IpFamily, Packet, RejectKind, Ruleset, StepKind, evaluate, explain,
+    parse_iptables_save, sweep,
+};
+
+fn ipt(text: &str) -> Ruleset {
+    parse_iptables_save(text, IpFamily::Ipv4, Backend::IptablesLegacy).expect("parse")
+}
+
+fn syn(port: u16) -> Packet {
+    Packet::tcp_syn(
+        "198.18.0.2".parse().unwrap(),
+        "198.18.0.1".parse().unwrap(),
+        port,
+    )
+    .with_iif("eth0")
+}
+
+#[test]
+fn jump_return_goto_and_policy() {
+    let rs = ipt("*filter
+:INPUT DROP [0:0]
+:A - [0:0]
+:B - [0:0]
+:C - [0:0]
+-A INPUT -p tcp -m tcp --dport 1:100 -j A
+-A INPUT -p tcp -m tcp --dport 50 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 200 -g C
+-A INPUT -p tcp -m tcp --dport 200 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 300 -j RETURN
+-A INPUT -p tcp -m tcp --dport 300 -j ACCEPT
+-A A -p tcp -m tcp --dport 10 -j ACCEPT
+-A A -p tcp -m tcp --dport 20 -g B
+-A A -p tcp -m tcp --dport 20 -j ACCEPT
+-A A -p tcp -m tcp --dport 30 -j RETURN
+-A A -p tcp -m tcp --dport 30 -j REJECT
+-A B -p tcp -m tcp --dport 20 -j RETURN
+-A C -p tcp -m tcp --dport 999 -j ACCEPT
+COMMIT
+");
+    let d = |p| evaluate(&rs, &syn(p)).decision;
+    assert_eq!(d(10), Decision::Accept); // accepted inside A
+    // goto B; B returns: back to INPUT after the jump to A (not to A's next rule).
+    assert_eq!(d(20), Decision::Drop);
+    // RETURN from A: continue in INPUT; nothing else matches 30: policy.
+    assert_eq!(d(30), Decision::Drop);
+    // A falls through for 50: INPUT's next rule accepts.
+    assert_eq!(d(50), Decision::Accept);
+    // goto C from the base chain: C's end applies INPUT's policy (not INPUT's next rule).
+    assert_eq!(d(200), Decision::Drop);
+    // RETURN in a base chain applies the policy.
+    assert_eq!(d(300), Decision::Drop);
+    let v = evaluate(&rs, &syn(300));
+    assert!(v.decided_by.unwrap().is_policy);
+}
+
+#[test]
+fn accept_ends_only_its_base_chain() {
+    // raw accepts, filter drops: dropped. nat INPUT (priority +100) runs after filter.
+    let rs = ipt("*raw
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 22 -j ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 23 -j DROP
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j REJECT --reject-with tcp-reset
+-A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with icmp-host-prohibited
+COMMIT
+");
+    let v = evaluate(&rs, &syn(22));
+    assert_eq!(v.decision, Decision::Reject(RejectKind::TcpReset));
+    // filter (0) decides before nat INPUT (100).
+    let v = evaluate(&rs, &syn(23));
+    assert_eq!(v.decision, Decision::Reject(RejectKind::HostProhibited));
+    // The trace enters raw PREROUTING, then filter INPUT.
+    let entered: Vec<String> = v
+        .trace
+        .iter()
+        .filter(|s| s.kind == StepKind::EnterBaseChain)
+        .map(|s| format!("{} {}", s.table, s.chain))
+        .collect();
+    assert_eq!(
+        entered,
+        vec!["ip raw PREROUTING", "ip nat PREROUTING", "ip filter INPUT"]
+    );
+}
+
+#[test]
+fn nat_chains_only_see_new_connections() {
+    let rs = ipt("*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2:8080
+COMMIT
+");
+    assert!(matches!(
+        evaluate(&rs, &syn(80)).decision,
+        Decision::Unknown(_)
+    ));
+    let mut p = syn(80);
+    p.ct_state = CtState::Established;
+    assert_eq!(evaluate(&rs, &p).decision, Decision::Accept);
+}
+
+#[test]
+fn marks_and_notrack_change_later_matches() {
+    let rs = ipt("*raw
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 5000 -j CT --notrack
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 4000 -j MARK --set-xmark 0x8000/0x8000
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -m mark --mark 0x8000/0x8000 -j DROP
+-A INPUT -m conntrack --ctstate UNTRACKED -j REJECT
+COMMIT
+");
+    assert_eq!(evaluate(&rs, &syn(4000)).decision, Decision::Drop);
+    assert_eq!(
+        evaluate(&rs, &syn(5000)).decision,
+        Decision::Reject(RejectKind::PortUnreachable)
+    );
+    assert_eq!(evaluate(&rs, &syn(22)).decision, Decision::Accept);
+    let s = sweep(&[rs], &syn(0));
+    assert_eq!(s.ports_where(|d| *d == Decision::Drop), vec![(4000, 4000)]);
+    assert_eq!(s.accepted().len(), 3);
+}
+
+#[test]
+fn unknown_when_paths_differ_definite_when_they_agree() {
+    let rs = ipt("*filter
+:INPUT DROP [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -m recent --name x --rcheck -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 80 -m limit --limit 1/sec -j LOG
+-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 443 -m recent --name y --rcheck -j DROP
+COMMIT
+");
+    // 22: recent undecided; accept vs policy drop: unknown, with the reason.
+    match evaluate(&rs, &syn(22)).decision {
+        Decision::Unknown(r) => assert!(r.contains("recent"), "{r}"),
+        d => panic!("{d:?}"),
+    }
+    // 80: the undecided limit only guards a LOG: definite accept.
+    assert_eq!(evaluate(&rs, &syn(80)).decision, Decision::Accept);
+    // 443: recent undecided, but both outcomes drop (rule or policy): definite drop, no rule.
+    let v = evaluate(&rs, &syn(443));
+    assert_eq!(v.decision, Decision::Drop);
+    assert!(v.decided_by.is_none());
+    // An unmodelled match excluded by a known failing match does not matter.
+    assert_eq!(evaluate(&rs, &syn(23)).decision, Decision::Drop);
+}
+
+#[test]
+fn legacy_and_nft_backends_both_see_the_packet() {
+    let legacy =
+        ipt("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n");
+    let nftish = parse_iptables_save(
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+        IpFamily::Ipv4,
+        Backend::IptablesNft,
+    )
+    .unwrap();
+    let e = explain(&[nftish, legacy], &syn(22));
+    assert_eq!(e.overall.decision, Decision::Drop);
+    assert_eq!(
+        e.overall.decided_by.unwrap().backend,
+        Backend::IptablesLegacy
+    );
+    assert_eq!(e.backends[0].verdict.decision, Decision::Accept);
+    assert_eq!(e.backends[1].verdict.decision, Decision::Drop);
+}
+
+#[test]
+fn ipv4_rules_do_not_see_ipv6_packets() {
+    let rs = ipt("*filter\n:INPUT DROP [0:0]\nCOMMIT\n");
+    let p = Packet::tcp_syn(
+        "2001:db8::2".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+        22,
+    );
+    assert_eq!(evaluate(&rs, &p).decision, Decision::Accept);
+    // A packet whose addresses disagree with its family is refused, not guessed.
+    let mut bad = syn(22);
+    bad.family = IpFamily::Ipv6;
+    assert!(matches!(evaluate(&rs, &bad).decision, Decision::Unknown(_)));
+}
