@@ -58,38 +58,84 @@ fn error_verdict(
     classify_error(proto, sys::errno_of(err), icmp, queue, now)
 }
 
+/// The synchronous start of a TCP attempt: either already decided (loopback answers often
+/// are in before `connect()` returns) or a connect in progress.
+pub(crate) enum Started {
+    /// Decided without waiting.
+    Done(Attempt),
+    /// Waiting for the handshake.
+    Pending(Pending),
+}
+
+/// A TCP connect in progress.
+pub(crate) struct Pending {
+    sock: Socket,
+    addr: SocketAddr,
+    start: Instant,
+    queue: bool,
+}
+
 /// A TCP connect attempt. `Err` only for errors that are not about the target.
 pub(crate) async fn tcp(
     addr: SocketAddr,
     source: Option<IpAddr>,
     timeout: Duration,
 ) -> Result<Attempt, ProbeError> {
+    match tcp_start(addr, source)? {
+        Started::Done(a) => Ok(a),
+        Started::Pending(p) => tcp_finish(p, timeout).await,
+    }
+}
+
+/// Creates the socket and starts the connect, without waiting.
+pub(crate) fn tcp_start(addr: SocketAddr, source: Option<IpAddr>) -> Result<Started, ProbeError> {
     let sock = match new_socket(addr, Proto::Tcp) {
         Ok(s) => s,
-        Err(e) if sys::errno_of(&e).is_resource_shortage() => return Ok(Attempt::Shortage),
+        Err(e) if sys::errno_of(&e).is_resource_shortage() => {
+            return Ok(Started::Done(Attempt::Shortage));
+        }
         Err(e) => return Err(e.into()),
     };
     let queue = sys::enable_error_queue(SockRef::from(&sock), addr.is_ipv6());
     bind_source(&sock, source, addr)?;
     let start = Instant::now();
-    match sock.connect(&addr.into()) {
-        Ok(()) => return Ok(connected(&sock, addr, start)),
+    let done = match sock.connect(&addr.into()) {
+        Ok(()) => connected(&sock, addr, start),
         Err(e) => match sys::errno_of(&e) {
             // On loopback the answer is often in before connect() returns: look before
             // paying for a readiness registration.
-            Errno::InProgress => {
-                if let Ok(Some(e)) = sock.take_error() {
+            Errno::InProgress => match sock.take_error() {
+                Ok(Some(e)) => {
                     let v = error_verdict(Proto::Tcp, SockRef::from(&sock), &e, queue, false);
-                    return Ok(Attempt::Answer(v, start.elapsed()));
+                    Attempt::Answer(v, start.elapsed())
                 }
-            }
-            e2 if e2.is_resource_shortage() => return Ok(Attempt::Shortage),
+                _ => {
+                    return Ok(Started::Pending(Pending {
+                        sock,
+                        addr,
+                        start,
+                        queue,
+                    }));
+                }
+            },
+            e2 if e2.is_resource_shortage() => Attempt::Shortage,
             _ => {
                 let v = error_verdict(Proto::Tcp, SockRef::from(&sock), &e, queue, true);
-                return Ok(Attempt::Answer(v, start.elapsed()));
+                Attempt::Answer(v, start.elapsed())
             }
         },
-    }
+    };
+    Ok(Started::Done(done))
+}
+
+/// Waits up to `timeout` for a started connect to complete or fail.
+pub(crate) async fn tcp_finish(p: Pending, timeout: Duration) -> Result<Attempt, ProbeError> {
+    let Pending {
+        sock,
+        addr,
+        start,
+        queue,
+    } = p;
     let stream = tokio::net::TcpStream::from_std(std::net::TcpStream::from(sock))?;
     let wait = async {
         loop {

@@ -1,18 +1,16 @@
 //! Runs many probes concurrently: retries, adaptive timeouts, descriptor-aware concurrency.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::task::JoinSet;
 
-use crate::attempt::{self, Attempt};
+use crate::attempt::{self, Attempt, Started};
 use crate::classify::{PortState, Reason, UnreachableKind, Verdict};
 use crate::error::ProbeError;
 use crate::icmp::Icmp;
-use crate::rtt::RttEstimator;
+use crate::sched::{self, Shared};
 use crate::sys;
 use crate::target::Proto;
 
@@ -162,8 +160,6 @@ pub struct RunReport {
 
 /// Descriptors kept free for the rest of the process (stdio, runtime, resolver, ...).
 const FD_RESERVE: u64 = 128;
-/// Initial window of probes in flight.
-const START_WINDOW: usize = 256;
 /// Concurrency when the platform has no descriptor limit to size it from.
 const DEFAULT_CONCURRENCY: usize = 2048;
 
@@ -181,33 +177,60 @@ pub fn plan_concurrency(requested: Option<usize>) -> (usize, Option<u64>) {
     (c.max(1), limit)
 }
 
-struct Shared {
-    cfg: ProbeConfig,
-    rtt: Mutex<RttEstimator>,
-}
-
-enum TaskOutcome {
-    Done(usize, Box<ProbeResult>),
-    /// Out of descriptors: requeue this job after some in-flight probes finish.
-    Shortage(usize),
-}
-
 /// Probes one job (with retries), independent of any run.
 pub async fn probe(job: &Job, cfg: &ProbeConfig) -> Result<ProbeResult, ProbeError> {
-    let shared = Shared {
-        cfg: cfg.clone(),
-        rtt: Mutex::new(RttEstimator::new(cfg.min_timeout, cfg.timeout)),
-    };
+    let shared = Shared::new(cfg);
     loop {
-        match probe_job(job, &shared).await? {
+        match probe_job(job, &shared, None).await? {
             Some(r) => return Ok(r),
             None => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
 }
 
-/// Runs one job to its result; `None` on a local resource shortage.
-async fn probe_job(job: &Job, sh: &Shared) -> Result<Option<ProbeResult>, ProbeError> {
+/// The synchronous first step of a job (see [`probe_start`]).
+pub(crate) enum Fast {
+    /// Decided at once (e.g. a loopback RST that arrived during `connect()`).
+    Done(Box<ProbeResult>),
+    /// Out of local resources.
+    Shortage,
+    /// A TCP connect in progress: finish it with [`probe_job`].
+    Pending(attempt::Pending),
+    /// Not started (UDP): run [`probe_job`] from the beginning.
+    Async,
+}
+
+/// Starts a TCP job without awaiting anything: most loopback answers need no task at all.
+pub(crate) fn probe_start(job: &Job, sh: &Shared) -> Result<Fast, ProbeError> {
+    if job.proto != Proto::Tcp {
+        return Ok(Fast::Async);
+    }
+    Ok(match attempt::tcp_start(job.addr, sh.cfg.source)? {
+        Started::Done(Attempt::Shortage) => Fast::Shortage,
+        Started::Done(Attempt::Answer(v, rtt)) => {
+            Fast::Done(Box::new(answered(job, sh, v, rtt, 1)))
+        }
+        Started::Done(Attempt::Silent) => Fast::Async,
+        Started::Pending(p) => Fast::Pending(p),
+    })
+}
+
+fn answered(job: &Job, sh: &Shared, v: Verdict, rtt: Duration, attempts: u32) -> ProbeResult {
+    if v.reason != Reason::Local {
+        if let Ok(mut r) = sh.rtt.lock() {
+            r.sample(rtt);
+        }
+    }
+    ProbeResult::new(job, v, Some(rtt), attempts)
+}
+
+/// Runs one job to its result (continuing `first` if the connect was already started);
+/// `None` on a local resource shortage.
+pub(crate) async fn probe_job(
+    job: &Job,
+    sh: &Shared,
+    mut first: Option<attempt::Pending>,
+) -> Result<Option<ProbeResult>, ProbeError> {
     let attempts = sh.cfg.retries.saturating_add(1);
     for n in 0..attempts {
         let timeout = if sh.cfg.adaptive {
@@ -218,23 +241,17 @@ async fn probe_job(job: &Job, sh: &Shared) -> Result<Option<ProbeResult>, ProbeE
         } else {
             sh.cfg.timeout
         };
-        let a = match job.proto {
-            Proto::Tcp => attempt::tcp(job.addr, sh.cfg.source, timeout).await?,
-            Proto::Udp => {
+        let a = match (job.proto, first.take()) {
+            (Proto::Tcp, Some(p)) => attempt::tcp_finish(p, timeout).await?,
+            (Proto::Tcp, None) => attempt::tcp(job.addr, sh.cfg.source, timeout).await?,
+            (Proto::Udp, _) => {
                 attempt::udp(job.addr, sh.cfg.source, timeout, &sh.cfg.udp_payload).await?
             }
         };
         match a {
             Attempt::Shortage => return Ok(None),
             Attempt::Silent => continue,
-            Attempt::Answer(v, rtt) => {
-                if v.reason != Reason::Local {
-                    if let Ok(mut r) = sh.rtt.lock() {
-                        r.sample(rtt);
-                    }
-                }
-                return Ok(Some(ProbeResult::new(job, v, Some(rtt), n + 1)));
-            }
+            Attempt::Answer(v, rtt) => return Ok(Some(answered(job, sh, v, rtt, n + 1))),
         }
     }
     Ok(Some(ProbeResult::new(
@@ -245,33 +262,13 @@ async fn probe_job(job: &Job, sh: &Shared) -> Result<Option<ProbeResult>, ProbeE
     )))
 }
 
-type Task = Result<TaskOutcome, ProbeError>;
-
-/// The next finished probe. When none is ready even after letting the probes run, they are
-/// all waiting on the network: widen the window (returns `None` so the caller refills).
-async fn next_finished(
-    set: &mut JoinSet<Task>,
-    window: &mut usize,
-    max: usize,
-    more_queued: bool,
-) -> Option<Result<Task, tokio::task::JoinError>> {
-    if let Some(j) = set.try_join_next() {
-        return Some(j);
-    }
-    tokio::task::yield_now().await;
-    if let Some(j) = set.try_join_next() {
-        return Some(j);
-    }
-    if *window < max && more_queued {
-        *window = (*window * 2).min(max);
-        return None;
-    }
-    set.join_next().await
-}
-
 /// Probes every job, at most `concurrency` at once, calling `progress` after each result.
-/// On a descriptor shortage it lowers its concurrency, waits for probes in flight and retries:
-/// it never fails on `EMFILE`.
+///
+/// Large runs are split over one scheduler thread per core (up to [`MAX_SHARDS`]), each with
+/// its own single-threaded runtime: the kernel's connect work, the bulk of a fast scan, then
+/// runs on every core without the cost of a work-stealing scheduler. On a descriptor shortage
+/// a scheduler lowers its concurrency, waits for probes in flight and retries: a run never
+/// fails on `EMFILE`.
 pub async fn run(
     jobs: Vec<Job>,
     cfg: &ProbeConfig,
@@ -279,61 +276,38 @@ pub async fn run(
 ) -> Result<RunReport, ProbeError> {
     let start = Instant::now();
     let (planned, limit) = plan_concurrency(cfg.concurrency);
-    // Descriptors ran out: cut to what is in flight, then probe upwards again one by one
-    // (additive increase), so the scan runs at the real limit and never fails on EMFILE.
-    let mut max_conc = planned;
-    let shared = Arc::new(Shared {
-        cfg: cfg.clone(),
-        rtt: Mutex::new(RttEstimator::new(cfg.min_timeout, cfg.timeout)),
-    });
+    let shared = Arc::new(Shared::new(cfg));
     let jobs: Arc<[Job]> = jobs.into();
     let total = jobs.len();
     let mut results: Vec<Option<ProbeResult>> = vec![None; total];
-    let mut queue: VecDeque<usize> = (0..total).collect();
-    let mut set: JoinSet<Task> = JoinSet::new();
-    // Start small and widen only while every probe in flight is waiting on the network: a
-    // loopback scan (answers in microseconds) stays cache-friendly, a scan of dropping
-    // hosts grows to the full concurrency.
-    let mut window = max_conc.min(START_WINDOW);
     let (mut done, mut open) = (0usize, 0usize);
-    loop {
-        while set.len() < window {
-            let Some(i) = queue.pop_front() else { break };
-            let (sh, jobs) = (Arc::clone(&shared), Arc::clone(&jobs));
-            set.spawn(async move {
-                Ok(match probe_job(&jobs[i], &sh).await? {
-                    Some(r) => TaskOutcome::Done(i, Box::new(r)),
-                    None => TaskOutcome::Shortage(i),
-                })
-            });
+    let mut record = |i: usize, r: ProbeResult| {
+        done += 1;
+        open += usize::from(r.state == PortState::Open);
+        results[i] = Some(r);
+        progress(Progress { done, total, open });
+    };
+    let shards = shard_count(total, planned);
+    if shards <= 1 {
+        sched::schedule((0..total).collect(), jobs, shared, planned, |i, r| {
+            record(i, r);
+            true
+        })
+        .await?;
+    } else {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for k in 0..shards {
+            let indices: Vec<usize> = (k..total).step_by(shards).collect();
+            let (jobs, shared, tx) = (Arc::clone(&jobs), Arc::clone(&shared), tx.clone());
+            let per_shard = (planned / shards).max(1);
+            std::thread::Builder::new()
+                .name(format!("probe-{k}"))
+                .spawn(move || sched::run_shard(indices, jobs, shared, per_shard, tx))?;
         }
-        let joined = match next_finished(&mut set, &mut window, max_conc, !queue.is_empty()).await {
-            Some(j) => j,
-            None if queue.is_empty() && set.is_empty() => break,
-            None => continue,
-        };
-        let outcome = match joined {
-            Ok(r) => r?,
-            Err(e) => return Err(ProbeError::Io(std::io::Error::other(e.to_string()))),
-        };
-        match outcome {
-            TaskOutcome::Done(i, r) => {
-                done += 1;
-                open += usize::from(r.state == PortState::Open);
-                results[i] = Some(*r);
-                if max_conc < planned {
-                    max_conc += 1;
-                }
-                progress(Progress { done, total, open });
-            }
-            TaskOutcome::Shortage(i) => {
-                queue.push_front(i);
-                max_conc = set.len().max(1);
-                window = window.min(max_conc);
-                if set.is_empty() {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
+        drop(tx);
+        while let Some(msg) = rx.recv().await {
+            let (i, r) = msg?;
+            record(i, r);
         }
     }
     Ok(RunReport {
@@ -342,4 +316,17 @@ pub async fn run(
         concurrency: planned,
         nofile_limit: limit,
     })
+}
+
+/// Upper bound on scheduler threads.
+pub const MAX_SHARDS: usize = 4;
+/// Runs smaller than this stay on the caller's runtime.
+const SHARD_MIN_JOBS: usize = 4096;
+
+fn shard_count(total: usize, concurrency: usize) -> usize {
+    if total < SHARD_MIN_JOBS {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(MAX_SHARDS).min(concurrency.max(1))
 }

@@ -12,6 +12,7 @@ pub mod http;
 pub mod icmp;
 pub mod rtt;
 pub mod scan;
+mod sched;
 pub mod spec;
 mod sys;
 pub mod target;
