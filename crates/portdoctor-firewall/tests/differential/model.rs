@@ -35,6 +35,8 @@ pub struct IpSet {
 /// Netfilter hook a base chain is attached to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
+    /// `ingress` (inet family, on the host's veth).
+    Ingress,
     /// `prerouting`.
     Prerouting,
     /// `input`.
@@ -44,6 +46,7 @@ pub enum Hook {
 impl Hook {
     fn nft(self) -> &'static str {
         match self {
+            Hook::Ingress => "ingress",
             Hook::Prerouting => "prerouting",
             Hook::Input => "input",
         }
@@ -70,6 +73,8 @@ pub struct NftChain {
     pub name: String,
     /// Hook, priority and whether the policy is drop.
     pub base: Option<(Hook, i32, bool)>,
+    /// Device of an ingress chain.
+    pub device: Option<String>,
     /// Rules in order.
     pub rules: Vec<Rule>,
 }
@@ -81,8 +86,11 @@ pub struct Rule {
     pub matches: String,
     /// What happens on a match.
     pub verdict: Verdict,
-    /// Extra statement text after the verdict (nft `comment "…"`), or before it.
+    /// nft `counter` before the verdict.
     pub counter: bool,
+    /// A non-terminal nft statement before the verdict (`meta mark set 0x1`, `notrack`,
+    /// `log prefix "…"`).
+    pub stmt: Option<String>,
     /// A comment (nft `comment`, iptables `-m comment`).
     pub comment: Option<String>,
 }
@@ -106,6 +114,9 @@ pub enum Verdict {
     Return,
     /// nft verdict map, the whole statement (`tcp dport vmap { … }`, `udp dport vmap @m`).
     Vmap(String),
+    /// A non-terminal iptables target with its options (`MARK --set-mark 0x1`,
+    /// `CT --notrack`, `LOG --log-prefix "pd "`).
+    Target(String),
 }
 
 /// Which iptables binary family loads a ruleset.
@@ -174,9 +185,14 @@ impl Scenario {
                 let _ = writeln!(out, "\tchain {} {{", c.name);
                 if let Some((hook, prio, drop)) = c.base {
                     let policy = if drop { "drop" } else { "accept" };
+                    let device = c
+                        .device
+                        .as_ref()
+                        .map(|d| format!(" device \"{d}\""))
+                        .unwrap_or_default();
                     let _ = writeln!(
                         out,
-                        "\t\ttype filter hook {} priority {prio}; policy {policy};",
+                        "\t\ttype filter hook {}{device} priority {prio}; policy {policy};",
                         hook.nft()
                     );
                 }
@@ -302,8 +318,11 @@ fn nft_rule(r: &Rule) -> String {
     if r.counter {
         parts.push("counter".into());
     }
+    if let Some(st) = &r.stmt {
+        parts.push(st.clone());
+    }
     match &r.verdict {
-        Verdict::None => {}
+        Verdict::None | Verdict::Target(_) => {}
         Verdict::Accept => parts.push("accept".into()),
         Verdict::Drop => parts.push("drop".into()),
         Verdict::Reject(with) if with.is_empty() => parts.push("reject".into()),
@@ -358,6 +377,7 @@ fn ipt_rule(chain: &str, r: &Rule) -> String {
     }
     match &r.verdict {
         Verdict::None | Verdict::Vmap(_) => {}
+        Verdict::Target(t) => parts.push(format!("-j {t}")),
         Verdict::Accept => parts.push("-j ACCEPT".into()),
         Verdict::Drop => parts.push("-j DROP".into()),
         Verdict::Reject(with) if with.is_empty() => parts.push("-j REJECT".into()),

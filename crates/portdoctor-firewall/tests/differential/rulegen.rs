@@ -145,6 +145,9 @@ struct NftCtx<'a> {
     /// Regular chains this chain may jump to (only later ones: no loops).
     callable: Vec<String>,
     regular: bool,
+    /// The hook of the base chain (`None` for regular chains, which may be reached from
+    /// prerouting and input).
+    hook: Option<Hook>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,22 +193,31 @@ fn add_nft(rng: &mut StdRng, env: &Env, s: &mut Scenario) {
         let regular_names: Vec<String> = (0..n_regular).map(|i| format!("c{i}")).collect();
         let mut chains = Vec::new();
         for bi in 0..n_base {
-            let hook = if rng.random_bool(0.7) {
-                Hook::Input
-            } else {
-                Hook::Prerouting
+            let hook = match rng.random_range(0..20) {
+                0..=1 if family == "inet" => Hook::Ingress,
+                0..=13 => Hook::Input,
+                _ => Hook::Prerouting,
             };
             let prio = match hook {
                 Hook::Input => *[-150, -10, 0, 10, 50].choose(rng).unwrap(),
                 Hook::Prerouting => *[-300, -150, -10, 0].choose(rng).unwrap(),
+                Hook::Ingress => *[-10, 0].choose(rng).unwrap(),
             };
             let policy_drop = rng.random_bool(0.3);
+            // Ingress chains call no regular chain: those may hold expressions (fib) that
+            // the ingress hook refuses.
+            let callable = if hook == Hook::Ingress {
+                Vec::new()
+            } else {
+                regular_names.clone()
+            };
             let ctx = NftCtx {
                 env,
                 family,
                 sets: sets.clone(),
-                callable: regular_names.clone(),
+                callable,
                 regular: false,
+                hook: Some(hook),
             };
             let n = rng.random_range(1..=6).min(budget.max(1));
             budget -= n;
@@ -213,10 +225,12 @@ fn add_nft(rng: &mut StdRng, env: &Env, s: &mut Scenario) {
             let hook_name = match hook {
                 Hook::Input => "in",
                 Hook::Prerouting => "pre",
+                Hook::Ingress => "ing",
             };
             chains.push(NftChain {
                 name: format!("{hook_name}{bi}"),
                 base: Some((hook, prio, policy_drop)),
+                device: (hook == Hook::Ingress).then(|| env.iif.clone()),
                 rules,
             });
         }
@@ -227,6 +241,7 @@ fn add_nft(rng: &mut StdRng, env: &Env, s: &mut Scenario) {
                 sets: sets.clone(),
                 callable: regular_names[ri + 1..].to_vec(),
                 regular: true,
+                hook: None,
             };
             let n = rng.random_range(1..=5).min(budget.max(1));
             budget -= n;
@@ -234,6 +249,7 @@ fn add_nft(rng: &mut StdRng, env: &Env, s: &mut Scenario) {
             chains.push(NftChain {
                 name: rname.clone(),
                 base: None,
+                device: None,
                 rules,
             });
         }
@@ -380,7 +396,7 @@ fn nft_rule(rng: &mut StdRng, ctx: &NftCtx) -> Rule {
     let n_matches = *[0usize, 1, 1, 2, 2, 2, 3, 3].choose(rng).unwrap();
     let mut used = Vec::new();
     for _ in 0..n_matches {
-        let cat = rng.random_range(0..7);
+        let cat = rng.random_range(0..11);
         if used.contains(&cat) {
             continue;
         }
@@ -462,6 +478,47 @@ fn nft_rule(rng: &mut StdRng, ctx: &NftCtx) -> Rule {
                     parts.push(m);
                 }
             }
+            7 if l4 == L4::Any || l4 == L4::Tcp => {
+                l4 = L4::Tcp;
+                parts.push(
+                    [
+                        "tcp flags syn",
+                        "tcp flags & (syn | ack) == syn",
+                        "tcp flags & (syn | ack) == ack",
+                        "tcp flags != syn",
+                    ]
+                    .choose(rng)
+                    .unwrap()
+                    .to_string(),
+                );
+            }
+            8 if ctx.hook != Some(Hook::Ingress) => parts.push(
+                [
+                    "fib daddr type local",
+                    "fib daddr type != local",
+                    "fib daddr type { broadcast, multicast }",
+                    "fib daddr type unicast",
+                ]
+                .choose(rng)
+                .unwrap()
+                .to_string(),
+            ),
+            9 => parts.push(
+                [
+                    "meta mark 0x1",
+                    "meta mark != 0x0",
+                    "meta mark & 0x2 == 0x2",
+                    "meta mark 0x0",
+                ]
+                .choose(rng)
+                .unwrap()
+                .to_string(),
+            ),
+            10 => parts.push(match rng.random_range(0..3) {
+                0 => format!("iif \"{}\"", env.iif),
+                1 => format!("iif != \"{}\"", env.iif),
+                _ => "iif \"lo\"".to_string(),
+            }),
             _ => {
                 if ctx.family == "inet" && fam == Fam::Any {
                     let (m, f) = *[
@@ -477,18 +534,23 @@ fn nft_rule(rng: &mut StdRng, ctx: &NftCtx) -> Rule {
         }
     }
     let verdict = nft_verdict(rng, ctx, fam, &mut l4);
-    if verdict == Verdict::Reject("tcp reset".into()) {
-        // nft 1.0.6 lists `meta nfproto ipv4 … reject with tcp reset` without the nfproto
-        // match (text and JSON alike): no reader can see it, so it is not generated.
-        parts.retain(|p| !p.starts_with("meta nfproto"));
-    }
     let comment = rng
         .random_bool(0.15)
         .then(|| format!("rule {}", rng.random_range(0..1000)));
+    // Non-terminal statements: marks (read by later `meta mark` matches), notrack (only in
+    // a prerouting base chain: it makes `ct state` untracked if it runs before conntrack),
+    // log.
+    let stmt = match rng.random_range(0..100) {
+        0..=5 => Some(format!("meta mark set 0x{}", rng.random_range(1..=3))),
+        6..=9 if ctx.hook == Some(Hook::Prerouting) => Some("notrack".to_string()),
+        10..=12 => Some("log prefix \"pd \"".to_string()),
+        _ => None,
+    };
     Rule {
         matches: parts.join(" "),
         verdict,
         counter: rng.random_bool(0.3),
+        stmt,
         comment,
     }
 }
@@ -821,12 +883,32 @@ fn ipt_rule(
     };
     let plen = if v6 { 128 } else { 32 };
     for _ in 0..n {
-        let cat = rng.random_range(0..7);
+        let cat = rng.random_range(0..9);
         if used.contains(&cat) {
             continue;
         }
         used.push(cat);
         match cat {
+            7 => parts.push(
+                [
+                    "-m addrtype --dst-type LOCAL",
+                    "-m addrtype ! --dst-type LOCAL",
+                    "-m addrtype --dst-type UNICAST",
+                ]
+                .choose(rng)
+                .unwrap()
+                .to_string(),
+            ),
+            8 => parts.push(
+                [
+                    "-m mark --mark 0x1",
+                    "-m mark ! --mark 0x0",
+                    "-m mark --mark 0x2/0x2",
+                ]
+                .choose(rng)
+                .unwrap()
+                .to_string(),
+            ),
             0 | 1 => {
                 if l4 != L4::Any {
                     continue;
@@ -841,6 +923,15 @@ fn ipt_rule(
                     3 => format!("-p {proto} -m multiport ! --dports {}", join(&ports, ",")),
                     4 => format!("-p {proto} -m {proto} --dport 8000:8100"),
                     5 => format!("-p {proto} -m {proto} --sport 1024:65535"),
+                    6 if proto == "tcp" => [
+                        "-p tcp --syn",
+                        "-p tcp ! --syn",
+                        "-p tcp -m tcp --tcp-flags SYN,ACK SYN",
+                        "-p tcp -m tcp --tcp-flags SYN,ACK ACK",
+                    ]
+                    .choose(rng)
+                    .unwrap()
+                    .to_string(),
                     6 => format!(
                         "-p {proto} -m multiport --dports {},8000:8100",
                         any_port(rng)
@@ -943,6 +1034,11 @@ fn ipt_rule(
             }
         }
         85..=92 if user_chain => Verdict::Return,
+        93..=95 if table == "mangle" => {
+            Verdict::Target(format!("MARK --set-mark 0x{}", rng.random_range(1..=3)))
+        }
+        93..=95 if table == "raw" => Verdict::Target("CT --notrack".into()),
+        96..=97 => Verdict::Target("LOG --log-prefix \"pd \"".into()),
         _ => Verdict::None,
     };
     let _ = backend;
@@ -953,6 +1049,7 @@ fn ipt_rule(
         matches: parts.join(" "),
         verdict,
         counter: false,
+        stmt: None,
         comment,
     }
 }
@@ -1058,16 +1155,25 @@ fn clash(a: &[Slot], b: &[Slot]) -> bool {
     })
 }
 
+/// In a unit that shares its slot: rejects become drops, and statements whose effect a
+/// later chain could see (marks, notrack) go, so the slot's order cannot matter.
 fn rejects_to_drops(rules: &mut [Rule]) {
     for r in rules {
         if matches!(r.verdict, Verdict::Reject(_)) {
             r.verdict = Verdict::Drop;
         }
+        if matches!(&r.verdict, Verdict::Target(t) if !t.starts_with("LOG")) {
+            r.verdict = Verdict::None;
+        }
+        if r.stmt.as_deref().is_some_and(|st| !st.starts_with("log")) {
+            r.stmt = None;
+        }
     }
 }
 
 /// Where two units (an nft table, an iptables table) register on the same hook and priority
-/// for a common family, replaces their rejects with drops.
+/// for a common family, replaces their rejects with drops and removes their mark and notrack
+/// statements.
 pub fn break_priority_ties(s: &mut Scenario) {
     // Units: ('n', table index, 0) or ('i', ruleset index, table index).
     let mut units: Vec<((char, usize, usize), Vec<Slot>)> = Vec::new();
