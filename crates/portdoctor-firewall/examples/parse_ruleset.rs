@@ -49,9 +49,18 @@ fn main() {
         .expect("PORT");
     let iif = args.get(6).map_or("eth0", String::as_str);
     let rulesets = [rs];
+    // PD_EXPLAIN_REPEAT=N repeats the evaluation (for profiling); the time is per evaluation.
+    let repeat: u32 = std::env::var("PD_EXPLAIN_REPEAT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let t1 = Instant::now();
-    let e = explain(&rulesets, &Packet::tcp_syn(src, dst, port).with_iif(iif));
-    let eval = t1.elapsed();
+    let mut e = explain(&rulesets, &Packet::tcp_syn(src, dst, port).with_iif(iif));
+    for _ in 1..repeat {
+        e = explain(&rulesets, &Packet::tcp_syn(src, dst, port).with_iif(iif));
+    }
+    let eval = t1.elapsed() / repeat;
     let t2 = Instant::now();
     let s = sweep(&rulesets, &Packet::tcp_syn(src, dst, port).with_iif(iif));
     let sw = t2.elapsed();

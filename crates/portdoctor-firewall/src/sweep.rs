@@ -24,6 +24,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Most port classes re-evaluated exactly after painting; beyond, ranges stay unknown.
 pub const MAX_EXACT_CLASSES: usize = 8192;
+/// Work bound for the exact re-evaluation: classes × rules stays below this, so a large
+/// ruleset full of undecidable matches still sweeps quickly (the ranges stay unknown).
+pub const MAX_EXACT_WORK: usize = 300_000;
 
 const MAXP: u32 = 65535;
 
@@ -747,7 +750,8 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     finals.sort_by_key(|f| f.0);
     // Resolve undecided ranges exactly, class by class.
     let mut resolved: Vec<(u32, u32, Decision, Option<RuleRef>)> = vec![];
-    let mut budget = MAX_EXACT_CLASSES;
+    let total_rules: usize = rulesets.iter().map(Ruleset::rule_count).sum();
+    let mut budget = (MAX_EXACT_WORK / (total_rules + 1)).clamp(16, MAX_EXACT_CLASSES);
     for (a, z, d, by) in finals {
         if !matches!(d, Decision::Unknown(_)) {
             resolved.push((a, z, d, by));
