@@ -42,12 +42,23 @@ fn benches(c: &mut Criterion) {
             explain(std::slice::from_ref(&rs), &pkt(22))
         })
     });
+    // The same ruleset with the hidden `meta nfproto` placeholders resolved as the collector
+    // does from `nft --debug=netlink` (none of these rules has one).
+    let mut resolved = nft.clone();
+    let debug: String = (100..100 + N + 20)
+        .map(|h| format!("inet bench input {h}\n"))
+        .collect();
+    portdoctor_firewall::apply_netlink_debug(&mut resolved, &debug);
+    let resolved = [resolved];
     let nfts = [nft];
     let ipts = [ipt];
     g.bench_function("explain_one_packet_nft_10k", |b| {
         b.iter(|| explain(&nfts, black_box(&pkt(5000))))
     });
     g.bench_function("sweep_65536_ports_nft_10k", |b| {
+        b.iter(|| sweep(&resolved, black_box(&pkt(0))))
+    });
+    g.bench_function("sweep_65536_ports_nft_10k_unresolved_tcp_reset", |b| {
         b.iter(|| sweep(&nfts, black_box(&pkt(0))))
     });
     g.bench_function("sweep_65536_ports_iptables_10k", |b| {
