@@ -75,9 +75,9 @@ NFT
 ours_b=$(ip netns exec "$p" "$pd" scan 198.18.0.1 -p 20000-20999 --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["filtered"])')
 nmap_b=$(ip netns exec "$p" nmap -sT -T5 -n -Pn -p 20000-20999 198.18.0.1 -oX - |
-    grep -o '<extraports state="filtered" count="[0-9]*"' | grep -o '[0-9]*$' || echo 0)
+    grep -o '<extraports state="filtered" count="[0-9]*"' | grep -o 'count="[0-9]*' | grep -o '[0-9]*' || echo 0)
 echo "filtered: portdoctor $ours_b, nmap $nmap_b (of 1000)"
-hyperfine -N --warmup 0 --runs "$RUNS_B" --export-json "$tmp/b.json" \
+hyperfine -N --warmup 0 --runs "$RUNS_B" --style basic --export-json "$tmp/b.json" \
     -n portdoctor "ip netns exec $p $pd scan 198.18.0.1 -p 20000-20999 --json" \
     -n nmap "ip netns exec $p nmap -sT -T5 -n -Pn -p 20000-20999 198.18.0.1 -oX /dev/null"
 read -r b_pd b_nm < <(median "$tmp/b.json")

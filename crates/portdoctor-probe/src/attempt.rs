@@ -109,6 +109,7 @@ pub(crate) fn tcp_start(addr: SocketAddr, source: Option<IpAddr>) -> Result<Star
                     let v = error_verdict(Proto::Tcp, SockRef::from(&sock), &e, queue, false);
                     Attempt::Answer(v, start.elapsed())
                 }
+                _ if sock.peer_addr().is_ok() => connected(&sock, addr, start),
                 _ => {
                     return Ok(Started::Pending(Pending {
                         sock,

@@ -52,6 +52,25 @@ pub async fn plan_endpoints(endpoints: &[Endpoint]) -> Result<Vec<Job>, ProbeErr
     Ok(jobs)
 }
 
+/// Jobs for explicit endpoints, one per resolved address (a name with both A and AAAA
+/// records gets both probed): the outer vector follows `endpoints`.
+pub async fn plan_endpoints_all(endpoints: &[Endpoint]) -> Result<Vec<Vec<Job>>, ProbeError> {
+    let mut out = Vec::with_capacity(endpoints.len());
+    for e in endpoints {
+        let jobs = resolve(&e.host)
+            .await?
+            .into_iter()
+            .map(|ip| Job {
+                host: host_label(&e.host),
+                addr: SocketAddr::new(ip, e.port),
+                proto: e.proto,
+            })
+            .collect();
+        out.push(jobs);
+    }
+    Ok(out)
+}
+
 fn host_label(h: &Host) -> String {
     match h {
         Host::Addr(a) => a.to_string(),

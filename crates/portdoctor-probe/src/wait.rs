@@ -156,18 +156,19 @@ async fn wait_one(
         }
         st.attempts += 1;
         let budget = cfg.attempt_timeout.min(deadline - now);
-        let addr = match st.addr {
-            Some(a) => Ok(a),
-            None => resolve(&e.host)
-                .await
-                .map(|ips| SocketAddr::new(ips[0], e.port)),
-        };
-        match addr {
+        match resolve(&e.host).await {
             Err(err) => st.last = err.to_string(),
-            Ok(addr) => {
-                st.addr = Some(addr);
-                st.last = check(addr, &host_header, cfg, budget).await?;
-                st.ready = st.last == "open" || st.last.starts_with("http 2");
+            Ok(ips) => {
+                // Ready when any address accepts (a name may have A and AAAA records).
+                for ip in ips {
+                    let addr = SocketAddr::new(ip, e.port);
+                    st.addr = Some(addr);
+                    st.last = check(addr, &host_header, cfg, budget).await?;
+                    st.ready = st.last == "open" || st.last.starts_with("http 2");
+                    if st.ready {
+                        break;
+                    }
+                }
             }
         }
         if st.ready {

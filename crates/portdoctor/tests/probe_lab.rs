@@ -472,3 +472,36 @@ fn scan_survives_a_tiny_descriptor_limit() {
     assert_eq!(doc["counts"]["filtered"], 100, "{}", doc["counts"]);
     assert_eq!(by_port(&doc)[&9040]["state"], "open");
 }
+
+#[test]
+fn probe_resolves_names_and_binds_the_source() {
+    let Some(lab) = lab_with_rules("probe_resolves_names_and_binds_the_source") else {
+        return;
+    };
+    let (h4, p4) = (lab.host_v4(), lab.peer_v4());
+    let _l = lab.host().enter(|| TcpListener::bind((h4, 8080)).unwrap());
+    let _lo = lab
+        .peer()
+        .enter(|| TcpListener::bind(("127.0.0.1", 7000)).unwrap());
+    // `localhost` comes from /etc/hosts: no DNS traffic.
+    let out = portdoctor_in(&lab, &["probe", "localhost:7000", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc = json_of(&out);
+    let rows = doc["results"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["host"] == "localhost"), "{doc:#}");
+    assert!(
+        rows.iter()
+            .any(|r| r["addr"] == "127.0.0.1" && r["state"] == "open"),
+        "{doc:#}"
+    );
+    let target = format!("{h4}:8080");
+    let out = portdoctor_in(
+        &lab,
+        &["probe", &target, "--source", &p4.to_string(), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json_of(&out)["results"][0]["state"], "open");
+    // A source of the other family is bad input.
+    let out = portdoctor_in(&lab, &["probe", &target, "--source", "::1"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

@@ -28,6 +28,9 @@ Examples:
   portdoctor probe 198.18.0.1:53/udp --timeout 500ms
   portdoctor probe example.test:443 --source 198.18.0.2 --json
 
+A host name is probed on every address it resolves to (one row each); the target counts as
+open when one of them is.
+
 Exit codes: 0 every target open; 1 some target not open; 2 bad input (target syntax,
 unresolvable host, bad --source); 3 environment.
 JSON fields: results[] {host, addr, port, proto, state, reason, unreachable, errno,
@@ -122,18 +125,28 @@ pub fn run(args: &ProbeArgs, out: &Output) -> Result<Exit, CliError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err)?;
     let cfg = args.net.config();
-    let report = runtime()?.block_on(async {
-        let jobs = portdoctor_probe::scan::plan_endpoints(&endpoints).await?;
-        engine::run(jobs, &cfg, |_| {}).await
-    });
-    let report = report.map_err(map_err)?;
+    let (per_endpoint, report) = runtime()?
+        .block_on(async {
+            let groups = portdoctor_probe::scan::plan_endpoints_all(&endpoints).await?;
+            let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+            let jobs = groups.into_iter().flatten().collect();
+            Ok::<_, ProbeError>((sizes, engine::run(jobs, &cfg, |_| {}).await?))
+        })
+        .map_err(map_err)?;
     if out.json {
         out.json(&report)?;
     } else {
         render_table(&report.results, out)?;
         ambiguity_notes(&report.results);
     }
-    let all_open = report.results.iter().all(|r| r.state == PortState::Open);
+    // A target is open when one of its addresses is (a name may resolve to A and AAAA).
+    let mut rest = report.results.as_slice();
+    let mut all_open = true;
+    for n in per_endpoint {
+        let (mine, tail) = rest.split_at(n.min(rest.len()));
+        all_open &= mine.iter().any(|r| r.state == PortState::Open);
+        rest = tail;
+    }
     Ok(if all_open { Exit::Ok } else { Exit::Failed })
 }
 
@@ -151,15 +164,9 @@ pub fn endpoint_text(r: &ProbeResult) -> String {
     s
 }
 
-/// The state as shown in tables.
-pub fn state_text(r: &ProbeResult, out: &Output) -> String {
-    let s = r.state.as_str();
-    match r.state {
-        PortState::Open => out.good(s),
-        PortState::Closed | PortState::OpenFiltered => s.to_string(),
-        PortState::Filtered => out.warn(s),
-        PortState::Unreachable => out.bad(s),
-    }
+/// The state as shown in tables (plain: the grid aligns by characters, so no colour codes).
+pub fn state_text(r: &ProbeResult) -> String {
+    r.state.as_str().to_string()
 }
 
 /// A short human explanation of how the state was learnt.
@@ -215,7 +222,7 @@ pub fn render_table(results: &[ProbeResult], out: &Output) -> Result<(), CliErro
             vec![
                 endpoint_text(r),
                 r.proto.to_string(),
-                state_text(r, out),
+                state_text(r),
                 reason_text(r),
                 latency_text(r),
             ]

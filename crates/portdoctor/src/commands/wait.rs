@@ -14,13 +14,14 @@ use crate::output::Output;
 
 /// Arguments of `portdoctor wait`.
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Waits until every HOST:PORT accepts a TCP connection (and, with --http, until \
-GET PATH answers 2xx), then runs CMD if one is given after `--` and exits with its exit code. \
-Checks back off exponentially with jitter from 10 ms up to --interval (default: 10 ms for \
-loopback targets, where a refused connect costs microseconds; 1 s for anything else). Host \
-names are resolved again on each check until they resolve.",
-    after_help = "\
+#[command(after_help = "\
+Waits until every HOST:PORT accepts a TCP connection (with --http: until GET PATH answers 2xx),
+then runs CMD if one is given after `--` and exits with CMD's exit code. Checks back off
+exponentially with jitter from 10 ms up to --interval (default: 10 ms for loopback targets,
+where a refused connect costs microseconds; 1 s for anything else). Host names are resolved
+again on each check (DNS may come up late too); a target is ready when any of its addresses
+accepts.
+
 Exit codes: 0 ready (or, with CMD, CMD's own exit code); 1 timed out; 2 bad usage (target
 syntax, UDP target); 3 environment (CMD cannot be started, local socket failure).
 
@@ -31,8 +32,7 @@ Examples:
   portdoctor wait [::1]:9000 --interval 250ms --json
 
 JSON fields (stdout): ready, elapsed_ms, targets[] {target, addr, ready, attempts,
-ready_after_ms, last}. Progress lines go to stderr."
-)]
+ready_after_ms, last}. Progress lines go to stderr.")]
 pub struct WaitArgs {
     /// Targets: HOST:PORT or [IPV6]:PORT (TCP).
     #[arg(required = true, value_name = "HOST:PORT")]
