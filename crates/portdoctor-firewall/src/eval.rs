@@ -127,6 +127,18 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
             ),
         },
         Field::DaddrType => KeyVal::Num(2),
+        Field::PktType => KeyVal::Num(0),
+        Field::CtStatus => match (st.view, st.ct) {
+            (CtView::NotYet, _) | (_, CtState::Untracked) | (_, CtState::Invalid) => KeyVal::Absent,
+            (CtView::Ambiguous, _) => KeyVal::Unknown(
+                "base chain at priority -200 runs in an unknowable order with conntrack".into(),
+            ),
+            (CtView::Tracked, CtState::New) => KeyVal::Num(0),
+            (CtView::Tracked, CtState::Related) => KeyVal::Num(1),
+            (CtView::Tracked, CtState::Established) => {
+                KeyVal::Unknown("conntrack status of an established connection".into())
+            }
+        },
         Field::Mark => match st.mark {
             Some(m) => KeyVal::Num(m as u128),
             None => {

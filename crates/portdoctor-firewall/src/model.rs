@@ -285,6 +285,13 @@ pub enum Field {
     TcpFlags,
     /// Packet mark.
     Mark,
+    /// Link-layer packet type (`meta pkttype`, `-m pkttype`): host/unicast 0, broadcast 1,
+    /// multicast 2, other 3. The evaluated packet is unicast to this host.
+    PktType,
+    /// Conntrack status bits (`ct status`): expected 1, seen-reply 2, assured 4,
+    /// confirmed 8, snat 16, dnat 32, dying 512. A first packet has none (expected when
+    /// related); later packets' status is unknown.
+    CtStatus,
 }
 
 /// One element of a value set: an inclusive range of numbers, or an interface name.

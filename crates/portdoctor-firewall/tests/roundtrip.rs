@@ -90,6 +90,11 @@ fn opt() -> impl Strategy<Value = String> {
             .prop_map(|(n, d)| format!("-m set {n}--match-set allow {d}")),
         (neg(), any::<u32>(), any::<u32>())
             .prop_map(|(n, v, m)| format!("-m mark {n}--mark {:#x}/{m:#x}", v & m)),
+        (
+            neg(),
+            prop_oneof![Just("unicast"), Just("broadcast"), Just("multicast")]
+        )
+            .prop_map(|(n, t)| format!("-m pkttype {n}--pkt-type {t}")),
         Just("-m limit --limit 3/min --limit-burst 10".to_string()),
         Just("-m recent --name ssh --rcheck --seconds 60".to_string()),
         Just("-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN".to_string()),

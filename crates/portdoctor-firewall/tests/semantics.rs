@@ -195,3 +195,22 @@ fn ipv4_rules_do_not_see_ipv6_packets() {
     bad.family = IpFamily::Ipv6;
     assert!(matches!(evaluate(&rs, &bad).decision, Decision::Unknown(_)));
 }
+
+#[test]
+fn unmodelled_fields_keep_their_protocol_dependency() {
+    // `icmp type` is not modelled, but it implies ICMP: a TCP SYN is not affected.
+    let json = r#"{"nftables": [{"table": {"family": "inet", "name": "t", "handle": 1}}, {"chain": {"family": "inet", "table": "t", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}, {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": "echo-request"}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 3, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "pkttype"}}, "right": {"set": ["broadcast", "multicast"]}}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 4, "expr": [{"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 5, "expr": [{"accept": null}]}}]}"#;
+    let rs = portdoctor_firewall::parse_nft_json(json).unwrap();
+    let v = evaluate(&rs, &syn(22));
+    assert_eq!(v.decision, Decision::Accept, "{v:?}");
+    let icmp = Packet::new(
+        portdoctor_firewall::Proto::Icmp,
+        "198.18.0.2".parse().unwrap(),
+        "198.18.0.1".parse().unwrap(),
+        0,
+    );
+    assert!(matches!(
+        evaluate(&rs, &icmp).decision,
+        Decision::Unknown(_)
+    ));
+}

@@ -333,6 +333,7 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                         | "addrtype"
                         | "set"
                         | "mark"
+                        | "pkttype"
                 ) {
                     // Unmodelled module: keep it and all its options verbatim.
                     let mut end = p.i;
@@ -535,6 +536,11 @@ fn module_opt(
                     values: Values::Ipset(n.s.clone()),
                 });
             }
+        }
+        ("pkttype", "--pkt-type") => {
+            let a = p.arg(t)?;
+            let n = names::pkt_type(&a.s).ok_or_else(|| p.err(a, "unknown packet type"))?;
+            r.matches.push(cmp(Field::PktType, neg, vec![Elem::val(n)]));
         }
         ("mark", "--mark") => {
             let a = p.arg(t)?;
@@ -986,7 +992,11 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                         None => format!("-m mark {bang}--mark {v:#x}"),
                     }
                 }
-                Field::NfProto => return,
+                Field::PktType => match single(entries) {
+                    Some(n) => format!("-m pkttype {bang}--pkt-type {}", names::pkt_type_name(n)),
+                    None => return,
+                },
+                Field::NfProto | Field::CtStatus => return,
             };
             out.push(s);
         }

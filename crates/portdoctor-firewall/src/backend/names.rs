@@ -274,3 +274,38 @@ pub fn non_terminal_target(name: &str) -> bool {
             | "ECN"
     )
 }
+
+/// Packet type number for a name (`meta pkttype`, `-m pkttype`).
+pub fn pkt_type(s: &str) -> Option<u128> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "host" | "unicast" => 0,
+        "broadcast" => 1,
+        "multicast" => 2,
+        "other" => 3,
+        _ => return None,
+    })
+}
+
+/// Packet type name (iptables spelling) for a number.
+pub fn pkt_type_name(n: u128) -> &'static str {
+    match n {
+        0 => "unicast",
+        1 => "broadcast",
+        2 => "multicast",
+        _ => "other",
+    }
+}
+
+/// Conntrack status bit for a name.
+pub fn ct_status(s: &str) -> Option<u128> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "expected" => 1,
+        "seen-reply" => 2,
+        "assured" => 4,
+        "confirmed" => 8,
+        "snat" => 16,
+        "dnat" => 32,
+        "dying" => 512,
+        _ => return None,
+    })
+}

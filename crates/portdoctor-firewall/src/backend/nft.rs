@@ -213,6 +213,8 @@ enum Ty {
     AddrType,
     TcpFlags,
     Int,
+    PktType,
+    CtStatus,
 }
 
 fn ty_of_field(f: Field) -> Ty {
@@ -232,6 +234,8 @@ fn ty_of_field(f: Field) -> Ty {
         Field::DaddrType => Ty::AddrType,
         Field::TcpFlags => Ty::TcpFlags,
         Field::Mark => Ty::Int,
+        Field::PktType => Ty::PktType,
+        Field::CtStatus => Ty::CtStatus,
     }
 }
 
@@ -285,7 +289,7 @@ fn conv(ty: Ty, v: &Value, out: &mut Vec<Elem>) -> Result<(), String> {
                 Err(format!("value {v} not modelled"))
             }
         }
-        Value::Array(a) if ty == Ty::CtState || ty == Ty::TcpFlags => {
+        Value::Array(a) if matches!(ty, Ty::CtState | Ty::TcpFlags | Ty::CtStatus) => {
             // A flag list: OR of the bits (used with `==` against a mask result).
             let mut bits = 0;
             for x in a {
@@ -332,6 +336,8 @@ fn single(ty: Ty, v: &Value) -> Result<u128, String> {
         Ty::CtState => names::ct_state_bit(s),
         Ty::AddrType => names::addr_type(s),
         Ty::TcpFlags => names::tcp_flag(s),
+        Ty::PktType => names::pkt_type(s),
+        Ty::CtStatus => names::ct_status(s),
         Ty::Iface => None,
         Ty::Int => s
             .strip_prefix("0x")
@@ -464,6 +470,7 @@ fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
     }
     if let Some(m) = o.get("meta") {
         let f = match m.get("key").and_then(Value::as_str).unwrap_or("") {
+            "pkttype" => Field::PktType,
             "l4proto" => Field::L4Proto,
             "nfproto" => Field::NfProto,
             "iifname" | "iif" => Field::Iifname,
@@ -475,6 +482,7 @@ fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
     if let Some(c) = o.get("ct") {
         return match (c.get("key").and_then(Value::as_str), c.get("dir")) {
             (Some("state"), None) => Ok((Field::CtState, vec![])),
+            (Some("status"), None) => Ok((Field::CtStatus, vec![])),
             (k, _) => Err(format!("ct {} not modelled", k.unwrap_or("?"))),
         };
     }
@@ -490,6 +498,65 @@ fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
         return Err("fib lookup other than `fib daddr type` not modelled".into());
     }
     Err(format!("expression {} not modelled", compact(v)))
+}
+
+/// Dependency matches implied by the payload protocols a (possibly unmodelled) expression
+/// reads: `icmp type` implies IPv4 + ICMP, `ip ttl` implies IPv4, `tcp option` implies TCP …
+fn payload_deps(v: &Value) -> Vec<Match> {
+    let mut protos: Vec<&str> = vec![];
+    collect_payload_protocols(v, &mut protos);
+    let mut out = vec![];
+    for p in protos {
+        let (nf, l4): (Option<u128>, Option<u128>) = match p {
+            "ip" => (Some(2), None),
+            "ip6" => (Some(10), None),
+            "icmp" => (Some(2), Some(1)),
+            "icmpv6" => (Some(10), Some(58)),
+            "igmp" => (Some(2), Some(2)),
+            "tcp" => (None, Some(6)),
+            "udp" => (None, Some(17)),
+            "udplite" => (None, Some(136)),
+            "sctp" => (None, Some(132)),
+            "dccp" => (None, Some(33)),
+            "esp" => (None, Some(50)),
+            "ah" => (None, Some(51)),
+            "gre" => (None, Some(47)),
+            _ => (None, None),
+        };
+        if let Some(n) = nf {
+            out.push(nfproto_dep(n));
+        }
+        if let Some(l) = l4 {
+            out.push(Match::Cmp {
+                key: vec![Field::L4Proto],
+                mask: None,
+                negated: false,
+                values: Values::Inline(vec![vec![Elem::val(l)]]),
+            });
+        }
+    }
+    out
+}
+
+fn collect_payload_protocols<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(p) = o
+                .get("payload")
+                .and_then(|p| p.get("protocol"))
+                .and_then(Value::as_str)
+            {
+                out.push(p);
+            }
+            for (k, x) in o {
+                if k != "payload" {
+                    collect_payload_protocols(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_payload_protocols(x, out)),
+        _ => {}
+    }
 }
 
 fn nfproto_dep(n: u128) -> Match {
@@ -547,9 +614,16 @@ fn parse_match(m: &Value) -> Vec<Match> {
     };
     let (key, mut mask, mut out) = match left_key(left) {
         Ok(k) => k,
-        Err(r) => return unmodelled(r),
+        Err(r) => {
+            // The field is not modelled, but the protocol it belongs to is: a packet of
+            // another protocol cannot match (nft adds that dependency itself).
+            let mut v = payload_deps(left);
+            v.extend(unmodelled(r));
+            return v;
+        }
     };
-    let flaggy = key.len() == 1 && matches!(key[0], Field::CtState | Field::TcpFlags);
+    let flaggy =
+        key.len() == 1 && matches!(key[0], Field::CtState | Field::TcpFlags | Field::CtStatus);
     let values = if let Some(name) = right.as_str().and_then(|s| s.strip_prefix('@')) {
         Values::Named(name.to_string())
     } else if key.len() > 1 {
