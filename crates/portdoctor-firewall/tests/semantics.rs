@@ -214,3 +214,27 @@ fn unmodelled_fields_keep_their_protocol_dependency() {
         Decision::Unknown(_)
     ));
 }
+
+#[test]
+fn set_statements_carry_dependencies_and_limits() {
+    let json = std::fs::read_to_string(format!(
+        "{}/tests/data/dynamic_set.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let rs = portdoctor_firewall::parse_nft_json(&json).unwrap();
+    // `update @m { ip saddr limit rate over 3/minute } drop`: depends on traffic history.
+    assert!(matches!(
+        evaluate(&rs, &syn(22)).decision,
+        Decision::Unknown(_)
+    ));
+    // `add @m { ip saddr } drop`: drops IPv4, and cannot match IPv6 (ip saddr dependency).
+    assert_eq!(evaluate(&rs, &syn(23)).decision, Decision::Drop);
+    let v6 = Packet::tcp_syn(
+        "2001:db8::2".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+        23,
+    )
+    .with_iif("eth0");
+    assert_eq!(evaluate(&rs, &v6).decision, Decision::Accept);
+}

@@ -747,6 +747,11 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
             continue;
         };
         let effect_before = statements.iter().any(crate::eval::has_effect);
+        if k != "match" {
+            // Payload expressions inside statements (e.g. `add @s { ip saddr }`) carry the
+            // same protocol dependencies as in matches: the rule breaks without them.
+            matches.extend(payload_deps(body));
+        }
         match k.as_str() {
             "match" => {
                 if effect_before {
@@ -813,8 +818,25 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                     _ => Action::Unmodelled("verdict map not understood".into()),
                 };
             }
-            "set" | "dup" | "ct helper" | "ct timeout" | "ct expectation" | "secmark"
-            | "ct count" => statements.push(Statement::Other(render(e))),
+            // A set update carrying a stateful expression (limit, quota, ct count) breaks the
+            // rule like a match does, depending on traffic history.
+            "set" | "map"
+                if ["limit", "quota", "ct count", "connlimit"]
+                    .iter()
+                    .any(|k| compact(body).contains(&format!("\"{k}\""))) =>
+            {
+                matches.push(Match::Unmodelled {
+                    reason: "set update with a stateful expression depends on traffic history"
+                        .into(),
+                    text: render(e),
+                })
+            }
+            "ct count" | "connlimit" => matches.push(Match::Unmodelled {
+                reason: format!("{k} depends on other connections"),
+                text: render(e),
+            }),
+            "set" | "map" | "dup" | "ct helper" | "ct timeout" | "ct expectation" | "secmark"
+            | "flow" | "synproxy_off" => statements.push(Statement::Other(render(e))),
             "dnat" | "snat" | "masquerade" | "redirect" | "tproxy" | "queue" | "fwd"
             | "synproxy" => {
                 action =
