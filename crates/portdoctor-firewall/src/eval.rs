@@ -126,7 +126,7 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
                 "base chain at priority -200 runs in an unknowable order with conntrack".into(),
             ),
         },
-        Field::DaddrType => KeyVal::Num(2),
+        Field::DaddrType | Field::DaddrTypeXt => KeyVal::Num(2),
         Field::PktType => KeyVal::Num(0),
         Field::CtStatus => match (st.view, st.ct) {
             (CtView::NotYet, _) | (_, CtState::Untracked) | (_, CtState::Invalid) => KeyVal::Absent,
@@ -236,6 +236,10 @@ impl Ctx<'_, '_> {
                     Ok(k) => k,
                     Err(t) => return if *negated { t.not() } else { t },
                 };
+                if let ([Field::DaddrTypeXt], Values::Inline(types)) = (key, values) {
+                    let r = tri(xt_addrtype_dst(self.pkt.family, types));
+                    return if *negated { r.not() } else { r };
+                }
                 if let [f] = key {
                     // Fast path: one field, no allocation.
                     let v = match field_value(*f, self.pkt, st) {
@@ -316,6 +320,28 @@ impl Ctx<'_, '_> {
                 e.len() == vals.len() && e.iter().zip(&vals).all(|(e, v)| elem_matches(e, v))
             })
             .map(|(_, a)| a.clone()))
+    }
+}
+
+/// `-m addrtype --dst-type TYPES` for a unicast packet to a local address (see
+/// [`Field::DaddrTypeXt`]).
+fn xt_addrtype_dst(fam: IpFamily, types: &[Vec<Elem>]) -> bool {
+    let has = |t: u128| {
+        types
+            .iter()
+            .any(|e| matches!(e.as_slice(), [Elem::Range(a, b)] if *a <= t && t <= *b))
+    };
+    match fam {
+        IpFamily::Ipv4 => has(2),
+        IpFamily::Ipv6 => {
+            if has(5) || has(0) {
+                return false;
+            }
+            if has(2) || has(4) || has(6) || has(7) {
+                return has(2);
+            }
+            true
+        }
     }
 }
 
@@ -493,6 +519,26 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
     combine(outcomes)
 }
 
+fn reject_name(k: &crate::model::RejectKind) -> String {
+    match serde_json::to_value(k) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{k:?}"),
+    }
+}
+
+fn hook_name(h: &crate::model::Hook) -> String {
+    use crate::model::Hook;
+    match h {
+        Hook::Ingress => "ingress".into(),
+        Hook::Prerouting => "prerouting".into(),
+        Hook::Input => "input".into(),
+        Hook::Forward => "forward".into(),
+        Hook::Output => "output".into(),
+        Hook::Postrouting => "postrouting".into(),
+        Hook::Other(o) => o.clone(),
+    }
+}
+
 fn packet_problem(p: &Packet) -> Option<String> {
     let ok = match p.family {
         IpFamily::Ipv4 => p.src.is_ipv4() && p.dst.is_ipv4(),
@@ -553,12 +599,13 @@ fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
         .collect();
     kinds.sort();
     kinds.dedup();
+    let outcomes_note = if kinds.len() > 1 {
+        format!(" (possible outcomes: {})", kinds.join(", "))
+    } else {
+        String::new()
+    };
     Verdict {
-        decision: Decision::Unknown(format!(
-            "{} (possible outcomes: {})",
-            reasons.join("; "),
-            kinds.join(", ")
-        )),
+        decision: Decision::Unknown(format!("{}{outcomes_note}", reasons.join("; "))),
         decided_by: None,
         trace: first.trace,
     }
@@ -568,7 +615,7 @@ fn decision_name(d: &Decision) -> String {
     match d {
         Decision::Accept => "accept".into(),
         Decision::Drop => "drop".into(),
-        Decision::Reject(k) => format!("reject({k:?})"),
+        Decision::Reject(k) => format!("reject {}", reject_name(k)),
         Decision::Unknown(_) => "unknown".into(),
     }
 }
@@ -591,8 +638,8 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
                         None,
                         StepKind::EnterBaseChain,
                         format!(
-                            "{:?} priority {}",
-                            c.base.as_ref().map(|b| &b.hook),
+                            "hook {} priority {}",
+                            c.base.as_ref().map_or("?".into(), |b| hook_name(&b.hook)),
                             b.priority
                         ),
                     ));
@@ -666,7 +713,14 @@ fn do_return(ctx: &Ctx, p: &mut Path) -> Flow {
             c,
             None,
             StepKind::Policy,
-            format!("policy {pol:?}"),
+            format!(
+                "policy {}",
+                if pol == Policy::Drop {
+                    "drop"
+                } else {
+                    "accept"
+                }
+            ),
         ));
         match pol {
             Policy::Accept => {
@@ -791,7 +845,7 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                 c,
                 Some(r),
                 StepKind::Decided,
-                format!("reject {k:?}"),
+                format!("reject {}", reject_name(&k)),
             ));
             finish(p, Decision::Reject(k), Some(rref()))
         }

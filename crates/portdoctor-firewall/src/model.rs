@@ -281,6 +281,12 @@ pub enum Field {
     /// unicast 1, local 2, broadcast 3, anycast 4, multicast 5, blackhole 6, unreachable 7,
     /// prohibit 8.
     DaddrType,
+    /// `-m addrtype --dst-type` of iptables: the values are the requested types. For IPv4 it
+    /// holds when the destination's route type is one of them (LOCAL for this packet); for
+    /// IPv6 the kernel mixes address classes and route types: UNICAST holds for a local
+    /// unicast address, MULTICAST/UNSPEC do not, and when LOCAL/ANYCAST/BLACKHOLE/UNREACHABLE
+    /// is requested the route type (LOCAL) decides.
+    DaddrTypeXt,
     /// TCP flags byte (implies TCP).
     TcpFlags,
     /// Packet mark.

@@ -496,7 +496,7 @@ fn module_opt(
                     names::addr_type(s).ok_or_else(|| p.err(a, "unknown address type"))?,
                 ));
             }
-            r.matches.push(cmp(Field::DaddrType, neg, e));
+            r.matches.push(cmp(Field::DaddrTypeXt, neg, e));
         }
         ("set", "--match-set") => {
             let n = p.arg(t)?;
@@ -966,7 +966,7 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                         .collect();
                     format!("-m conntrack {bang}--ctstate {}", n.join(","))
                 }
-                Field::DaddrType => {
+                Field::DaddrType | Field::DaddrTypeXt => {
                     let n: Vec<&str> = entries
                         .iter()
                         .filter_map(|x| match x.as_slice() {

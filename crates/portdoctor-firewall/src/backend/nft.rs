@@ -231,7 +231,7 @@ fn ty_of_field(f: Field) -> Ty {
         | Field::UdpDport => Ty::Port,
         Field::Iifname => Ty::Iface,
         Field::CtState => Ty::CtState,
-        Field::DaddrType => Ty::AddrType,
+        Field::DaddrType | Field::DaddrTypeXt => Ty::AddrType,
         Field::TcpFlags => Ty::TcpFlags,
         Field::Mark => Ty::Int,
         Field::PktType => Ty::PktType,
