@@ -45,6 +45,8 @@ pub enum Command {
     Scan(commands::scan::ScanArgs),
     /// Wait until ports accept (optionally HTTP 2xx), then run a command.
     Wait(commands::wait::WaitArgs),
+    /// Which firewall rule decides an inbound connection to PORT, with the trace.
+    Explain(commands::explain::ExplainArgs),
     /// The main job: why can't others reach PORT? Ranked causes, evidence, the exact fix.
     Diagnose(commands::diagnose::DiagnoseArgs),
     /// The seed's story end to end in throwaway namespaces: blocked, diagnosed, fixed, verified.

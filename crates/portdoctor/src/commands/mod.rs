@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod diagnose;
+pub mod explain;
 pub mod meta;
 pub mod ports;
 pub mod probe;
@@ -20,6 +21,7 @@ pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
         Command::Scan(args) => scan::run(args, out),
         Command::Wait(args) => wait::run(args, out),
         Command::Demo(args) => demo::run(args, out),
+        Command::Explain(args) => explain::run(args, out),
         Command::Diagnose(args) => diagnose::run(args, out),
         Command::Completions(args) => meta::completions(args),
         Command::Man(args) => meta::man(args),
