@@ -99,3 +99,61 @@ COMMIT
         Decision::Drop
     );
 }
+
+/// Found while checking how the generator may keep priority ties (lab experiment, nft 1.0.6,
+/// Linux 6.18). Netfilter inserts a newly registered hook *before* the existing ones of equal
+/// priority (`nf_hook_entries_grow`), so of two base chains with the same hook and priority
+/// the one created later runs first. Within one table the chain handles give the creation
+/// order: here `in2` (handle 2) runs before `in1` (handle 1), and the kernel drops the SYN
+/// (timeout) instead of rejecting it.
+#[test]
+fn nft_equal_priority_chains_of_one_table_run_newest_first() {
+    let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "ip", "name": "a", "handle": 16}}, {"chain": {"family": "ip", "table": "a", "name": "in1", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}, {"chain": {"family": "ip", "table": "a", "name": "in2", "handle": 2, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}, {"rule": {"family": "ip", "table": "a", "chain": "in1", "handle": 3, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}, {"reject": {"type": "icmp", "expr": "admin-prohibited"}}]}}, {"rule": {"family": "ip", "table": "a", "chain": "in2", "handle": 4, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}, {"drop": null}]}}]}"#;
+    let packet = syn("198.18.3.2", "198.18.3.1", 80);
+    assert_eq!(decide(Some(json), &[], &packet), Decision::Drop);
+}
+
+/// Same cause across tables: chain handles are per table, so the listing cannot tell which of
+/// two equal-priority chains of different tables was registered last. Loaded in one batch
+/// (`table a` then `table b`) the kernel drops this SYN (b's chain runs first); created as
+/// `table a {}` + `table b` with its chain, then a's chain added, the listing is the same and
+/// the kernel rejects it (EHOSTUNREACH, admin prohibited). Only `Unknown` is right.
+#[test]
+fn nft_equal_priority_chains_of_two_tables_are_unordered() {
+    let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "ip", "name": "a", "handle": 17}}, {"chain": {"family": "ip", "table": "a", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}, {"rule": {"family": "ip", "table": "a", "chain": "in", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}, {"reject": {"type": "icmp", "expr": "admin-prohibited"}}]}}, {"table": {"family": "ip", "name": "b", "handle": 18}}, {"chain": {"family": "ip", "table": "b", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}, {"rule": {"family": "ip", "table": "b", "chain": "in", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}, {"drop": null}]}}]}"#;
+    let packet = syn("198.18.3.2", "198.18.3.1", 80);
+    let d = decide(Some(json), &[], &packet);
+    assert!(matches!(d, Decision::Unknown(_)), "got {d:?}");
+}
+
+/// Legacy x_tables and iptables-nft both hook filter INPUT at priority 0; which runs first
+/// depends on which was registered last (lab: the iptables-nft chain, created after the legacy
+/// table, ran first and its DROP won over the legacy REJECT). No listing shows that order, so
+/// a drop on one side and a reject on the other can only give `Unknown`.
+#[test]
+fn iptables_legacy_and_nft_tie_with_different_verdicts_is_unknown() {
+    let legacy = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 80 -j REJECT --reject-with icmp-admin-prohibited
+COMMIT
+";
+    let nft = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 80 -j DROP
+COMMIT
+";
+    let packet = syn("198.18.3.2", "198.18.3.1", 80);
+    let d = decide(
+        None,
+        &[
+            (legacy, IpFamily::Ipv4, Backend::IptablesLegacy),
+            (nft, IpFamily::Ipv4, Backend::IptablesNft),
+        ],
+        &packet,
+    );
+    assert!(matches!(d, Decision::Unknown(_)), "got {d:?}");
+}
