@@ -66,6 +66,13 @@ pub(crate) fn tokenize(line: &str, line_no: usize) -> Result<Vec<Tok>, ParseErro
     Ok(out)
 }
 
+/// Chain and target names: no whitespace or quotes, not starting with `-` or `!`.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['-', '!'])
+        && !s.contains(|c: char| c.is_whitespace() || c == '"')
+}
+
 fn builtin_chains(table: &str) -> &'static [&'static str] {
     match table {
         "raw" => &["PREROUTING", "OUTPUT"],
@@ -358,6 +365,9 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                     return Err(p.err(t, "`!` before a target"));
                 }
                 let a = p.arg(t)?;
+                if a.quoted || !valid_name(&a.s) {
+                    return Err(p.err(a, "invalid target or chain name"));
+                }
                 let goto = t.s == "-g" || t.s == "--goto";
                 let mut end = p.i;
                 while let Some(n) = p.toks.get(end) {
@@ -723,6 +733,9 @@ pub fn parse_iptables_save(
                     "chain declaration `:NAME POLICY` expected",
                 ));
             };
+            if !valid_name(name) {
+                return Err(ParseError::new(line_no, col0 + 1, "invalid chain name"));
+            }
             let builtin = builtin_chains(&table.name).contains(&name);
             let base = if pol == "-" {
                 None
@@ -774,6 +787,13 @@ pub fn parse_iptables_save(
         let Some(chain_tok) = toks.get(i + 1) else {
             return Err(ParseError::new(line_no, a.col, "-A needs a chain name"));
         };
+        if chain_tok.quoted || !valid_name(&chain_tok.s) {
+            return Err(ParseError::new(
+                line_no,
+                chain_tok.col,
+                "invalid chain name",
+            ));
+        }
         let mut p = P {
             toks: &toks[i + 2..],
             i: 0,
