@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmark: `portdoctor diagnose 8080` wall time with local evidence, in a throwaway network
+# namespace holding 10,000 TCP sockets and a 10,000-rule nft ruleset (target: <= 0.5 s).
+# For scale, the same run times `ss -tanp` and `nft -j list ruleset` (the tools a user would
+# read by hand). Needs root, python3, hyperfine.
+#
+#   sudo bash bench/diagnose.sh [SOCKETS] [RULES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sockets=${1:-10000}
+rules=${2:-10000}
+cargo build --release -q -p portdoctor -p portdoctor-firewall --examples --bins
+pd="$PWD/target/release/portdoctor"
+ns="pd-bench-$$"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+ip -n "$ns" link add dummy0 type veth peer name dummy1
+ip -n "$ns" addr add 198.18.0.1/24 dev dummy0
+ip -n "$ns" link set dummy0 up; ip -n "$ns" link set dummy1 up
+target/release/examples/gen_ruleset nft "$rules" >"$tmp/rules.nft"
+ip netns exec "$ns" nft -f "$tmp/rules.nft"
+echo "loaded $(ip netns exec "$ns" nft -a list ruleset | grep -c handle) nft objects"
+ip netns exec "$ns" python3 bench/socket_holder.py "$sockets" >"$tmp/ready" &
+pids+=($!)
+ip netns exec "$ns" python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",8080)); s.listen(); print("ready",flush=True); time.sleep(3600)' >>"$tmp/ready" &
+pids+=($!)
+until [ "$(grep -c ready "$tmp/ready")" -eq 2 ]; do sleep 0.2; done
+echo "sockets in $ns: $(ip netns exec "$ns" ss -tanH | wc -l)"
+hyperfine -N --warmup 1 --runs "${RUNS:-10}" --export-json "$tmp/d.json" \
+    -n diagnose "ip netns exec $ns $pd diagnose 8080 --json" \
+    -n "ss -tanp" "ip netns exec $ns ss -tanp" \
+    -n "nft -j list ruleset" "ip netns exec $ns nft -j list ruleset"
+python3 - "$tmp/d.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+print(f"diagnose median {r['diagnose']*1000:.0f} ms (target <= 500 ms); "
+      f"ss -tanp {r['ss -tanp']*1000:.0f} ms; nft -j list ruleset {r['nft -j list ruleset']*1000:.0f} ms; "
+      f"diagnose/(ss+nft) = {r['diagnose']/(r['ss -tanp']+r['nft -j list ruleset']):.2f}x")
+PY
