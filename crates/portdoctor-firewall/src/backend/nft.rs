@@ -605,7 +605,7 @@ fn parse_match(m: &Value) -> Vec<Match> {
     let unmodelled = |reason: String| {
         vec![Match::Unmodelled {
             reason,
-            text: render(m),
+            text: render(&serde_json::json!({ "match": m })),
         }]
     };
     let op = m.get("op").and_then(Value::as_str).unwrap_or("==");
