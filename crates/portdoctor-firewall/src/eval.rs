@@ -67,6 +67,10 @@ pub(crate) struct PktState {
     pub(crate) ct: CtState,
     /// Whether the current base chain runs after conntrack has looked the packet up.
     pub(crate) view: CtView,
+    /// Destination port after a redirect.
+    pub(crate) dport: Option<u16>,
+    /// The destination address was rewritten (redirect).
+    pub(crate) dst_rewritten: bool,
 }
 
 /// Where the current base chain sits relative to conntrack (prerouting priority -200).
@@ -108,12 +112,17 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
         Field::Saddr4 | Field::Daddr4 if !v4 => KeyVal::Absent,
         Field::Saddr6 | Field::Daddr6 if v4 => KeyVal::Absent,
         Field::Saddr4 | Field::Saddr6 => KeyVal::Num(ip_num(p.src)),
+        Field::Daddr4 | Field::Daddr6 if st.dst_rewritten => KeyVal::Unknown(
+            "destination address rewritten by a redirect (the interface's primary address)".into(),
+        ),
         Field::Daddr4 | Field::Daddr6 => KeyVal::Num(ip_num(p.dst)),
         Field::Sport | Field::Dport if !p.proto.has_ports() => KeyVal::Absent,
         Field::TcpSport | Field::TcpDport | Field::TcpFlags if proto != 6 => KeyVal::Absent,
         Field::UdpSport | Field::UdpDport if proto != 17 => KeyVal::Absent,
         Field::Sport | Field::TcpSport | Field::UdpSport => KeyVal::Num(p.sport as u128),
-        Field::Dport | Field::TcpDport | Field::UdpDport => KeyVal::Num(p.dport as u128),
+        Field::Dport | Field::TcpDport | Field::UdpDport => {
+            KeyVal::Num(st.dport.unwrap_or(p.dport) as u128)
+        }
         Field::TcpFlags => KeyVal::Num(p.tcp_flags as u128),
         Field::Iifname => match &p.iif {
             Some(n) => KeyVal::Name(n.clone()),
@@ -408,6 +417,7 @@ struct Outcome {
     by: Option<RuleRef>,
     trace: Vec<Step>,
     assumed: Vec<String>,
+    redirect: Option<u16>,
 }
 
 fn backend_of(ix: &Index, tid: TableId) -> Backend {
@@ -485,6 +495,7 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
             decision: Decision::Unknown(reason),
             decided_by: None,
             trace: vec![],
+            redirected_to: None,
         };
     }
     let start = Path {
@@ -494,6 +505,8 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
             mark: pkt.mark,
             ct: pkt.ct_state,
             view: CtView::Tracked,
+            dport: None,
+            dst_rewritten: false,
         },
         trace: vec![],
         assumed: vec![],
@@ -513,6 +526,7 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
                 )),
                 decided_by: None,
                 trace: outcomes.swap_remove(0).trace,
+                redirected_to: None,
             };
         }
     }
@@ -552,7 +566,9 @@ fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
     // false"-or-first path. Put the path that assumed least first for the trace.
     outcomes.sort_by_key(|o| o.assumed.len());
     let first = outcomes[0].clone();
-    let all_same = outcomes.iter().all(|o| o.decision == first.decision);
+    let all_same = outcomes
+        .iter()
+        .all(|o| o.decision == first.decision && o.redirect == first.redirect);
     if all_same && !matches!(first.decision, Decision::Unknown(_)) {
         let same_rule = outcomes.iter().all(|o| o.by == first.by);
         let mut trace = first.trace;
@@ -582,6 +598,7 @@ fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
             decision: first.decision,
             decided_by: if same_rule { first.by } else { None },
             trace,
+            redirected_to: first.redirect,
         };
     }
     let mut reasons: Vec<String> = Vec::new();
@@ -608,6 +625,7 @@ fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
         decision: Decision::Unknown(format!("{}{outcomes_note}", reasons.join("; "))),
         decided_by: None,
         trace: first.trace,
+        redirected_to: None,
     }
 }
 
@@ -661,6 +679,7 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
                     by,
                     trace: std::mem::take(&mut p.trace),
                     assumed: std::mem::take(&mut p.assumed),
+                    redirect: p.st.dport,
                 };
             }
         }
@@ -697,6 +716,7 @@ fn finish(p: &mut Path, decision: Decision, by: Option<RuleRef>) -> Flow {
         by,
         trace: std::mem::take(&mut p.trace),
         assumed: std::mem::take(&mut p.assumed),
+        redirect: None,
     }))
 }
 
@@ -926,6 +946,25 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                 None,
             ),
         },
+        Action::Redirect(port) => {
+            let to = port.or(p.st.dport).unwrap_or(ctx.pkt.dport);
+            p.trace.push(step(
+                ix,
+                tid,
+                c,
+                Some(r),
+                StepKind::Matched,
+                format!("redirect to local port {to} (ends this base chain)"),
+            ));
+            if port.is_some() {
+                p.st.dport = Some(to);
+            }
+            p.st.dst_rewritten = true;
+            p.stack.clear();
+            p.base += 1;
+            p.accepted_by = Some(rref());
+            Flow::Next
+        }
         Action::Unmodelled(reason) => {
             p.trace
                 .push(step(ix, tid, c, Some(r), StepKind::Note, reason.clone()));

@@ -436,6 +436,10 @@ pub enum Action {
         /// The map.
         map: VerdictMap,
     },
+    /// `redirect` / `-j REDIRECT`: the packet is delivered to this host, to the given port
+    /// (`None`: the same port); ends the base chain like accept. Later address matches on
+    /// the destination are unknown (it becomes the incoming interface's primary address).
+    Redirect(Option<u16>),
     /// A verdict or packet rewrite that is not modelled (DNAT, queue, …): reaching it makes
     /// the result unknown.
     Unmodelled(String),
@@ -694,4 +698,8 @@ pub struct Verdict {
     pub decided_by: Option<RuleRef>,
     /// The path taken (the first one when undecided matches forked the evaluation).
     pub trace: Vec<Step>,
+    /// Set when a `redirect` sent the packet to another local port: the connection reaches
+    /// that port, not the one asked about.
+    #[serde(default)]
+    pub redirected_to: Option<u16>,
 }

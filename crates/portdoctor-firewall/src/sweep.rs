@@ -41,6 +41,9 @@ pub struct PortRange {
     pub decision: Decision,
     /// The deciding rule, as [`crate::Verdict::decided_by`].
     pub decided_by: Option<RuleRef>,
+    /// As [`crate::Verdict::redirected_to`].
+    #[serde(default)]
+    pub redirected_to: Option<u16>,
 }
 
 /// Result of [`sweep`].
@@ -475,6 +478,8 @@ impl Sweeper<'_, '_> {
             Action::Reject(k) => settle(Out::Reject(k.clone(), id), remaining, out, hit),
             Action::Return => settle(Out::Fall, remaining, out, hit),
             Action::Unmodelled(r) => settle(Out::Unknown(r.clone()), remaining, out, hit),
+            // Rewrites the port: resolved by the exact evaluation.
+            Action::Redirect(_) => settle(Out::Unknown("redirect".into()), remaining, out, hit),
             Action::Jump(target) | Action::Goto(target) => {
                 let goto = matches!(action, Action::Goto(_));
                 let Some(&ci2) = self.ctx.ix.tables[tid.0][tid.1].chains.get(target) else {
@@ -649,6 +654,8 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
         mark: packet.mark,
         ct: packet.ct_state,
         view: CtView::Tracked,
+        dport: None,
+        dst_rewritten: false,
     };
     let mut sw = Sweeper {
         ctx: Ctx {
@@ -749,12 +756,12 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     }
     finals.sort_by_key(|f| f.0);
     // Resolve undecided ranges exactly, class by class.
-    let mut resolved: Vec<(u32, u32, Decision, Option<RuleRef>)> = vec![];
+    let mut resolved: Vec<(u32, u32, Decision, Option<RuleRef>, Option<u16>)> = vec![];
     let total_rules: usize = rulesets.iter().map(Ruleset::rule_count).sum();
     let mut budget = (MAX_EXACT_WORK / (total_rules + 1)).clamp(16, MAX_EXACT_CLASSES);
     for (a, z, d, by) in finals {
         if !matches!(d, Decision::Unknown(_)) {
-            resolved.push((a, z, d, by));
+            resolved.push((a, z, d, by, None));
             continue;
         }
         if sw.breaks.is_empty() {
@@ -766,7 +773,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             starts.extend(sw.breaks.range(a + 1..=z).copied());
         }
         if starts.len() > budget {
-            resolved.push((a, z, d, by));
+            resolved.push((a, z, d, by, None));
             continue;
         }
         budget -= starts.len();
@@ -775,14 +782,18 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             let mut p = packet.clone();
             p.dport = s as u16;
             let v = evaluate_index(&ix, &p);
-            resolved.push((s, e, v.decision, v.decided_by));
+            resolved.push((s, e, v.decision, v.decided_by, v.redirected_to));
         }
     }
     // Compress.
     let mut ranges: Vec<PortRange> = vec![];
-    for (a, z, d, by) in resolved {
+    for (a, z, d, by, redirected_to) in resolved {
         if let Some(l) = ranges.last_mut() {
-            if l.decision == d && l.decided_by == by && l.to as u32 + 1 == a {
+            if l.decision == d
+                && l.decided_by == by
+                && l.redirected_to == redirected_to
+                && l.to as u32 + 1 == a
+            {
                 l.to = z as u16;
                 continue;
             }
@@ -792,6 +803,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             to: z as u16,
             decision: d,
             decided_by: by,
+            redirected_to,
         });
     }
     Sweep { ranges }

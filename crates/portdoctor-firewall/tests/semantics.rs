@@ -238,3 +238,41 @@ fn set_statements_carry_dependencies_and_limits() {
     .with_iif("eth0");
     assert_eq!(evaluate(&rs, &v6).decision, Decision::Accept);
 }
+
+#[test]
+fn redirect_delivers_to_the_new_port() {
+    let json = std::fs::read_to_string(format!(
+        "{}/tests/data/redirect.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let rs = [portdoctor_firewall::parse_nft_json(&json).unwrap()];
+    // 80 is redirected to 8080, which the input chain accepts.
+    let v = explain(&rs, &syn(80)).overall;
+    assert_eq!(v.decision, Decision::Accept);
+    assert_eq!(v.redirected_to, Some(8080));
+    // 81 keeps its port and hits the input policy.
+    let v = explain(&rs, &syn(81)).overall;
+    assert_eq!(v.decision, Decision::Drop);
+    assert_eq!(explain(&rs, &syn(8080)).overall.redirected_to, None);
+    let s = sweep(&rs, &syn(0));
+    let r = s.decision(80).unwrap();
+    assert_eq!((r.from, r.to, r.redirected_to), (80, 80, Some(8080)));
+    assert_eq!(s.accepted(), vec![(80, 80), (8080, 8080)]);
+    // iptables REDIRECT.
+    let rs = ipt("*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 8443
+COMMIT
+*filter
+:INPUT DROP [0:0]
+-A INPUT -p tcp -m tcp --dport 8443 -j ACCEPT
+COMMIT
+");
+    let v = evaluate(&rs, &syn(443));
+    assert_eq!(
+        (v.decision, v.redirected_to),
+        (Decision::Accept, Some(8443))
+    );
+    assert!(portdoctor_firewall::print_iptables_save(&rs).contains("-j REDIRECT --to-ports 8443"));
+}

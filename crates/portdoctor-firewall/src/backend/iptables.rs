@@ -613,6 +613,22 @@ fn target(
             });
             r.action = Action::Reject(k);
         }
+        "REDIRECT" => {
+            let port = match opts {
+                [] => Some(None),
+                [o, v] if o.s == "--to-ports" => v.s.parse::<u16>().ok().map(Some),
+                _ => None,
+            };
+            match port {
+                Some(p) => r.action = Action::Redirect(p),
+                None => {
+                    r.statements.push(Statement::Other(text.clone()));
+                    r.action = Action::Unmodelled(format!(
+                        "target `{text}` not modelled (port ranges, random)"
+                    ));
+                }
+            }
+        }
         "LOG" | "NFLOG" | "ULOG" => r.statements.push(Statement::Log(text)),
         "MARK" => {
             let set = |v: u128, m: u128| Statement::SetMark {
@@ -1053,6 +1069,8 @@ fn print_rule(chain: &str, r: &Rule, v6: bool) -> String {
         )),
         Action::Jump(c) => parts.push(format!("-j {c}")),
         Action::Goto(c) => parts.push(format!("-g {c}")),
+        Action::Redirect(Some(p)) => parts.push(format!("-j REDIRECT --to-ports {p}")),
+        Action::Redirect(None) => parts.push("-j REDIRECT".into()),
         Action::Continue | Action::Unmodelled(_) | Action::Vmap { .. } => {}
     }
     parts.join(" ")

@@ -837,6 +837,16 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
             }),
             "set" | "map" | "dup" | "ct helper" | "ct timeout" | "ct expectation" | "secmark"
             | "flow" | "synproxy_off" => statements.push(Statement::Other(render(e))),
+            "redirect"
+                if body.get("port").is_none_or(|p| p.as_u64().is_some())
+                    && body.get("flags").is_none() =>
+            {
+                action = Action::Redirect(
+                    body.get("port")
+                        .and_then(Value::as_u64)
+                        .map(|p| p.min(65535) as u16),
+                );
+            }
             "dnat" | "snat" | "masquerade" | "redirect" | "tproxy" | "queue" | "fwd"
             | "synproxy" => {
                 action =

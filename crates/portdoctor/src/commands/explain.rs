@@ -281,6 +281,12 @@ fn render(
     if let Decision::Unknown(r) = &e.overall.decision {
         out.line(&format!("  why unknown: {r}"))?;
     }
+    if let Some(port) = e.overall.redirected_to {
+        out.line(&format!(
+            "  redirected: the connection reaches local port {port}, not {}",
+            p.dport
+        ))?;
+    }
     match &e.overall.decided_by {
         Some(r) => out.line(&format!("decided by: {}", rule_text(r)))?,
         None if e.overall.decision == Decision::Accept => {
@@ -326,8 +332,12 @@ fn render(
             } else {
                 format!("{}-{}", r.from, r.to)
             };
+            let redirect = r
+                .redirected_to
+                .map(|p| format!(" (redirected to port {p})"))
+                .unwrap_or_default();
             out.line(&format!(
-                "  {range:<12} {}{by}",
+                "  {range:<12} {}{redirect}{by}",
                 decision_text(out, &r.decision)
             ))?;
         }
