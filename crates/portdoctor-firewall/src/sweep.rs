@@ -195,6 +195,9 @@ enum Out {
 
 type RuleId = (TableId, usize, usize);
 
+/// A resolved port range: ports, decision, deciding rule, redirect.
+type Resolved = (u32, u32, Decision, Option<RuleRef>, Option<u16>);
+
 /// Outcome runs over port ranges.
 type Runs = Vec<(u32, u32, Out)>;
 
@@ -756,7 +759,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     }
     finals.sort_by_key(|f| f.0);
     // Resolve undecided ranges exactly, class by class.
-    let mut resolved: Vec<(u32, u32, Decision, Option<RuleRef>, Option<u16>)> = vec![];
+    let mut resolved: Vec<Resolved> = vec![];
     let total_rules: usize = rulesets.iter().map(Ruleset::rule_count).sum();
     let mut budget = (MAX_EXACT_WORK / (total_rules + 1)).clamp(16, MAX_EXACT_CLASSES);
     for (a, z, d, by) in finals {

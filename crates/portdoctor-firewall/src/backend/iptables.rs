@@ -307,6 +307,9 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
             }
             "-i" | "--in-interface" => {
                 let a = p.arg(t)?;
+                if a.quoted || !valid_name(&a.s) {
+                    return Err(p.err(a, "invalid interface name"));
+                }
                 r.matches
                     .push(cmp(Field::Iifname, neg, vec![parse_iface(&a.s)]));
             }
@@ -1065,7 +1068,7 @@ fn print_rule(chain: &str, r: &Rule, v6: bool) -> String {
         Action::Return => parts.push("-j RETURN".into()),
         Action::Reject(k) => parts.push(format!(
             "-j REJECT --reject-with {}",
-            names::reject_with_name(k, v6)
+            quote(&names::reject_with_name(k, v6))
         )),
         Action::Jump(c) => parts.push(format!("-j {c}")),
         Action::Goto(c) => parts.push(format!("-g {c}")),
