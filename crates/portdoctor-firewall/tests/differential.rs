@@ -268,12 +268,14 @@ fn random_rulesets_agree_with_the_kernel() {
     let cases = env_cases();
     let base = env_seed();
     let per = o.all_probes().len();
+    // PORTDOCTOR_DIFF_TIES=keep: keep order-dependent priority ties (see rulegen).
+    let keep_ties = std::env::var("PORTDOCTOR_DIFF_TIES").is_ok_and(|v| v == "keep");
     let n = cases.div_ceil(per);
     let scenarios: Vec<(u64, Scenario)> = (0..n as u64 * 2)
         .map(|i| {
             let seed = base.wrapping_add(i);
             let mut rng = StdRng::seed_from_u64(seed);
-            (seed, rulegen::generate(&mut rng, &o.env))
+            (seed, rulegen::generate(&mut rng, &o.env, keep_ties))
         })
         .collect();
     let started = Instant::now();

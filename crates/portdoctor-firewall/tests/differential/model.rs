@@ -75,6 +75,8 @@ pub struct NftChain {
     pub base: Option<(Hook, i32, bool)>,
     /// Device of an ingress chain.
     pub device: Option<String>,
+    /// A `type nat` chain rather than `type filter`.
+    pub nat: bool,
     /// Rules in order.
     pub rules: Vec<Rule>,
 }
@@ -117,6 +119,9 @@ pub enum Verdict {
     /// A non-terminal iptables target with its options (`MARK --set-mark 0x1`,
     /// `CT --notrack`, `LOG --log-prefix "pd "`).
     Target(String),
+    /// A NAT verdict, as (nft statement, iptables target): `redirect to :8080` /
+    /// `REDIRECT --to-ports 8080`.
+    Nat(String, String),
 }
 
 /// Which iptables binary family loads a ruleset.
@@ -190,9 +195,10 @@ impl Scenario {
                         .as_ref()
                         .map(|d| format!(" device \"{d}\""))
                         .unwrap_or_default();
+                    let ty = if c.nat { "nat" } else { "filter" };
                     let _ = writeln!(
                         out,
-                        "\t\ttype filter hook {}{device} priority {prio}; policy {policy};",
+                        "\t\ttype {ty} hook {}{device} priority {prio}; policy {policy};",
                         hook.nft()
                     );
                 }
@@ -331,6 +337,7 @@ fn nft_rule(r: &Rule) -> String {
         Verdict::Goto(c) => parts.push(format!("goto {c}")),
         Verdict::Return => parts.push("return".into()),
         Verdict::Vmap(m) => parts.push(m.clone()),
+        Verdict::Nat(nft, _) => parts.push(nft.clone()),
     }
     if let Some(c) = &r.comment {
         parts.push(format!("comment \"{c}\""));
@@ -377,7 +384,7 @@ fn ipt_rule(chain: &str, r: &Rule) -> String {
     }
     match &r.verdict {
         Verdict::None | Verdict::Vmap(_) => {}
-        Verdict::Target(t) => parts.push(format!("-j {t}")),
+        Verdict::Target(t) | Verdict::Nat(_, t) => parts.push(format!("-j {t}")),
         Verdict::Accept => parts.push("-j ACCEPT".into()),
         Verdict::Drop => parts.push("-j DROP".into()),
         Verdict::Reject(with) if with.is_empty() => parts.push("-j REJECT".into()),

@@ -92,7 +92,10 @@ enum L4 {
 }
 
 /// Generates the scenario for `seed`.
-pub fn generate(rng: &mut StdRng, env: &Env) -> Scenario {
+/// Generates one scenario. With `keep_ties`, chains that share a hook and a priority keep
+/// their rejects, marks and NAT (the kernel then runs the most recently registered first,
+/// which no listing shows: the evaluator must say Unknown where that order matters).
+pub fn generate(rng: &mut StdRng, env: &Env, keep_ties: bool) -> Scenario {
     let mut s = Scenario::default();
     let shape = rng.random_range(0..100);
     let mut labels = Vec::new();
@@ -129,7 +132,9 @@ pub fn generate(rng: &mut StdRng, env: &Env) -> Scenario {
         add_nft(rng, env, &mut s);
         add_ipt(rng, env, &mut s, backend);
     }
-    break_priority_ties(&mut s);
+    if !keep_ties {
+        break_priority_ties(&mut s);
+    }
     s.label = format!("{} ({} rules)", labels.join(","), s.rule_count());
     s
 }
@@ -231,6 +236,7 @@ fn add_nft(rng: &mut StdRng, env: &Env, s: &mut Scenario) {
                 name: format!("{hook_name}{bi}"),
                 base: Some((hook, prio, policy_drop)),
                 device: (hook == Hook::Ingress).then(|| env.iif.clone()),
+                nat: false,
                 rules,
             });
         }
@@ -250,8 +256,12 @@ fn add_nft(rng: &mut StdRng, env: &Env, s: &mut Scenario) {
                 name: rname.clone(),
                 base: None,
                 device: None,
+                nat: false,
                 rules,
             });
+        }
+        if rng.random_bool(0.08) {
+            chains.push(nft_nat_chain(rng, env, family));
         }
         // Regular chains are declared before the base chains that jump to them.
         chains.sort_by_key(|c| c.base.is_some());
@@ -261,6 +271,51 @@ fn add_nft(rng: &mut StdRng, env: &Env, s: &mut Scenario) {
             sets: set_defs,
             chains,
         });
+    }
+}
+
+/// A `type nat hook prerouting` chain with a redirect or a DNAT to the host itself, so the
+/// packet reaches another port than it was sent to.
+fn nft_nat_chain(rng: &mut StdRng, env: &Env, family: &str) -> NftChain {
+    let host = if family == "ip6" {
+        format!("[{}]", env.host_v6)
+    } else {
+        env.host_v4.to_string()
+    };
+    let qual = if family == "inet" { " ip" } else { "" };
+    let mut rules = Vec::new();
+    for _ in 0..rng.random_range(1..=2) {
+        let (matches, nft) = match rng.random_range(0..4) {
+            0 => ("tcp dport 8081", "redirect to :8080".to_string()),
+            1 => ("udp dport 161", "redirect to :53".to_string()),
+            2 if family != "ip6" => (
+                if family == "inet" {
+                    "meta nfproto ipv4 tcp dport 9000"
+                } else {
+                    "tcp dport 9000"
+                },
+                format!("dnat{qual} to {host}:80"),
+            ),
+            _ => ("tcp dport 81", "counter".to_string()),
+        };
+        rules.push(Rule {
+            matches: matches.to_string(),
+            verdict: if nft == "counter" {
+                Verdict::None
+            } else {
+                Verdict::Nat(nft, String::new())
+            },
+            counter: false,
+            stmt: None,
+            comment: None,
+        });
+    }
+    NftChain {
+        name: "nat0".into(),
+        base: Some((Hook::Prerouting, -100, false)),
+        device: None,
+        nat: true,
+        rules,
     }
 }
 
@@ -574,7 +629,11 @@ fn nft_l4(rng: &mut StdRng, ctx: &NftCtx, l4: &mut L4) -> String {
     let set_l4 = |l4: &mut L4| {
         *l4 = if proto == "tcp" { L4::Tcp } else { L4::Udp };
     };
-    match rng.random_range(0..10) {
+    match rng.random_range(0..11) {
+        10 => {
+            set_l4(l4);
+            format!("{proto} dport {{ 20-90, 5000-5500, 8080 }}")
+        }
         0 => {
             set_l4(l4);
             format!("meta l4proto {proto}")
@@ -646,7 +705,11 @@ fn nft_addr(rng: &mut StdRng, ctx: &NftCtx, fam: &mut Fam) -> Option<String> {
             env.host_v4.to_string(),
         )
     };
-    Some(match rng.random_range(0..8) {
+    Some(match rng.random_range(0..11) {
+        8 if v6 => format!("ip6 saddr & ffff:ffff:ffff:ffff:: == {net}").replace("/64", ""),
+        8 => format!("ip saddr & 255.255.255.252 == 198.18.{}.0", env.subnet),
+        9 => format!("{kw} daddr != {host}"),
+        10 => format!("meta protocol {kw}"),
         0 => format!("{kw} saddr {net}"),
         1 => format!("{kw} saddr != {one}"),
         2 => format!("{kw} saddr {one}"),
@@ -796,6 +859,23 @@ fn add_ipt(rng: &mut StdRng, env: &Env, s: &mut Scenario, backend: IptBackend) {
         if rng.random_bool(0.3) {
             tables.push(ipt_table(rng, env, s, backend, v6, "mangle"));
         }
+        if rng.random_bool(0.06) {
+            let rules = vec![Rule {
+                matches: "-p tcp -m tcp --dport 8081".into(),
+                verdict: Verdict::Nat(String::new(), "REDIRECT --to-ports 8080".into()),
+                counter: false,
+                stmt: None,
+                comment: Some("pd redirect".into()),
+            }];
+            tables.push(IptTable {
+                name: "nat",
+                chains: vec![IptChain {
+                    name: "PREROUTING".into(),
+                    policy: Some(false),
+                    rules,
+                }],
+            });
+        }
         tables.push(ipt_table(rng, env, s, backend, v6, "filter"));
         s.ipt.push(IptRuleset {
             backend,
@@ -916,7 +996,7 @@ fn ipt_rule(
                 let proto = if rng.random_bool(0.75) { "tcp" } else { "udp" };
                 l4 = if proto == "tcp" { L4::Tcp } else { L4::Udp };
                 let ports = port_list(rng, 2..=4);
-                parts.push(match rng.random_range(0..8) {
+                parts.push(match rng.random_range(0..10) {
                     0 => format!("-p {proto}"),
                     1 => format!("-p {proto} -m {proto} ! --dport {}", any_port(rng)),
                     2 => format!("-p {proto} -m multiport --dports {}", join(&ports, ",")),
@@ -936,10 +1016,13 @@ fn ipt_rule(
                         "-p {proto} -m multiport --dports {},8000:8100",
                         any_port(rng)
                     ),
+                    7 => format!("-p {proto} -m multiport --ports {}", join(&ports, ",")),
+                    8 => format!("-p {proto} -m {proto} --dport 1024:"),
                     _ => format!("-p {proto} -m {proto} --dport {}", any_port(rng)),
                 });
             }
-            2 => parts.push(match rng.random_range(0..6) {
+            2 => parts.push(match rng.random_range(0..7) {
+                6 => format!("-m iprange --dst-range {host}-{host}"),
                 0 => format!("-s {net}"),
                 1 => format!("! -s {one}/{plen}"),
                 2 => format!("-s {one}/{plen}"),
@@ -962,6 +1045,8 @@ fn ipt_rule(
                     "-m conntrack ! --ctstate ESTABLISHED",
                     "-m conntrack --ctstate INVALID",
                     "-m state --state NEW",
+                    "-m state --state INVALID",
+                    "-m conntrack --ctstate UNTRACKED",
                 ]
                 .choose(rng)
                 .unwrap()
@@ -1167,6 +1252,9 @@ fn rejects_to_drops(rules: &mut [Rule]) {
         }
         if r.stmt.as_deref().is_some_and(|st| !st.starts_with("log")) {
             r.stmt = None;
+        }
+        if matches!(r.verdict, Verdict::Nat(..)) {
+            r.verdict = Verdict::None;
         }
     }
 }
