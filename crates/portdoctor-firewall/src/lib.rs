@@ -22,6 +22,25 @@
 //!
 //! Model types are in [`model`]: [`Packet`], [`Verdict`], [`Decision`], [`RuleRef`], [`Step`].
 //! All are serde-serialisable with snake_case field names.
+//!
+//! ```
+//! use portdoctor_firewall::{Backend, Decision, IpFamily, Packet, evaluate, parse_iptables_save};
+//! let rules = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+//! let rs = parse_iptables_save(rules, IpFamily::Ipv4, Backend::IptablesLegacy).unwrap();
+//! let syn = |port| Packet::tcp_syn("192.0.2.7".parse().unwrap(), "198.18.0.1".parse().unwrap(), port);
+//! assert_eq!(evaluate(&rs, &syn(22)).decision, Decision::Accept);
+//! let v = evaluate(&rs, &syn(80));
+//! assert_eq!(v.decision, Decision::Drop);
+//! assert!(v.decided_by.unwrap().is_policy);
+//! ```
+//!
+//! # Assumptions (documented, not guessed)
+//!
+//! The packet is inbound to a local unicast address (`fib daddr type local` holds). Base chains
+//! on equal priorities run in the order of the rulesets given, then table listing order.
+//! Everything the evaluator does not model is an explicit [`Match::Unmodelled`] or
+//! [`Action::Unmodelled`]; it makes the result [`Decision::Unknown`] only when it can change
+//! the decision. See the crate README for the full list.
 
 pub mod backend;
 pub mod collect;
