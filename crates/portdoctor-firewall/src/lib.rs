@@ -16,7 +16,7 @@
 //! - Evaluate one packet: [`evaluate`]`(&Ruleset, &Packet) -> Verdict` for one ruleset, or
 //!   [`explain`]`(&[Ruleset], &Packet) -> Explanation` for every active backend together (the
 //!   packet passes all of them) plus one verdict per backend.
-//! - Sweep all ports: [`sweep`]`(&[Ruleset], &Packet) -> Sweep` — decisions for dport
+//! - Sweep all ports: [`sweep()`]`(&[Ruleset], &Packet) -> Sweep` — decisions for dport
 //!   0..=65535 as compressed ranges (the packet's `dport` is ignored).
 //! - Read the live rulesets: [`collect::collect`] with a [`collect::Runner`].
 //!
