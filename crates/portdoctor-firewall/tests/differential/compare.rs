@@ -83,11 +83,17 @@ pub fn packet_for(r: &ProbeResult, iif: &str) -> Packet {
     p
 }
 
-/// The outcome the kernel should show for `decision`; `None` for `Unknown`, and `Err` when a
-/// reject kind has no known wire form for the packet's family.
-pub fn expected(decision: &Decision, spec: &ProbeSpec) -> Result<Option<Observed>, String> {
+/// The outcome the kernel should show for `verdict`; `None` for `Unknown`, and `Err` when a
+/// reject kind has no known wire form for the packet's family. An accept that a `redirect`
+/// sent to another local port reaches that port's listener (or its absence).
+pub fn expected(verdict: &Verdict, spec: &ProbeSpec) -> Result<Option<Observed>, String> {
+    let decision = &verdict.decision;
     let v6 = spec.dst.is_ipv6();
-    let listening = Oracle::listening(spec);
+    let mut target = *spec;
+    if let Some(port) = verdict.redirected_to {
+        target.dst.set_port(port);
+    }
+    let listening = Oracle::listening(&target);
     let icmp = |v4code: u8, v6code: u8| Observed::Icmp {
         v6,
         ty: if v6 { 1 } else { 3 },
@@ -139,15 +145,21 @@ pub enum CaseResult {
 
 /// Compares one probe with the evaluator's overall verdict.
 pub fn compare(r: &ProbeResult, verdict: &Verdict) -> CaseResult {
-    match expected(&verdict.decision, &r.spec) {
+    match expected(verdict, &r.spec) {
         Ok(None) => match &verdict.decision {
             Decision::Unknown(reason) => CaseResult::Unknown(reason.clone()),
             _ => unreachable!("only Unknown has no expectation"),
         },
         Ok(Some(want)) if want == r.observed => CaseResult::Agree,
         Ok(Some(want)) => CaseResult::Disagree(format!(
-            "evaluator: {:?} (so the kernel should show {want}); kernel: {} (errno {:?})",
-            verdict.decision, r.observed, r.errno
+            "evaluator: {:?}{} (so the kernel should show {want}); kernel: {} (errno {:?})",
+            verdict.decision,
+            verdict
+                .redirected_to
+                .map(|p| format!(" redirected to {p}"))
+                .unwrap_or_default(),
+            r.observed,
+            r.errno
         )),
         Err(e) => CaseResult::Disagree(format!("{e}; kernel: {}", r.observed)),
     }
