@@ -83,6 +83,8 @@ hyperfine -N --warmup 0 --runs "$RUNS_B" --style basic --export-json "$tmp/b.jso
 read -r b_pd b_nm < <(median "$tmp/b.json")
 echo "RATIO (b) portdoctor/nmap = $(ratio "$b_pd" "$b_nm")  (medians ${b_pd}s / ${b_nm}s; target <= 0.5)"
 
+ip netns exec "$h" nft delete table inet pd_bench
+
 echo
 echo "== (c) wait noticing a port that opens ($RUNS_C runs each; delay = listen() -> waiter exit, ms)"
 stats() { python3 -c 'import statistics as s,sys; v=sorted(float(x) for x in open(sys.argv[1])); print(f"median {s.median(v):.1f} ms, p90 {v[int(len(v)*0.9)-1]:.1f} ms, max {v[-1]:.1f} ms")' "$1"; }

@@ -14,7 +14,7 @@ cmd = rest[1:] if rest and rest[0] == "--" else rest
 rng = random.Random(7)
 fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 for i in range(runs):
-    port = 20000 + rng.randint(0, 9999)
+    port = 40000 + rng.randint(0, 9999)
     argv = [a.replace("{port}", str(port)) for a in cmd]
     if ns:
         argv = ["ip", "netns", "exec", ns] + argv

@@ -75,42 +75,69 @@ pub(crate) struct Pending {
     queue: bool,
 }
 
+/// A TCP socket whose connect failed and that the kernel has reset to unconnected, kept for
+/// the next probe (Linux only: saves creating and destroying a socket per closed port).
+pub(crate) struct Spare {
+    sock: Socket,
+    v6: bool,
+    queue: bool,
+}
+
 /// A TCP connect attempt. `Err` only for errors that are not about the target.
 pub(crate) async fn tcp(
     addr: SocketAddr,
     source: Option<IpAddr>,
     timeout: Duration,
 ) -> Result<Attempt, ProbeError> {
-    match tcp_start(addr, source)? {
+    match tcp_start(addr, source, &mut None)? {
         Started::Done(a) => Ok(a),
         Started::Pending(p) => tcp_finish(p, timeout).await,
     }
 }
 
-/// Creates the socket and starts the connect, without waiting.
-pub(crate) fn tcp_start(addr: SocketAddr, source: Option<IpAddr>) -> Result<Started, ProbeError> {
-    let sock = match new_socket(addr, Proto::Tcp) {
-        Ok(s) => s,
-        Err(e) if sys::errno_of(&e).is_resource_shortage() => {
-            return Ok(Started::Done(Attempt::Shortage));
+/// Creates the socket (or takes `spare`) and starts the connect, without waiting. A socket
+/// that failed at once and can be reused is left in `spare`.
+pub(crate) fn tcp_start(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    spare: &mut Option<Spare>,
+) -> Result<Started, ProbeError> {
+    let (sock, queue) = match spare.take() {
+        Some(s) if s.v6 == addr.is_ipv6() => (s.sock, s.queue),
+        _ => {
+            let sock = match new_socket(addr, Proto::Tcp) {
+                Ok(s) => s,
+                Err(e) if sys::errno_of(&e).is_resource_shortage() => {
+                    return Ok(Started::Done(Attempt::Shortage));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let queue = sys::enable_error_queue(SockRef::from(&sock), addr.is_ipv6());
+            bind_source(&sock, source, addr)?;
+            (sock, queue)
         }
-        Err(e) => return Err(e.into()),
     };
-    let queue = sys::enable_error_queue(SockRef::from(&sock), addr.is_ipv6());
-    bind_source(&sock, source, addr)?;
     let start = Instant::now();
-    let done = match sock.connect(&addr.into()) {
+    let target = addr.into();
+    let done = match sock.connect(&target) {
         Ok(()) => connected(&sock, addr, start),
         Err(e) => match sys::errno_of(&e) {
             // On loopback the answer is often in before connect() returns: look before
             // paying for a readiness registration.
-            Errno::InProgress => match sock.take_error() {
-                Ok(Some(e)) => {
+            Errno::InProgress => match sys::connect_again(&sock, &target) {
+                sys::Again::Failed(e, reusable) => {
                     let v = error_verdict(Proto::Tcp, SockRef::from(&sock), &e, queue, false);
+                    if reusable {
+                        *spare = Some(Spare {
+                            sock,
+                            v6: addr.is_ipv6(),
+                            queue,
+                        });
+                    }
                     Attempt::Answer(v, start.elapsed())
                 }
-                _ if sock.peer_addr().is_ok() => connected(&sock, addr, start),
-                _ => {
+                sys::Again::Connected => connected(&sock, addr, start),
+                sys::Again::InProgress => {
                     return Ok(Started::Pending(Pending {
                         sock,
                         addr,

@@ -201,11 +201,15 @@ pub(crate) enum Fast {
 }
 
 /// Starts a TCP job without awaiting anything: most loopback answers need no task at all.
-pub(crate) fn probe_start(job: &Job, sh: &Shared) -> Result<Fast, ProbeError> {
+pub(crate) fn probe_start(
+    job: &Job,
+    sh: &Shared,
+    spare: &mut Option<attempt::Spare>,
+) -> Result<Fast, ProbeError> {
     if job.proto != Proto::Tcp {
         return Ok(Fast::Async);
     }
-    Ok(match attempt::tcp_start(job.addr, sh.cfg.source)? {
+    Ok(match attempt::tcp_start(job.addr, sh.cfg.source, spare)? {
         Started::Done(Attempt::Shortage) => Fast::Shortage,
         Started::Done(Attempt::Answer(v, rtt)) => {
             Fast::Done(Box::new(answered(job, sh, v, rtt, 1)))

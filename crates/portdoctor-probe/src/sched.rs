@@ -83,11 +83,12 @@ pub(crate) async fn schedule(
     // loopback scan (answers in microseconds) stays cache-friendly, a scan of dropping
     // hosts grows to the full concurrency.
     let mut window = max_conc.min(START_WINDOW);
+    let mut spare = None;
     loop {
         let mut inline = 0u32;
         while set.len() < window {
             let Some(i) = queue.pop_front() else { break };
-            let first = match probe_start(&jobs[i], &shared)? {
+            let first = match probe_start(&jobs[i], &shared, &mut spare)? {
                 Fast::Done(r) => {
                     if !sink(i, *r) {
                         return Ok(());

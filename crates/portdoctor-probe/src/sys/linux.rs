@@ -56,3 +56,17 @@ pub fn read_error_queue(sock: SockRef<'_>) -> Option<Icmp> {
 pub fn nonblocking_socket(domain: Domain, ty: Type, proto: Protocol) -> std::io::Result<Socket> {
     Socket::new(domain, ty.nonblocking(), Some(proto))
 }
+
+/// Looks at a connect in progress by calling `connect()` again: `EALREADY` = in progress,
+/// `EISCONN` = connected, any other error is the connect's own (its `sk_err`). After that
+/// error Linux resets the socket to unconnected (`tcp_disconnect`), so it can be reused.
+pub fn connect_again(sock: &Socket, addr: &socket2::SockAddr) -> super::Again {
+    match sock.connect(addr) {
+        Ok(()) => super::Again::Connected,
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EALREADY) | Some(libc::EINPROGRESS) => super::Again::InProgress,
+            Some(libc::EISCONN) => super::Again::Connected,
+            _ => super::Again::Failed(e, true),
+        },
+    }
+}

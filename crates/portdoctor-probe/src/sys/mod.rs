@@ -11,13 +11,24 @@ mod unix;
 mod windows;
 
 #[cfg(target_os = "linux")]
-pub use linux::{enable_error_queue, nonblocking_socket, read_error_queue};
+pub use linux::{connect_again, enable_error_queue, nonblocking_socket, read_error_queue};
 #[cfg(not(target_os = "linux"))]
-pub use no_queue::{enable_error_queue, nonblocking_socket, read_error_queue};
+pub use no_queue::{connect_again, enable_error_queue, nonblocking_socket, read_error_queue};
 #[cfg(unix)]
 pub use unix::{errno_of, raise_nofile_limit};
 #[cfg(not(unix))]
 pub use windows::{errno_of, raise_nofile_limit};
+
+/// Where a non-blocking connect stands, looked at without waiting.
+#[derive(Debug)]
+pub enum Again {
+    /// It failed with this error; `true` if the socket may be used for another connect.
+    Failed(std::io::Error, bool),
+    /// The handshake completed.
+    Connected,
+    /// Still in progress.
+    InProgress,
+}
 
 /// A portable class of OS error, as far as probing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

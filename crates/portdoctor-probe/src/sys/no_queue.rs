@@ -20,3 +20,13 @@ pub fn nonblocking_socket(domain: Domain, ty: Type, proto: Protocol) -> std::io:
     s.set_nonblocking(true)?;
     Ok(s)
 }
+
+/// Looks at a connect in progress through `SO_ERROR` and the peer address; the socket is
+/// never reused here (reconnecting a failed socket is not portable).
+pub fn connect_again(sock: &Socket, _addr: &socket2::SockAddr) -> super::Again {
+    match sock.take_error() {
+        Ok(Some(e)) => super::Again::Failed(e, false),
+        _ if sock.peer_addr().is_ok() => super::Again::Connected,
+        _ => super::Again::InProgress,
+    }
+}
