@@ -3,11 +3,10 @@
 //!
 //! Semantics:
 //! - Base chains of all tables (and all given rulesets) on the same hook run in priority
-//!   order, lower first. Ties keep the order of the rulesets as given, then the tables'
-//!   listing order (nft lists tables in creation order, which is hook registration order;
-//!   between legacy x_tables and nftables the kernel order of equal priorities depends on
-//!   module load order and is not knowable from the rules). Ties only change which rule is
-//!   named, never accept-vs-drop: an accept ends only its own base chain.
+//!   order, lower first. Equal priorities: within one table the newest chain (highest handle)
+//!   runs first, as netfilter inserts a new hook before existing ones of equal priority;
+//!   between different tables or backends the order is not knowable from any listing, so every
+//!   order is evaluated (at most [`MAX_ORDERS`]) and combined like undecided matches.
 //! - `accept` ends the current base chain; `drop`/`reject` are final; `jump`, `goto`,
 //!   `return`, end of a regular chain = return, end of a base chain = its policy.
 //! - The destination is taken to be a local address of the host (`fib daddr type local`,
@@ -23,9 +22,10 @@ use crate::model::{
     RuleRef, Statement, Step, StepKind, Values, Verdict, VerdictMap,
 };
 use std::net::IpAddr;
+use std::rc::Rc;
 
 /// Maximum number of evaluation paths followed when undecided matches fork the evaluation.
-pub const MAX_PATHS: usize = 256;
+pub const MAX_PATHS: usize = 1024;
 /// Maximum chain nesting depth (the kernel's limit is 16 jumps for nf_tables).
 pub const MAX_DEPTH: usize = 64;
 
@@ -399,16 +399,112 @@ struct Frame {
 /// One evaluation path.
 #[derive(Debug, Clone)]
 struct Path {
+    /// The order of base chains this path follows (indices into the index's base list).
+    order: Rc<Vec<usize>>,
+    /// Position in `order`.
     base: usize,
     stack: Vec<Frame>,
     st: PktState,
     trace: Vec<Step>,
     /// Undecided matches this path assumed an outcome for.
     assumed: Vec<String>,
-    /// The last rule that accepted (ending its base chain).
-    accepted_by: Option<RuleRef>,
-    /// The last base-chain policy that accepted (chains with rules only).
-    policy_accept: Option<RuleRef>,
+    /// The accepting rule of the canonically last base chain that accepted by a rule
+    /// (canonical base index, rule): independent of the order of equal-priority chains.
+    accepted_by: Option<(usize, RuleRef)>,
+    /// Same for accepting policies (chains with rules only).
+    policy_accept: Option<(usize, RuleRef)>,
+}
+
+impl Path {
+    /// Canonical index of the base chain being run.
+    fn canon(&self) -> usize {
+        self.order.get(self.base).copied().unwrap_or(usize::MAX)
+    }
+
+    fn note_accept(&mut self, r: RuleRef, policy: bool) {
+        let idx = self.canon();
+        let slot = if policy {
+            &mut self.policy_accept
+        } else {
+            &mut self.accepted_by
+        };
+        if slot.as_ref().is_none_or(|(i, _)| *i <= idx) {
+            *slot = Some((idx, r));
+        }
+    }
+}
+
+/// Most orders of equal-priority base chains of different tables tried.
+pub const MAX_ORDERS: usize = 120;
+
+/// Every order in which the applicable base chains may run: the canonical order with each
+/// group of equal (hook, priority) chains permuted by table (chains of one table keep their
+/// known order). `Err` when there are more than [`MAX_ORDERS`].
+fn base_orders(ix: &Index, pkt: &Packet) -> Result<Vec<Vec<usize>>, String> {
+    let applicable: Vec<usize> = (0..ix.base.len())
+        .filter(|&i| {
+            let b = &ix.base[i];
+            let t = ix.table(b.table);
+            t.family.sees(pkt.family) && device_ok(&t.chains[b.chain], pkt)
+        })
+        .collect();
+    let mut orders: Vec<Vec<usize>> = vec![vec![]];
+    let mut i = 0;
+    while i < applicable.len() {
+        let key = |j: usize| {
+            (
+                ix.base[applicable[j]].stage,
+                ix.base[applicable[j]].priority,
+            )
+        };
+        let mut j = i;
+        while j < applicable.len() && key(j) == key(i) {
+            j += 1;
+        }
+        // Split the group by table, keeping each table's internal order.
+        let mut subs: Vec<Vec<usize>> = vec![];
+        for &b in &applicable[i..j] {
+            match subs.last_mut() {
+                Some(last) if ix.base[last[0]].table == ix.base[b].table => last.push(b),
+                _ => subs.push(vec![b]),
+            }
+        }
+        let perms = permutations(subs.len());
+        if orders.len() * perms.len() > MAX_ORDERS {
+            return Err(format!(
+                "more than {MAX_ORDERS} possible orders of equal-priority base chains"
+            ));
+        }
+        let mut next = Vec::with_capacity(orders.len() * perms.len());
+        for o in &orders {
+            for perm in &perms {
+                let mut n = o.clone();
+                for &k in perm {
+                    n.extend_from_slice(&subs[k]);
+                }
+                next.push(n);
+            }
+        }
+        orders = next;
+        i = j;
+    }
+    Ok(orders)
+}
+
+/// All permutations of 0..n, the identity first.
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n <= 1 {
+        return vec![(0..n).collect()];
+    }
+    let mut out = vec![];
+    for p in permutations(n - 1) {
+        for pos in (0..=p.len()).rev() {
+            let mut q = p.clone();
+            q.insert(pos, n - 1);
+            out.push(q);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -496,9 +592,23 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
             decided_by: None,
             trace: vec![],
             redirected_to: None,
+            possible: vec![],
         };
     }
+    let orders = match base_orders(ix, pkt) {
+        Ok(o) => o,
+        Err(reason) => {
+            return Verdict {
+                decision: Decision::Unknown(reason),
+                decided_by: None,
+                trace: vec![],
+                redirected_to: None,
+                possible: vec![],
+            };
+        }
+    };
     let start = Path {
+        order: Rc::new(vec![]),
         base: 0,
         stack: vec![],
         st: PktState {
@@ -513,9 +623,18 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
         accepted_by: None,
         policy_accept: None,
     };
-    let mut work = vec![start];
+    let n_orders = orders.len();
+    // Reversed so that the canonical order is evaluated first (its trace is shown).
+    let mut work: Vec<Path> = orders
+        .into_iter()
+        .rev()
+        .map(|o| Path {
+            order: Rc::new(o),
+            ..start.clone()
+        })
+        .collect();
     let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut forks = 1usize;
+    let mut forks = n_orders;
     while let Some(mut p) = work.pop() {
         let o = run_path(&ctx, &mut p, &mut work, &mut forks);
         outcomes.push(o);
@@ -527,10 +646,11 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
                 decided_by: None,
                 trace: outcomes.swap_remove(0).trace,
                 redirected_to: None,
+                possible: vec![],
             };
         }
     }
-    combine(outcomes)
+    combine(outcomes, n_orders > 1)
 }
 
 fn reject_name(k: &crate::model::RejectKind) -> String {
@@ -561,7 +681,7 @@ fn packet_problem(p: &Packet) -> Option<String> {
     (!ok).then(|| "packet family does not match its addresses".to_string())
 }
 
-fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
+fn combine(mut outcomes: Vec<Outcome>, several_orders: bool) -> Verdict {
     // Outcomes were pushed in depth-first order; the first is the "all undecided matches
     // false"-or-first path. Put the path that assumed least first for the trace.
     outcomes.sort_by_key(|o| o.assumed.len());
@@ -599,6 +719,7 @@ fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
             decided_by: if same_rule { first.by } else { None },
             trace,
             redirected_to: first.redirect,
+            possible: vec![],
         };
     }
     let mut reasons: Vec<String> = Vec::new();
@@ -608,6 +729,13 @@ fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
         }
         reasons.extend(o.assumed.iter().cloned());
     }
+    if several_orders {
+        reasons.push(
+            "equal-priority base chains of different tables (or backends) run in an order \
+             no listing shows, and the orders give different results"
+                .into(),
+        );
+    }
     reasons.sort();
     reasons.dedup();
     let mut kinds: Vec<String> = outcomes
@@ -616,6 +744,16 @@ fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
         .collect();
     kinds.sort();
     kinds.dedup();
+    let mut possible: Vec<Decision> = vec![];
+    for o in &outcomes {
+        let d = match &o.decision {
+            Decision::Unknown(_) => Decision::Unknown("undecided path".into()),
+            d => d.clone(),
+        };
+        if !possible.contains(&d) {
+            possible.push(d);
+        }
+    }
     let outcomes_note = if kinds.len() > 1 {
         format!(" (possible outcomes: {})", kinds.join(", "))
     } else {
@@ -626,6 +764,7 @@ fn combine(mut outcomes: Vec<Outcome>) -> Verdict {
         decided_by: None,
         trace: first.trace,
         redirected_to: None,
+        possible,
     }
 }
 
@@ -644,8 +783,8 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
         if p.stack.is_empty() {
             // Enter the next applicable base chain.
             let mut entered = false;
-            while p.base < ix.base.len() {
-                let b = &ix.base[p.base];
+            while p.base < p.order.len() {
+                let b = &ix.base[p.order[p.base]];
                 let t = ix.table(b.table);
                 let c = &t.chains[b.chain];
                 if t.family.sees(ctx.pkt.family) && device_ok(c, ctx.pkt) && nat_runs(c, p.st.ct) {
@@ -673,7 +812,11 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
                 p.base += 1;
             }
             if !entered {
-                let by = p.accepted_by.take().or(p.policy_accept.take());
+                let by = p
+                    .accepted_by
+                    .take()
+                    .or(p.policy_accept.take())
+                    .map(|(_, r)| r);
                 return Outcome {
                     decision: Decision::Accept,
                     by,
@@ -745,7 +888,7 @@ fn do_return(ctx: &Ctx, p: &mut Path) -> Flow {
         match pol {
             Policy::Accept => {
                 if !c.rules.is_empty() {
-                    p.policy_accept = Some(policy_ref(ctx.ix, f.table, c, pol));
+                    p.note_accept(policy_ref(ctx.ix, f.table, c, pol), true);
                 }
                 p.base += 1;
                 Flow::Next
@@ -847,10 +990,10 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                 StepKind::Matched,
                 "accept (ends this base chain)".into(),
             ));
+            // The canonically last accepting rule is named when nothing drops.
+            p.note_accept(rref(), false);
             p.stack.clear();
             p.base += 1;
-            // The last accepting rule is named when nothing later drops.
-            p.accepted_by = Some(rref());
             Flow::Next
         }
         Action::Drop => {
@@ -960,9 +1103,9 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                 p.st.dport = Some(to);
             }
             p.st.dst_rewritten = true;
+            p.note_accept(rref(), false);
             p.stack.clear();
             p.base += 1;
-            p.accepted_by = Some(rref());
             Flow::Next
         }
         Action::Unmodelled(reason) => {

@@ -160,9 +160,19 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        // Stable sort: ties keep ruleset order, then table listing order (nft lists tables
-        // in creation order, which is the order their hooks were registered).
-        base.sort_by_key(|b| (b.stage, b.priority));
+        // Canonical order: hook stage, priority; ties keep ruleset order and table listing
+        // order (the kernel's order between tables is not knowable: the evaluator tries every
+        // order); within one table the newest chain (highest handle) runs first, because
+        // netfilter inserts a new hook before existing ones of equal priority.
+        base.sort_by_key(|b| {
+            let handle = rulesets[b.table.0].tables[b.table.1].chains[b.chain].handle;
+            (
+                b.stage,
+                b.priority,
+                b.table,
+                std::cmp::Reverse(handle.unwrap_or(0)),
+            )
+        });
         Index {
             rulesets,
             tables,

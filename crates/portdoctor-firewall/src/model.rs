@@ -702,4 +702,9 @@ pub struct Verdict {
     /// that port, not the one asked about.
     #[serde(default)]
     pub redirected_to: Option<u16>,
+    /// When the decision is unknown: the distinct decisions the possible evaluation paths
+    /// reached (e.g. `[drop, reject]`: blocked either way); `unknown` when a path could not be
+    /// decided at all. Empty when the decision is definite.
+    #[serde(default)]
+    pub possible: Vec<Decision>,
 }

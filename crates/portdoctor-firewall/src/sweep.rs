@@ -677,53 +677,161 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     // (ports, explicit accept rule) per base chain in order; and policy accepts.
     let mut accepts: Vec<(u32, u32, RuleRef)> = vec![];
     let mut policy_accepts: Vec<(u32, u32, RuleRef)> = vec![];
-    for b in &ix.base {
-        let t = ix.table(b.table);
-        let c = &t.chains[b.chain];
-        if !t.family.sees(packet.family) || !crate::eval::nat_runs(c, packet.ct_state) {
-            continue;
+    let applicable: Vec<&crate::index::BaseEntry> = ix
+        .base
+        .iter()
+        .filter(|b| {
+            let t = ix.table(b.table);
+            let c = &t.chains[b.chain];
+            let dev_ok = match (&c.base, &packet.iif) {
+                (Some(base), Some(iif)) => base.devices.is_empty() || base.devices.contains(iif),
+                _ => true,
+            };
+            t.family.sees(packet.family) && crate::eval::nat_runs(c, packet.ct_state) && dev_ok
+        })
+        .collect();
+    let mut gi = 0;
+    while gi < applicable.len() {
+        let key = (applicable[gi].stage, applicable[gi].priority);
+        let mut gj = gi;
+        while gj < applicable.len() && (applicable[gj].stage, applicable[gj].priority) == key {
+            gj += 1;
         }
-        if let (Some(base), Some(iif)) = (&c.base, &packet.iif) {
-            if !base.devices.is_empty() && !base.devices.contains(iif) {
-                continue;
-            }
-        }
+        let group = &applicable[gi..gj];
+        gi = gj;
         if pending.is_empty() {
             break;
         }
-        sw.st.view = ct_view(b.stage, b.priority);
-        let map = sw.chain_map(b.table, b.chain);
-        let pol = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
-        for (a, z, o) in map {
-            let ports = peek(&pending, &vec![(a, z)]);
-            if ports.is_empty() {
-                continue;
-            }
-            match o {
-                Out::Accept(id) => {
-                    let rr = rule_ref_of(&ix, id);
-                    for &(x, y) in &ports {
-                        accepts.push((x, y, rr.clone()));
+        let multi_table = group.iter().any(|b| b.table != group[0].table);
+        if multi_table {
+            // Equal-priority chains of different tables run in an order no listing shows:
+            // combine their outcomes port by port; conflicting finals are unknown (and then
+            // resolved exactly, trying every order).
+            let maps: Vec<(&crate::index::BaseEntry, Runs)> = group
+                .iter()
+                .map(|b| {
+                    sw.st.view = ct_view(b.stage, b.priority);
+                    (*b, sw.chain_map(b.table, b.chain))
+                })
+                .collect();
+            let mut bounds: BTreeSet<u32> = maps
+                .iter()
+                .flat_map(|(_, runs)| runs.iter().map(|r| r.0))
+                .collect();
+            bounds.insert(0);
+            let bv: Vec<u32> = bounds.into_iter().collect();
+            for (k, &a) in bv.iter().enumerate() {
+                let z = bv.get(k + 1).map_or(MAXP, |n| n - 1);
+                let ports = peek(&pending, &vec![(a, z)]);
+                if ports.is_empty() {
+                    continue;
+                }
+                let mut finals_here: Vec<(Decision, Option<RuleRef>)> = vec![];
+                let mut unknown: Option<String> = None;
+                let mut acc_here: Vec<RuleRef> = vec![];
+                let mut pol_here: Vec<RuleRef> = vec![];
+                for (b, runs) in &maps {
+                    let c = &ix.table(b.table).chains[b.chain];
+                    let pol = c.base.as_ref().map_or(Policy::Accept, |x| x.policy);
+                    let idx = runs.partition_point(|r| r.1 < a);
+                    let Some((_, _, o)) = runs.get(idx) else {
+                        continue;
+                    };
+                    match o {
+                        Out::Accept(id) => acc_here.push(rule_ref_of(&ix, *id)),
+                        Out::Fall if pol == Policy::Accept => {
+                            if !c.rules.is_empty() {
+                                pol_here.push(policy_ref(&ix, b.table, b.chain));
+                            }
+                        }
+                        Out::Fall => finals_here
+                            .push((Decision::Drop, Some(policy_ref(&ix, b.table, b.chain)))),
+                        Out::Drop(id) => {
+                            finals_here.push((Decision::Drop, Some(rule_ref_of(&ix, *id))))
+                        }
+                        Out::Reject(kind, id) => finals_here
+                            .push((Decision::Reject(kind.clone()), Some(rule_ref_of(&ix, *id)))),
+                        Out::Unknown(r) => unknown = Some(r.clone()),
                     }
                 }
-                Out::Fall if pol == Policy::Accept => {
-                    if !c.rules.is_empty() {
-                        let rr = policy_ref(&ix, b.table, b.chain);
-                        for &(x, y) in &ports {
+                if let Some(r) = unknown {
+                    for (x, y) in take(&mut pending, &ports) {
+                        finals.push((x, y, Decision::Unknown(r.clone()), None));
+                    }
+                    continue;
+                }
+                if finals_here.is_empty() {
+                    for &(x, y) in &ports {
+                        for rr in &acc_here {
+                            accepts.push((x, y, rr.clone()));
+                        }
+                        for rr in &pol_here {
                             policy_accepts.push((x, y, rr.clone()));
                         }
                     }
+                    continue;
                 }
-                o => {
-                    let (d, by) = match o {
-                        Out::Fall => (Decision::Drop, Some(policy_ref(&ix, b.table, b.chain))),
-                        Out::Drop(id) => (Decision::Drop, Some(rule_ref_of(&ix, id))),
-                        Out::Reject(k, id) => (Decision::Reject(k), Some(rule_ref_of(&ix, id))),
-                        Out::Unknown(r) => (Decision::Unknown(r), None),
-                        Out::Accept(_) => unreachable_accept(),
-                    };
-                    for (x, y) in take(&mut pending, &ports) {
-                        finals.push((x, y, d.clone(), by.clone()));
+                let d0 = finals_here[0].0.clone();
+                let (d, by) = if finals_here.iter().all(|f| f.0 == d0) {
+                    let b0 = finals_here[0].1.clone();
+                    let same = finals_here.iter().all(|f| f.1 == b0);
+                    (d0, if same { b0 } else { None })
+                } else {
+                    (
+                        Decision::Unknown(
+                            "equal-priority base chains of different tables run in an order \
+                             no listing shows"
+                                .into(),
+                        ),
+                        None,
+                    )
+                };
+                for (x, y) in take(&mut pending, &ports) {
+                    finals.push((x, y, d.clone(), by.clone()));
+                }
+            }
+            continue;
+        }
+        for b in group {
+            let t = ix.table(b.table);
+            let c = &t.chains[b.chain];
+            if pending.is_empty() {
+                break;
+            }
+            sw.st.view = ct_view(b.stage, b.priority);
+            let map = sw.chain_map(b.table, b.chain);
+            let pol = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
+            for (a, z, o) in map {
+                let ports = peek(&pending, &vec![(a, z)]);
+                if ports.is_empty() {
+                    continue;
+                }
+                match o {
+                    Out::Accept(id) => {
+                        let rr = rule_ref_of(&ix, id);
+                        for &(x, y) in &ports {
+                            accepts.push((x, y, rr.clone()));
+                        }
+                    }
+                    Out::Fall if pol == Policy::Accept => {
+                        if !c.rules.is_empty() {
+                            let rr = policy_ref(&ix, b.table, b.chain);
+                            for &(x, y) in &ports {
+                                policy_accepts.push((x, y, rr.clone()));
+                            }
+                        }
+                    }
+                    o => {
+                        let (d, by) = match o {
+                            Out::Fall => (Decision::Drop, Some(policy_ref(&ix, b.table, b.chain))),
+                            Out::Drop(id) => (Decision::Drop, Some(rule_ref_of(&ix, id))),
+                            Out::Reject(k, id) => (Decision::Reject(k), Some(rule_ref_of(&ix, id))),
+                            Out::Unknown(r) => (Decision::Unknown(r), None),
+                            Out::Accept(_) => unreachable_accept(),
+                        };
+                        for (x, y) in take(&mut pending, &ports) {
+                            finals.push((x, y, d.clone(), by.clone()));
+                        }
                     }
                 }
             }

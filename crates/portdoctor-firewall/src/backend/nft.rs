@@ -901,6 +901,13 @@ fn family_dependency(b: &Map<String, Value>, exprs: &[Value], matches: &mut Vec<
         Some("icmp") => matches.push(nfproto_dep(2)),
         Some("icmpv6") => matches.push(nfproto_dep(10)),
         Some("tcp reset") => {
+            // Hidden `meta l4proto tcp` dependency (shown by --debug=netlink only).
+            matches.push(Match::Cmp {
+                key: vec![Field::L4Proto],
+                mask: None,
+                negated: false,
+                values: Values::Inline(vec![vec![Elem::val(6)]]),
+            });
             let multi = matches!(str_of(b, "family"), Some("inet" | "bridge" | "netdev"));
             let shows_family = matches.iter().any(|m| match m {
                 Match::Cmp { key, .. } => key.iter().any(|f| {

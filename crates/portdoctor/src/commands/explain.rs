@@ -280,6 +280,15 @@ fn render(
     ))?;
     if let Decision::Unknown(r) = &e.overall.decision {
         out.line(&format!("  why unknown: {r}"))?;
+        if !e.overall.possible.is_empty() {
+            let names: Vec<String> = e
+                .overall
+                .possible
+                .iter()
+                .map(|d| decision_text(out, d))
+                .collect();
+            out.line(&format!("  possible outcomes: {}", names.join(", ")))?;
+        }
     }
     if let Some(port) = e.overall.redirected_to {
         out.line(&format!(
