@@ -494,3 +494,8 @@ fn reject_kinds_agree_with_the_kernel() {
     report(&format!("{table}{}", tally.summary(0)));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn ufw_ruleset_agrees_with_the_kernel() {
+    check_fixed("ufw_ruleset_agrees_with_the_kernel", realworld::ufw);
+}

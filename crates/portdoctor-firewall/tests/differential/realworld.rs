@@ -2,7 +2,7 @@
 //! classic DOCKER / DOCKER-USER / DOCKER-ISOLATION-STAGE-1/2 layout plus a published port's
 //! DNAT, behind a host firewall with a drop policy), kube-proxy in iptables mode (legacy, the
 //! KUBE-* filter chains with comments, addrtype and conntrack, NodePort DNAT), and a default-deny
-//! nft ruleset with allow sets in firewalld's zone layout.
+//! nft ruleset with allow sets in firewalld's zone layout, and ufw's iptables chains.
 //!
 //! The layouts are written from what those programs produce (`iptables-save` / `nft list
 //! ruleset` of real hosts); ports are moved into the range the oracle probes.
@@ -251,6 +251,151 @@ pub fn default_deny_nft(env: &Env) -> Scenario {
     Scenario {
         label: "default-deny nft (firewalld layout, allow sets)".into(),
         raw: vec![("nft".into(), vec!["-f".into(), "-".into()], text)],
+        ..Scenario::default()
+    }
+}
+
+/// ufw (Debian, iptables-nft backend) with `default deny incoming` and the rules
+/// `allow 22/tcp`, `allow "Nginx Full"`, `allow from .4 to any port 5432 proto tcp`,
+/// `allow 53/udp`, `reject 9000/tcp`, `limit 8080/tcp`: the ufw-before/after/user chain
+/// layout, `-m limit` on the logging rules, `-m recent` for the limit rule, and `addrtype`
+/// in ufw-not-local. IPv6 gets the same user rules in the ufw6-* chains.
+pub fn ufw(env: &Env) -> Scenario {
+    let n = env.subnet;
+    let chains = |p: &str| {
+        [
+            "after-forward",
+            "after-input",
+            "after-logging-forward",
+            "after-logging-input",
+            "after-logging-output",
+            "after-output",
+            "before-forward",
+            "before-input",
+            "before-logging-forward",
+            "before-logging-input",
+            "before-logging-output",
+            "before-output",
+            "logging-allow",
+            "logging-deny",
+            "not-local",
+            "reject-forward",
+            "reject-input",
+            "reject-output",
+            "skip-to-policy-forward",
+            "skip-to-policy-input",
+            "skip-to-policy-output",
+            "track-forward",
+            "track-input",
+            "track-output",
+            "user-forward",
+            "user-input",
+            "user-limit",
+            "user-limit-accept",
+            "user-logging-forward",
+            "user-logging-input",
+            "user-logging-output",
+            "user-output",
+        ]
+        .iter()
+        .map(|c| format!(":{p}-{c} - [0:0]\n"))
+        .collect::<String>()
+    };
+    let common = |p: &str, v6: bool, src4: &str| {
+        let lim = "-m limit --limit 3/min --limit-burst 10";
+        let (reject, icmp) = if v6 {
+            (
+                "icmp6-port-unreachable",
+                "-p ipv6-icmp -m icmp6 --icmpv6-type 1 -j ACCEPT",
+            )
+        } else {
+            (
+                "icmp-port-unreachable",
+                "-p icmp -m icmp --icmp-type 3 -j ACCEPT",
+            )
+        };
+        let mask = if v6 {
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        } else {
+            "255.255.255.255"
+        };
+        let mut r = format!(
+            "-A INPUT -j {p}-before-logging-input
+-A INPUT -j {p}-before-input
+-A INPUT -j {p}-after-input
+-A INPUT -j {p}-after-logging-input
+-A INPUT -j {p}-reject-input
+-A INPUT -j {p}-track-input
+-A {p}-after-input -p udp -m udp --dport 137 -j {p}-skip-to-policy-input
+-A {p}-after-input -p udp -m udp --dport 138 -j {p}-skip-to-policy-input
+-A {p}-after-input -p tcp -m tcp --dport 139 -j {p}-skip-to-policy-input
+-A {p}-after-input -p tcp -m tcp --dport 445 -j {p}-skip-to-policy-input
+-A {p}-after-logging-input {lim} -j LOG --log-prefix \"[UFW BLOCK] \"
+-A {p}-before-input -i lo -j ACCEPT
+-A {p}-before-input -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A {p}-before-input -m conntrack --ctstate INVALID -j {p}-logging-deny
+-A {p}-before-input -m conntrack --ctstate INVALID -j DROP
+-A {p}-before-input {icmp}
+"
+        );
+        if !v6 {
+            r.push_str(&format!(
+                "-A {p}-after-input -m addrtype --dst-type BROADCAST -j {p}-skip-to-policy-input
+-A {p}-before-input -p udp -m udp --sport 67 --dport 68 -j ACCEPT
+-A {p}-before-input -j {p}-not-local
+-A {p}-before-input -d 224.0.0.251/32 -p udp -m udp --dport 5353 -j ACCEPT
+-A {p}-before-input -d 239.255.255.250/32 -p udp -m udp --dport 1900 -j ACCEPT
+-A {p}-not-local -m addrtype --dst-type LOCAL -j RETURN
+-A {p}-not-local -m addrtype --dst-type MULTICAST -j RETURN
+-A {p}-not-local -m addrtype --dst-type BROADCAST -j RETURN
+-A {p}-not-local {lim} -j {p}-logging-deny
+-A {p}-not-local -j DROP
+"
+            ));
+        } else {
+            r.push_str(&format!(
+                "-A {p}-before-input -d ff02::fb/128 -p udp -m udp --dport 5353 -j ACCEPT
+"
+            ));
+        }
+        r.push_str(&format!(
+            "-A {p}-before-input -j {p}-user-input
+-A {p}-logging-deny -m conntrack --ctstate INVALID {lim} -j RETURN
+-A {p}-logging-deny {lim} -j LOG --log-prefix \"[UFW BLOCK] \"
+-A {p}-skip-to-policy-input -j DROP
+-A {p}-user-input -p tcp -m tcp --dport 22 -j ACCEPT
+-A {p}-user-input -p tcp -m multiport --dports 80,443 -m comment --comment \"'dapp_Nginx%20Full'\" -j ACCEPT
+-A {p}-user-input -s {src4} -p tcp -m tcp --dport 5432 -j ACCEPT
+-A {p}-user-input -p udp -m udp --dport 53 -j ACCEPT
+-A {p}-user-input -p tcp -m tcp --dport 9000 -j REJECT --reject-with tcp-reset
+-A {p}-user-input -p tcp -m tcp --dport 8080 -m conntrack --ctstate NEW -m recent --set --name DEFAULT --mask {mask} --rsource
+-A {p}-user-input -p tcp -m tcp --dport 8080 -m conntrack --ctstate NEW -m recent --update --seconds 30 --hitcount 6 --name DEFAULT --mask {mask} --rsource -j {p}-user-limit
+-A {p}-user-input -p tcp -m tcp --dport 8080 -j {p}-user-limit-accept
+-A {p}-user-limit -m limit --limit 3/min -j LOG --log-prefix \"[UFW LIMIT BLOCK] \"
+-A {p}-user-limit -j REJECT --reject-with {reject}
+-A {p}-user-limit-accept -j ACCEPT
+COMMIT
+"
+        ));
+        r
+    };
+    let head = ":INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n";
+    let v4 = format!(
+        "*filter\n{head}{}{}",
+        chains("ufw"),
+        common("ufw", false, &format!("198.18.{n}.4/32"))
+    );
+    let v6 = format!(
+        "*filter\n{head}{}{}",
+        chains("ufw6"),
+        common("ufw6", true, &format!("2001:2:0:{n:x}::4/128"))
+    );
+    Scenario {
+        label: "ufw (iptables-nft), default deny incoming".into(),
+        raw: vec![
+            raw("iptables-nft-restore", v4),
+            raw("ip6tables-nft-restore", v6),
+        ],
         ..Scenario::default()
     }
 }

@@ -234,3 +234,15 @@ COMMIT
     );
     assert!(unknown_or_redirected(&v, 8080), "got {v:?}");
 }
+
+/// Found by seed 1795592630302999786+ (shrunk, then reduced by hand and re-checked in the lab).
+/// nft runs a rule's expressions in order: a statement before a match takes effect even when
+/// that later match fails. Here `meta mark set 0x1` runs for a TCP SYN before the
+/// `udp dport 53` match (with its hidden `meta l4proto udp`) fails, so the next rule sees mark
+/// 1 and drops the SYN (kernel: timeout).
+#[test]
+fn nft_statement_before_a_failing_match_still_runs() {
+    let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "ip", "name": "t", "handle": 1}}, {"chain": {"family": "ip", "table": "t", "name": "pre", "handle": 1, "type": "filter", "hook": "prerouting", "prio": 0, "policy": "accept"}}, {"rule": {"family": "ip", "table": "t", "chain": "pre", "handle": 2, "expr": [{"mangle": {"key": {"meta": {"key": "mark"}}, "value": 1}}, {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 53}}, {"accept": null}]}}, {"rule": {"family": "ip", "table": "t", "chain": "pre", "handle": 3, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": 1}}, {"drop": null}]}}]}"#;
+    let packet = syn("198.18.3.2", "198.18.3.1", 80);
+    assert_eq!(decide(Some(json), &[], &packet), Decision::Drop);
+}
