@@ -349,7 +349,7 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                     let mut end = p.i;
                     while let Some(n) = p.toks.get(end) {
                         if is_basic(&n.s)
-                            || (n.s == "!" && p.toks.get(end + 1).is_some_and(|x| is_basic(&x.s)))
+                            || (n.s == "!" && p.toks.get(end + 1).is_none_or(|x| is_basic(&x.s)))
                         {
                             break;
                         }
