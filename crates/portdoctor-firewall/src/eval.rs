@@ -283,8 +283,13 @@ impl Ctx<'_, '_> {
     }
 
     fn eval_rule(&self, tid: TableId, r: &Rule, st: &PktState) -> Tri {
+        self.eval_matches(tid, &r.matches, st)
+    }
+
+    /// Conjunction of matches, three-valued.
+    pub(crate) fn eval_matches(&self, tid: TableId, ms: &[Match], st: &PktState) -> Tri {
         let mut unknown: Option<String> = None;
-        for m in &r.matches {
+        for m in ms {
             match self.eval_match(tid, m, st) {
                 Tri::False => return Tri::False,
                 Tri::Unknown(u) => {
@@ -921,8 +926,44 @@ fn step_frame(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) 
     };
     p.stack.last_mut().expect("frame").next += 1;
     // Rules without verdict and without state effect cannot change the outcome.
-    if r.action == Action::Continue && !r.statements.iter().any(has_effect) {
+    if r.action == Action::Continue
+        && !r.statements.iter().any(has_effect)
+        && r.pre_statements.is_empty()
+    {
         return Flow::Next;
+    }
+    // Statements that run part-way through the rule, whatever the later matches say.
+    for (k, stmt) in &r.pre_statements {
+        let prefix = &r.matches[..(*k).min(r.matches.len())];
+        match ctx.eval_matches(f.table, prefix, &p.st) {
+            Tri::False => return Flow::Next,
+            Tri::True => {}
+            Tri::Unknown(reason) => {
+                // Either the prefix failed (nothing more of this rule runs) or it held.
+                *forks += 1;
+                let what = format!(
+                    "{} {} {} rule {} `{}` (before its statement): {reason}",
+                    backend_of(ix, f.table).as_str(),
+                    t.name,
+                    c.name,
+                    r.position,
+                    r.text
+                );
+                let mut alt = p.clone();
+                alt.assumed.push(what.clone());
+                work.push(alt);
+                p.assumed.push(what);
+            }
+        }
+        apply_statement(stmt, &mut p.st);
+        p.trace.push(step(
+            ix,
+            f.table,
+            c,
+            Some(r),
+            StepKind::StateChange,
+            format!("{stmt:?} (runs before the rule's remaining matches)"),
+        ));
     }
     match ctx.eval_rule(f.table, r, &p.st) {
         Tri::False => Flow::Next,

@@ -233,6 +233,11 @@ pub struct Rule {
     pub matches: Vec<Match>,
     /// Non-terminal statements executed when the rule matches (counter, log, mark …).
     pub statements: Vec<Statement>,
+    /// Statements that nft runs part-way through the rule: `(n, statement)` runs once the
+    /// first `n` matches held, before the others — it takes effect even when a later match
+    /// fails (e.g. `meta mark set 1 udp dport 53 accept` marks a TCP packet too).
+    #[serde(default)]
+    pub pre_statements: Vec<(usize, Statement)>,
     /// Final action.
     pub action: Action,
     /// The rule's own text as the backend prints it (nft: rendered from JSON).

@@ -299,11 +299,15 @@ impl Sweeper<'_, '_> {
     }
 
     fn rule_profile(&self, tid: TableId, r: &Rule) -> Profile {
+        self.matches_profile(tid, &r.matches)
+    }
+
+    fn matches_profile(&self, tid: TableId, ms: &[Match]) -> Profile {
         let mut t = full();
         let mut f: Set = vec![];
         let mut u_any: Set = vec![];
         let mut reason = String::new();
-        for m in &r.matches {
+        for m in ms {
             let p = self.match_profile(tid, m);
             let tu = union(&p.t, &p.u);
             f = union(&f, &complement(&tu));
@@ -422,8 +426,20 @@ impl Sweeper<'_, '_> {
             if remaining.is_empty() {
                 break;
             }
-            if r.action == Action::Continue && !r.statements.iter().any(has_effect) {
+            if r.action == Action::Continue
+                && !r.statements.iter().any(has_effect)
+                && r.pre_statements.is_empty()
+            {
                 continue;
+            }
+            // A statement that runs part-way through the rule changes the packet for every
+            // port its preceding matches may let through: resolved by the exact evaluation.
+            for (k, _) in &r.pre_statements {
+                let pre = self.matches_profile(tid, &r.matches[..(*k).min(r.matches.len())]);
+                let ports = union(&pre.t, &pre.u);
+                for (a, b) in take(&mut remaining, &ports) {
+                    out.push((a, b, Out::Unknown("packet state change".into())));
+                }
             }
             let prof = &self.profiles[&(tid, ci, view)][ri];
             if prof.t.is_empty() && prof.u.is_empty() {

@@ -276,3 +276,16 @@ COMMIT
     );
     assert!(portdoctor_firewall::print_iptables_save(&rs).contains("-j REDIRECT --to-ports 8443"));
 }
+
+#[test]
+fn statements_before_a_failing_match_still_run() {
+    // `meta mark set 0x1 udp dport 53 accept` marks a TCP SYN too; the next rule drops marked
+    // packets.
+    let json = r#"{"nftables": [{"table": {"family": "ip", "name": "t", "handle": 1}}, {"chain": {"family": "ip", "table": "t", "name": "pre", "handle": 1, "type": "filter", "hook": "prerouting", "prio": 0, "policy": "accept"}}, {"rule": {"family": "ip", "table": "t", "chain": "pre", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": {"range": [1, 1000]}}}, {"mangle": {"key": {"meta": {"key": "mark"}}, "value": 1}}, {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 53}}, {"accept": null}]}}, {"rule": {"family": "ip", "table": "t", "chain": "pre", "handle": 3, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": 1}}, {"drop": null}]}}]}"#;
+    let rs = [portdoctor_firewall::parse_nft_json(json).unwrap()];
+    assert_eq!(rs[0].tables[0].chains[0].rules[0].pre_statements.len(), 1);
+    assert_eq!(explain(&rs, &syn(80)).overall.decision, Decision::Drop);
+    assert_eq!(explain(&rs, &syn(2000)).overall.decision, Decision::Accept);
+    let s = sweep(&rs, &syn(0));
+    assert_eq!(s.ports_where(|d| *d == Decision::Drop), vec![(1, 1000)]);
+}

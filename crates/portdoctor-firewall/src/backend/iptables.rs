@@ -836,6 +836,7 @@ pub fn parse_iptables_save(
         chain.rules.push(Rule {
             matches: parts.matches,
             statements: parts.statements,
+            pre_statements: vec![],
             action: parts.action,
             text: toks_text(&toks[i..]),
             comment: parts.comment,

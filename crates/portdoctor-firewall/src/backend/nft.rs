@@ -740,28 +740,28 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
     let mut texts = vec![];
     let empty = vec![];
     let exprs = b.get("expr").and_then(Value::as_array).unwrap_or(&empty);
+    let mut effects: Vec<(usize, Statement)> = vec![];
+    let mut pending_from: Option<usize> = None;
     for e in exprs {
+        // Move state-changing statements pushed by the previous expression into `effects`,
+        // remembering how many matches preceded them.
+        if let Some(from) = pending_from.take() {
+            take_effects(&mut statements, from, matches.len(), &mut effects);
+        }
         texts.push(render(e));
         let Some(o) = e.as_object() else { continue };
         let Some((k, body)) = o.iter().next() else {
             continue;
         };
-        let effect_before = statements.iter().any(crate::eval::has_effect);
+        let stmts_before = statements.len();
+        pending_from = Some(stmts_before);
         if k != "match" {
             // Payload expressions inside statements (e.g. `add @s { ip saddr }`) carry the
             // same protocol dependencies as in matches: the rule breaks without them.
             matches.extend(payload_deps(body));
         }
         match k.as_str() {
-            "match" => {
-                if effect_before {
-                    matches.push(Match::Unmodelled {
-                        reason: "a statement before this match changes the packet state".into(),
-                        text: render(e),
-                    });
-                }
-                matches.extend(parse_match(body));
-            }
+            "match" => matches.extend(parse_match(body)),
             "counter" => statements.push(Statement::Counter),
             "log" => statements.push(Statement::Log(render(e))),
             "limit" | "quota" | "meter" | "numgen" | "hash" => matches.push(Match::Unmodelled {
@@ -865,8 +865,20 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
             }
         }
     }
+    if let Some(from) = pending_from.take() {
+        take_effects(&mut statements, from, matches.len(), &mut effects);
+    }
     if let Action::Reject(_) = &action {
         family_dependency(b, exprs, &mut matches);
+    }
+    // State-changing statements followed by more matches run part-way through the rule.
+    let mut pre_statements = vec![];
+    for (k, st) in effects {
+        if k < matches.len() {
+            pre_statements.push((k, st));
+        } else {
+            statements.push(st);
+        }
     }
     let comment = str_of(b, "comment").map(String::from);
     let mut text = texts.join(" ");
@@ -876,6 +888,7 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
     Rule {
         matches,
         statements,
+        pre_statements,
         action,
         text,
         comment,
@@ -999,6 +1012,23 @@ pub fn apply_netlink_debug(rs: &mut Ruleset, debug: &str) {
                 }
                 r.matches = out;
             }
+        }
+    }
+}
+
+/// Move the state-changing statements at `statements[from..]` to `effects`, at position `n`.
+fn take_effects(
+    statements: &mut Vec<Statement>,
+    from: usize,
+    n: usize,
+    effects: &mut Vec<(usize, Statement)>,
+) {
+    let mut i = from;
+    while i < statements.len() {
+        if crate::eval::has_effect(&statements[i]) {
+            effects.push((n, statements.remove(i)));
+        } else {
+            i += 1;
         }
     }
 }
