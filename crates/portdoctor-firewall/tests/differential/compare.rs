@@ -146,10 +146,53 @@ pub enum CaseResult {
 /// Compares one probe with the evaluator's overall verdict.
 pub fn compare(r: &ProbeResult, verdict: &Verdict) -> CaseResult {
     match expected(verdict, &r.spec) {
-        Ok(None) => match &verdict.decision {
-            Decision::Unknown(reason) => CaseResult::Unknown(reason.clone()),
-            _ => unreachable!("only Unknown has no expectation"),
-        },
+        Ok(None) => {
+            let reason = match &verdict.decision {
+                Decision::Unknown(reason) => reason.clone(),
+                _ => unreachable!("only Unknown has no expectation"),
+            };
+            // An Unknown that lists only definite possibilities still promises one of them.
+            let definite = !verdict.possible.is_empty()
+                && verdict
+                    .possible
+                    .iter()
+                    .all(|d| !matches!(d, Decision::Unknown(_)));
+            if definite {
+                let mut wants: Vec<Observed> = verdict
+                    .possible
+                    .iter()
+                    .filter_map(|d| {
+                        let v = Verdict {
+                            decision: d.clone(),
+                            ..verdict.clone()
+                        };
+                        expected(&v, &r.spec).ok().flatten()
+                    })
+                    .collect();
+                // A possible accept on a path through a redirect reaches a port the verdict
+                // does not name: any "accepted" outcome fits it.
+                if reason.contains("redirect") && verdict.possible.contains(&Decision::Accept) {
+                    let v6 = r.spec.dst.is_ipv6();
+                    wants.extend([
+                        Observed::Connected,
+                        Observed::Reset,
+                        Observed::Answered,
+                        Observed::Icmp {
+                            v6,
+                            ty: if v6 { 1 } else { 3 },
+                            code: if v6 { 4 } else { 3 },
+                        },
+                    ]);
+                }
+                if !wants.contains(&r.observed) {
+                    return CaseResult::Disagree(format!(
+                        "evaluator: Unknown ({reason}), possible {:?}, none of which explains the kernel's {} (errno {:?})",
+                        verdict.possible, r.observed, r.errno
+                    ));
+                }
+            }
+            CaseResult::Unknown(reason)
+        }
         Ok(Some(want)) if want == r.observed => CaseResult::Agree,
         Ok(Some(want)) => CaseResult::Disagree(format!(
             "evaluator: {:?}{} (so the kernel should show {want}); kernel: {} (errno {:?})",

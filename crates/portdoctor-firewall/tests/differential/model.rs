@@ -262,7 +262,8 @@ impl Scenario {
     }
 
     /// Smaller variants of this scenario, for shrinking a failing case: each drops one table,
-    /// ruleset, chain's rule, or turns a drop policy into accept.
+    /// ruleset, ipset, set, regular chain, rule, a rule's extras (statement, counter,
+    /// comment), or turns a drop policy into accept.
     pub fn shrink_candidates(&self) -> Vec<Scenario> {
         let mut out = Vec::new();
         for i in 0..self.nft.len() {
@@ -281,11 +282,35 @@ impl Scenario {
             out.push(s);
         }
         for (ti, t) in self.nft.iter().enumerate() {
+            // Sets and regular chains: a candidate that removes one still referenced fails to
+            // load and is skipped.
+            for si in 0..t.sets.len() {
+                let mut s = self.clone();
+                s.nft[ti].sets.remove(si);
+                out.push(s);
+            }
+            for (ci, c) in t.chains.iter().enumerate() {
+                if c.base.is_none() {
+                    let mut s = self.clone();
+                    s.nft[ti].chains.remove(ci);
+                    out.push(s);
+                }
+            }
             for (ci, c) in t.chains.iter().enumerate() {
                 for ri in 0..c.rules.len() {
                     let mut s = self.clone();
                     s.nft[ti].chains[ci].rules.remove(ri);
                     out.push(s);
+                }
+                for (ri, r) in c.rules.iter().enumerate() {
+                    if r.stmt.is_some() || r.counter || r.comment.is_some() {
+                        let mut s = self.clone();
+                        let rule = &mut s.nft[ti].chains[ci].rules[ri];
+                        rule.stmt = None;
+                        rule.counter = false;
+                        rule.comment = None;
+                        out.push(s);
+                    }
                 }
                 if matches!(c.base, Some((_, _, true))) {
                     let mut s = self.clone();
@@ -299,6 +324,18 @@ impl Scenario {
         for (ri, r) in self.ipt.iter().enumerate() {
             for (ti, t) in r.tables.iter().enumerate() {
                 for (ci, c) in t.chains.iter().enumerate() {
+                    if c.policy.is_none() {
+                        let mut s = self.clone();
+                        s.ipt[ri].tables[ti].chains.remove(ci);
+                        out.push(s);
+                    }
+                    for (k, rule) in c.rules.iter().enumerate() {
+                        if rule.comment.is_some() {
+                            let mut s = self.clone();
+                            s.ipt[ri].tables[ti].chains[ci].rules[k].comment = None;
+                            out.push(s);
+                        }
+                    }
                     for k in 0..c.rules.len() {
                         let mut s = self.clone();
                         s.ipt[ri].tables[ti].chains[ci].rules.remove(k);
