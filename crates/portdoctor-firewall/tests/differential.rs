@@ -100,7 +100,7 @@ fn run_scenario(
     let cases = results
         .into_iter()
         .map(|result| {
-            let packet = compare::packet_for(&result, &o.env.iif);
+            let packet = compare::packet_for(&result, o.iif_for(&result.spec));
             let verdict = portdoctor_firewall::explain(&rulesets, &packet).overall;
             let outcome = compare::compare(&result, &verdict);
             Case {
@@ -150,7 +150,7 @@ fn shrink(o: &mut Oracle, s: &Scenario, spec: ProbeSpec) -> (Scenario, String) {
                 best = cand;
                 best_text = format!(
                     "{msg}\npacket: {:?}\ntrace: {:#?}\n{}",
-                    compare::packet_for(&cases[0].result, &o.env.iif),
+                    compare::packet_for(&cases[0].result, o.iif_for(&cases[0].result.spec)),
                     cases[0].verdict.trace,
                     rec.dump()
                 );
@@ -233,7 +233,7 @@ fn run_all(
                 cases.len(),
                 lines.join("\n"),
                 s.describe(),
-                compare::packet_for(&case.result, &o.env.iif),
+                compare::packet_for(&case.result, o.iif_for(&case.result.spec)),
                 case.verdict.decided_by,
                 case.verdict.trace,
                 rec.dump()

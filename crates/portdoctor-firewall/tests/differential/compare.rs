@@ -72,7 +72,7 @@ pub fn read_rulesets(oracle: &Oracle) -> Result<(Vec<Ruleset>, Recorder), String
     Ok((collected.rulesets, rec))
 }
 
-/// The packet the evaluator gets for a probe.
+/// The packet the evaluator gets for a probe arriving on `iif`.
 pub fn packet_for(r: &ProbeResult, iif: &str) -> Packet {
     let proto = match r.spec.proto {
         Proto::Tcp => FwProto::Tcp,

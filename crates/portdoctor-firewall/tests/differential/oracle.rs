@@ -1,6 +1,7 @@
 //! The kernel oracle: one lab reused for many cases.
 //!
-//! Set-up (once): extra peer source addresses, permanent neighbour entries both ways (so a
+//! Set-up (once): a second veth link, extra peer source addresses, permanent neighbour
+//! entries both ways (so a
 //! drop policy cannot starve IPv6 neighbour discovery and turn an accept into a timeout),
 //! ICMP rate limits off in the host (every reject must answer), TCP listeners and UDP echo
 //! servers on the host that a background thread serves.
@@ -66,40 +67,63 @@ impl Oracle {
 
     fn set_up(lab: Lab) -> Result<Oracle, String> {
         let n = subnet_of(lab.host_v4());
+        let v6 = |net: u16, i: u16| Ipv6Addr::new(0x2001, 2, 0, net, 0, 0, 0, i);
+        let n2 = u16::from(n) + 0x100;
         let env = Env {
             subnet: n,
             host_v4: lab.host_v4(),
             host_v6: lab.host_v6(),
             peers_v4: (2..=4).map(|i| Ipv4Addr::new(198, 18, n, i)).collect(),
-            peers_v6: (2..=4)
-                .map(|i| Ipv6Addr::new(0x2001, 2, 0, n.into(), 0, 0, 0, i))
-                .collect(),
+            peers_v6: (2..=4).map(|i| v6(n.into(), i)).collect(),
             iif: lab.host_if().to_string(),
+            host2_v4: Ipv4Addr::new(198, 19, n, 1),
+            host2_v6: v6(n2, 1),
+            peer2_v4: Ipv4Addr::new(198, 19, n, 2),
+            peer2_v6: v6(n2, 2),
+            iif2: IIF2.to_string(),
         };
         let e = |x: portdoctor_lab::LabError| x.to_string();
         let (h, p) = (lab.host(), lab.peer());
+        // The second link: veth-h2 (host) <-> veth-p2 (peer), 198.19.N.0/24 and
+        // 2001:2:0:(N+0x100)::/64, so rules on interfaces and other networks meet real traffic.
+        h.run(
+            "ip",
+            &[
+                "link",
+                "add",
+                IIF2,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                PEER_IF2,
+                "netns",
+                p.name(),
+            ],
+        )
+        .map_err(e)?;
+        let mut addrs: Vec<(&portdoctor_lab::Netns, &str, String)> = vec![
+            (h, IIF2, format!("{}/24", env.host2_v4)),
+            (h, IIF2, format!("{}/64", env.host2_v6)),
+            (p, PEER_IF2, format!("{}/24", env.peer2_v4)),
+            (p, PEER_IF2, format!("{}/64", env.peer2_v6)),
+        ];
         for a in &env.peers_v4[1..] {
-            p.run(
-                "ip",
-                &["addr", "add", &format!("{a}/24"), "dev", lab.peer_if()],
-            )
-            .map_err(e)?;
+            addrs.push((p, lab.peer_if(), format!("{a}/24")));
         }
         for a in &env.peers_v6[1..] {
-            p.run(
-                "ip",
-                &[
-                    "-6",
-                    "addr",
-                    "add",
-                    &format!("{a}/64"),
-                    "dev",
-                    lab.peer_if(),
-                    "nodad",
-                ],
-            )
-            .map_err(e)?;
+            addrs.push((p, lab.peer_if(), format!("{a}/64")));
         }
+        for (ns, dev, addr) in &addrs {
+            let mut args = vec!["addr", "add", addr.as_str(), "dev", dev];
+            if addr.contains(':') {
+                args.insert(0, "-6");
+                args.push("nodad");
+            }
+            ns.run("ip", &args).map_err(e)?;
+        }
+        h.run("ip", &["link", "set", IIF2, "up"]).map_err(e)?;
+        p.run("ip", &["link", "set", PEER_IF2, "up"]).map_err(e)?;
         let mac = |ns: &portdoctor_lab::Netns, dev: &str| {
             ns.run("cat", &[&format!("/sys/class/net/{dev}/address")])
                 .map(|s| s.trim().to_string())
@@ -108,40 +132,34 @@ impl Oracle {
             mac(h, lab.host_if()).map_err(e)?,
             mac(p, lab.peer_if()).map_err(e)?,
         );
-        let peers: Vec<IpAddr> = env
+        let (hmac2, pmac2) = (mac(h, IIF2).map_err(e)?, mac(p, PEER_IF2).map_err(e)?);
+        // Permanent neighbour entries both ways: no neighbour discovery through the rules.
+        let mut neigh: Vec<(&portdoctor_lab::Netns, IpAddr, &str, &str)> = Vec::new();
+        for a in env
             .peers_v4
             .iter()
             .map(|a| IpAddr::V4(*a))
             .chain(env.peers_v6.iter().map(|a| IpAddr::V6(*a)))
-            .collect();
-        for a in &peers {
-            h.run(
-                "ip",
-                &[
-                    "neigh",
-                    "replace",
-                    &a.to_string(),
-                    "lladdr",
-                    &pmac,
-                    "dev",
-                    lab.host_if(),
-                    "nud",
-                    "permanent",
-                ],
-            )
-            .map_err(e)?;
+        {
+            neigh.push((h, a, pmac.as_str(), lab.host_if()));
         }
-        for a in [IpAddr::V4(env.host_v4), IpAddr::V6(env.host_v6)] {
-            p.run(
+        neigh.push((h, IpAddr::V4(env.peer2_v4), pmac2.as_str(), IIF2));
+        neigh.push((h, IpAddr::V6(env.peer2_v6), pmac2.as_str(), IIF2));
+        neigh.push((p, IpAddr::V4(env.host_v4), hmac.as_str(), lab.peer_if()));
+        neigh.push((p, IpAddr::V6(env.host_v6), hmac.as_str(), lab.peer_if()));
+        neigh.push((p, IpAddr::V4(env.host2_v4), hmac2.as_str(), PEER_IF2));
+        neigh.push((p, IpAddr::V6(env.host2_v6), hmac2.as_str(), PEER_IF2));
+        for (ns, addr, mac, dev) in neigh {
+            ns.run(
                 "ip",
                 &[
                     "neigh",
                     "replace",
-                    &a.to_string(),
+                    &addr.to_string(),
                     "lladdr",
-                    &hmac,
+                    mac,
                     "dev",
-                    lab.peer_if(),
+                    dev,
                     "nud",
                     "permanent",
                 ],
@@ -161,12 +179,17 @@ impl Oracle {
         )
         .map_err(e)?;
         // Listeners, created inside the host namespace, served from a plain thread.
-        let (host_v4, host_v6) = (env.host_v4, env.host_v6);
+        let host_addrs = [
+            IpAddr::V4(env.host_v4),
+            IpAddr::V6(env.host_v6),
+            IpAddr::V4(env.host2_v4),
+            IpAddr::V6(env.host2_v6),
+        ];
         let (tcp, udp) = h
             .enter(|| -> std::io::Result<(Vec<TcpListener>, Vec<UdpSocket>)> {
                 let mut tcp = Vec::new();
                 let mut udp = Vec::new();
-                for ip in [IpAddr::V4(host_v4), IpAddr::V6(host_v6)] {
+                for ip in host_addrs {
                     for port in TCP_OPEN {
                         let l = TcpListener::bind(SocketAddr::new(ip, port))?;
                         l.set_nonblocking(true)?;
@@ -241,20 +264,34 @@ impl Oracle {
         Ok(())
     }
 
-    /// Every probe the oracle can make: both families, every peer source, every port.
+    /// The host interface a probe arrives on.
+    pub fn iif_for(&self, spec: &ProbeSpec) -> &str {
+        let dst = spec.dst.ip();
+        if dst == IpAddr::V4(self.env.host2_v4) || dst == IpAddr::V6(self.env.host2_v6) {
+            &self.env.iif2
+        } else {
+            &self.env.iif
+        }
+    }
+
+    /// Every probe the oracle can make: both families, every peer source on both links,
+    /// every port.
     pub fn all_probes(&self) -> Vec<ProbeSpec> {
         let mut out = Vec::new();
-        let srcs: Vec<(IpAddr, IpAddr)> = self
-            .env
+        let env = &self.env;
+        let srcs: Vec<(IpAddr, IpAddr)> = env
             .peers_v4
             .iter()
-            .map(|a| (IpAddr::V4(*a), IpAddr::V4(self.env.host_v4)))
+            .map(|a| (IpAddr::V4(*a), IpAddr::V4(env.host_v4)))
             .chain(
-                self.env
-                    .peers_v6
+                env.peers_v6
                     .iter()
-                    .map(|a| (IpAddr::V6(*a), IpAddr::V6(self.env.host_v6))),
+                    .map(|a| (IpAddr::V6(*a), IpAddr::V6(env.host_v6))),
             )
+            .chain([
+                (IpAddr::V4(env.peer2_v4), IpAddr::V4(env.host2_v4)),
+                (IpAddr::V6(env.peer2_v6), IpAddr::V6(env.host2_v6)),
+            ])
             .collect();
         for (src, dst) in srcs {
             for port in TCP_OPEN.iter().chain(&TCP_CLOSED) {
@@ -290,6 +327,11 @@ impl Oracle {
         }
     }
 }
+
+/// The host's second interface (toward the peer's `veth-p2`).
+pub const IIF2: &str = "veth-h2";
+/// The peer's second interface.
+const PEER_IF2: &str = "veth-p2";
 
 /// What `*-restore` needs to empty every table and set the builtin policies back to ACCEPT.
 const EMPTY_TABLES: &str = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n\

@@ -246,3 +246,19 @@ fn nft_statement_before_a_failing_match_still_runs() {
     let packet = syn("198.18.3.2", "198.18.3.1", 80);
     assert_eq!(decide(Some(json), &[], &packet), Decision::Drop);
 }
+
+/// Found by seeds 1592590347, 1592590350, 1592590368 once the lab got a second link
+/// (`veth-h2`). An ingress chain sees only packets of its device: this `policy drop` chain is
+/// bound to `veth-h`, and a SYN arriving on `veth-h2` connects. nft 1.0.6 leaves the device
+/// out of `nft -j list ruleset` (for inet and netdev ingress chains alike); `nft list
+/// ruleset` shows `device "veth-h"`. From the JSON alone the chain may be on either device,
+/// so the packet on `veth-h2` can only be Unknown (definite once the device is read from the
+/// text listing).
+#[test]
+fn nft_ingress_chain_device_is_not_in_the_json() {
+    let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "t", "handle": 2}}, {"chain": {"family": "inet", "table": "t", "name": "ing", "handle": 1, "type": "filter", "hook": "ingress", "prio": 0, "policy": "drop"}}]}"#;
+    let mut packet = syn("198.19.12.2", "198.19.12.1", 22);
+    packet.iif = Some("veth-h2".into());
+    let d = decide(Some(json), &[], &packet);
+    assert!(matches!(d, Decision::Unknown(_)), "got {d:?}");
+}

@@ -50,6 +50,16 @@ pub struct Env {
     pub peers_v6: Vec<Ipv6Addr>,
     /// The host's interface toward the peer.
     pub iif: String,
+    /// The host's address on the second link (198.19.N.1).
+    pub host2_v4: Ipv4Addr,
+    /// The host's IPv6 address on the second link.
+    pub host2_v6: Ipv6Addr,
+    /// The peer's address on the second link (198.19.N.2).
+    pub peer2_v4: Ipv4Addr,
+    /// The peer's IPv6 address on the second link.
+    pub peer2_v6: Ipv6Addr,
+    /// The host's second interface.
+    pub iif2: String,
 }
 
 impl Env {
@@ -477,7 +487,9 @@ fn nft_rule(rng: &mut StdRng, ctx: &NftCtx) -> Rule {
                 .unwrap()
                 .to_string(),
             ),
-            4 => parts.push(match rng.random_range(0..5) {
+            4 => parts.push(match rng.random_range(0..7) {
+                5 => format!("iifname \"{}\"", env.iif2),
+                6 => format!("iifname != \"{}\"", env.iif2),
                 0 => format!("iifname \"{}\"", env.iif),
                 1 => format!("iifname != \"{}\"", env.iif),
                 2 => "iifname \"lo\"".into(),
@@ -569,7 +581,8 @@ fn nft_rule(rng: &mut StdRng, ctx: &NftCtx) -> Rule {
                 .unwrap()
                 .to_string(),
             ),
-            10 => parts.push(match rng.random_range(0..3) {
+            10 => parts.push(match rng.random_range(0..4) {
+                3 => format!("iif \"{}\"", env.iif2),
                 0 => format!("iif \"{}\"", env.iif),
                 1 => format!("iif != \"{}\"", env.iif),
                 _ => "iif \"lo\"".to_string(),
@@ -688,13 +701,14 @@ fn nft_addr(rng: &mut StdRng, ctx: &NftCtx, fam: &mut Fam) -> Option<String> {
         Fam::Any => rng.random_bool(0.4),
     };
     *fam = if v6 { Fam::V6 } else { Fam::V4 };
+    let second = rng.random_bool(0.3);
     let (kw, one, net, other, host) = if v6 {
         (
             "ip6",
             env.v6(*[2u8, 3, 4].choose(rng).unwrap()),
             env.net6(),
             env.other6(),
-            env.host_v6.to_string(),
+            if second { env.host2_v6 } else { env.host_v6 }.to_string(),
         )
     } else {
         (
@@ -702,7 +716,7 @@ fn nft_addr(rng: &mut StdRng, ctx: &NftCtx, fam: &mut Fam) -> Option<String> {
             env.v4(*[2u8, 3, 4].choose(rng).unwrap()),
             env.net4(),
             env.other4(),
-            env.host_v4.to_string(),
+            if second { env.host2_v4 } else { env.host_v4 }.to_string(),
         )
     };
     Some(match rng.random_range(0..11) {
@@ -946,19 +960,20 @@ fn ipt_rule(
     let mut l4 = L4::Any;
     let n = *[0usize, 1, 1, 2, 2, 2, 3, 3].choose(rng).unwrap();
     let mut used = Vec::new();
+    let second = rng.random_bool(0.3);
     let (one, net, other, host) = if v6 {
         (
             env.v6(*[2u8, 3, 4].choose(rng).unwrap()),
             env.net6(),
             env.other6(),
-            env.host_v6.to_string(),
+            if second { env.host2_v6 } else { env.host_v6 }.to_string(),
         )
     } else {
         (
             env.v4(*[2u8, 3, 4].choose(rng).unwrap()),
             env.net4(),
             env.other4(),
-            env.host_v4.to_string(),
+            if second { env.host2_v4 } else { env.host_v4 }.to_string(),
         )
     };
     let plen = if v6 { 128 } else { 32 };
@@ -1052,9 +1067,10 @@ fn ipt_rule(
                 .unwrap()
                 .to_string(),
             ),
-            4 => parts.push(match rng.random_range(0..4) {
+            4 => parts.push(match rng.random_range(0..5) {
                 0 => format!("-i {}", env.iif),
                 1 => format!("! -i {}", env.iif),
+                4 => format!("-i {}", env.iif2),
                 2 => "-i lo".into(),
                 _ => "-i veth+".into(),
             }),
