@@ -94,9 +94,12 @@ ip netns exec "$h" python3 bench/probe_wait_timing.py 127.0.0.1 "$RUNS_C" -- \
     bash -c 'until (echo > /dev/tcp/127.0.0.1/{port}) 2>/dev/null; do sleep 1; done' >"$tmp/c.wfi"
 ip netns exec "$h" python3 bench/probe_wait_timing.py 198.18.0.1 "$RUNS_C" --ns "$p" -- \
     "$pd" wait "198.18.0.1:{port}" --timeout 10s -q >"$tmp/c.pdr"
+ip netns exec "$h" python3 bench/probe_wait_timing.py 198.18.0.1 "$RUNS_C" --ns "$p" -- \
+    "$pd" wait "198.18.0.1:{port}" --timeout 10s --interval 10ms -q >"$tmp/c.pdr10"
 c_pd=$(python3 -c 'import statistics as s,sys; print(s.median(float(x) for x in open(sys.argv[1])))' "$tmp/c.pd")
 c_wfi=$(python3 -c 'import statistics as s,sys; print(s.median(float(x) for x in open(sys.argv[1])))' "$tmp/c.wfi")
 echo "portdoctor wait, loopback (cap 10 ms):     $(stats "$tmp/c.pd")   (target <= 20 ms)"
 echo "wait-for-it loop, loopback (sleep 1):      $(stats "$tmp/c.wfi")"
 echo "portdoctor wait, peer -> host (cap 1 s):   $(stats "$tmp/c.pdr")"
+echo "same, --interval 10ms:                     $(stats "$tmp/c.pdr10")"
 echo "RATIO (c) portdoctor/wait-for-it (median delay) = $(ratio "$c_pd" "$c_wfi")"

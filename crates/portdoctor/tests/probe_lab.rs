@@ -301,6 +301,33 @@ fn scan_finds_the_same_open_set_as_nmap_and_leaves_no_time_wait() {
             assert_eq!(as_nmap(&ours[&port]), want, "tcp/{port}");
         }
     }
+    // A CIDR range: every address of 198.18.N.0/30 is probed; only the host listens.
+    let range = format!("{}/30", h4);
+    let out = portdoctor_in(
+        &lab,
+        &[
+            "scan",
+            &range,
+            "-p",
+            "9001",
+            "--json",
+            "--timeout",
+            "200ms",
+            "--retries",
+            "0",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let doc = json_of(&out);
+    assert_eq!(doc["hosts"], 4);
+    let open: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "open")
+        .map(|r| r["addr"].as_str().unwrap())
+        .collect();
+    assert_eq!(open, vec![h4.to_string().as_str()]);
     // --open shows only open ports.
     let out = portdoctor_in(
         &lab,

@@ -87,6 +87,11 @@ pub fn run(args: &ScanArgs, out: &Output) -> Result<Exit, CliError> {
     let ports = match (&args.ports, args.top_ports) {
         (Some(spec), _) => parse_ports(spec).map_err(|e| usage(e.to_string()))?,
         (None, Some(n)) => PortSet::top(n).map_err(|e| usage(e.to_string()))?,
+        (None, None) if args.udp => {
+            return Err(usage(
+                "--udp needs -p SPEC (the built-in --top-ports table is nmap's TCP one)",
+            ));
+        }
         (None, None) => PortSet::top(1000).map_err(|e| usage(e.to_string()))?,
     };
     let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
