@@ -5,6 +5,7 @@
 use portdoctor_firewall::{
     Backend, IpFamily, Packet, explain, parse_iptables_save, parse_nft_json, sweep,
 };
+use std::io::Write;
 use std::time::Instant;
 
 fn main() {
@@ -64,7 +65,9 @@ fn main() {
     let t2 = Instant::now();
     let s = sweep(&rulesets, &Packet::tcp_syn(src, dst, port).with_iif(iif));
     let sw = t2.elapsed();
-    println!(
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "rules={} parse_index_ms={:.3} explain_ms={:.3} sweep_ms={:.3} sweep_ranges={}",
         rulesets[0].rule_count(),
         parse.as_secs_f64() * 1e3,
@@ -72,12 +75,14 @@ fn main() {
         sw.as_secs_f64() * 1e3,
         s.ranges.len()
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{}",
         serde_json::to_string(&e.overall.decision).unwrap_or_default()
     );
     if let Some(r) = &e.overall.decided_by {
-        println!(
+        let _ = writeln!(
+            out,
             "decided by: {} {} {} #{}: {}",
             r.backend.as_str(),
             r.table,
