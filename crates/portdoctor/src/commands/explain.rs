@@ -280,7 +280,11 @@ fn render(
     ))?;
     if let Decision::Unknown(r) = &e.overall.decision {
         out.line(&format!("  why unknown: {r}"))?;
-        if !e.overall.possible.is_empty() {
+        if e.overall
+            .possible
+            .iter()
+            .any(|d| !matches!(d, Decision::Unknown(_)))
+        {
             let names: Vec<String> = e
                 .overall
                 .possible
