@@ -10,6 +10,7 @@ use crate::attempt::{self, Attempt, Started};
 use crate::classify::{PortState, Reason, UnreachableKind, Verdict};
 use crate::error::ProbeError;
 use crate::icmp::Icmp;
+use crate::payloads;
 use crate::sched::{self, Shared};
 use crate::sys;
 use crate::target::Proto;
@@ -40,7 +41,8 @@ pub struct ProbeConfig {
     pub concurrency: Option<usize>,
     /// Local address to bind before connecting (`--source`).
     pub source: Option<IpAddr>,
-    /// Datagram sent by UDP probes.
+    /// Datagram sent by UDP probes; empty: a minimal request for a few well-known ports
+    /// (DNS, NTP), an empty datagram otherwise.
     pub udp_payload: Vec<u8>,
 }
 
@@ -249,7 +251,12 @@ pub(crate) async fn probe_job(
             (Proto::Tcp, Some(p)) => attempt::tcp_finish(p, timeout).await?,
             (Proto::Tcp, None) => attempt::tcp(job.addr, sh.cfg.source, timeout).await?,
             (Proto::Udp, _) => {
-                attempt::udp(job.addr, sh.cfg.source, timeout, &sh.cfg.udp_payload).await?
+                let payload: &[u8] = if sh.cfg.udp_payload.is_empty() {
+                    payloads::default_payload(job.addr.port())
+                } else {
+                    &sh.cfg.udp_payload
+                };
+                attempt::udp(job.addr, sh.cfg.source, timeout, payload).await?
             }
         };
         match a {

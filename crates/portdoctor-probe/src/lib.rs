@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod icmp;
+pub mod payloads;
 pub mod rtt;
 pub mod scan;
 mod sched;
