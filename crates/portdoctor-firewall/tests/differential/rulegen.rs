@@ -461,7 +461,7 @@ fn nft_rule(rng: &mut StdRng, ctx: &NftCtx) -> Rule {
     let n_matches = *[0usize, 1, 1, 2, 2, 2, 3, 3].choose(rng).unwrap();
     let mut used = Vec::new();
     for _ in 0..n_matches {
-        let cat = rng.random_range(0..11);
+        let cat = rng.random_range(0..12);
         if used.contains(&cat) {
             continue;
         }
@@ -565,6 +565,22 @@ fn nft_rule(rng: &mut StdRng, ctx: &NftCtx) -> Rule {
                     "fib daddr type != local",
                     "fib daddr type { broadcast, multicast }",
                     "fib daddr type unicast",
+                ]
+                .choose(rng)
+                .unwrap()
+                .to_string(),
+            ),
+            // Things real rulesets use that depend on more than the rules: packet type,
+            // reverse-path lookups, rate limits, length, conntrack status and mark.
+            11 => parts.push(
+                [
+                    "meta pkttype host",
+                    "meta pkttype != host",
+                    "fib saddr . iif oif missing",
+                    "limit rate 100000/second burst 100000 packets",
+                    "meta length 0-1500",
+                    "ct status dnat",
+                    "ct mark 0x0",
                 ]
                 .choose(rng)
                 .unwrap()
@@ -978,7 +994,7 @@ fn ipt_rule(
     };
     let plen = if v6 { 128 } else { 32 };
     for _ in 0..n {
-        let cat = rng.random_range(0..9);
+        let cat = rng.random_range(0..10);
         if used.contains(&cat) {
             continue;
         }
@@ -1004,6 +1020,22 @@ fn ipt_rule(
                 .unwrap()
                 .to_string(),
             ),
+            9 => {
+                let mut options = vec![
+                    "-m pkttype --pkt-type unicast",
+                    "-m pkttype ! --pkt-type unicast",
+                    "-m limit --limit 10000/sec --limit-burst 10000",
+                    "-m length --length 0:1500",
+                    "-m conntrack --ctstatus CONFIRMED",
+                    "-m conntrack --ctstate DNAT",
+                    "-m connmark --mark 0x0",
+                ];
+                // rpfilter is only valid in raw and mangle PREROUTING.
+                if table == "raw" {
+                    options.extend(["-m rpfilter", "-m rpfilter --invert"]);
+                }
+                parts.push(options.choose(rng).unwrap().to_string());
+            }
             0 | 1 => {
                 if l4 != L4::Any {
                     continue;
