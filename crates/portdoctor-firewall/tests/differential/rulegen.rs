@@ -8,7 +8,8 @@
 //! policies, `!`, multiport, conntrack, state, comment, iprange, set with ipsets, every
 //! `--reject-with`), loaded through legacy, nft-backed, or both at once.
 //!
-//! Rules only use the addresses and ports the oracle probes, so most of them matter.
+//! Rules only use the addresses and ports the oracle probes, so most of them matter; a
+//! scenario has 5 to 40 rules ([`MIN_RULES`], [`MAX_RULES`]).
 //!
 //! Hooks that share a priority run in registration order, which no ruleset listing shows; where
 //! two chains (nft or iptables) share a hook and a priority, the generator turns their rejects
@@ -106,6 +107,60 @@ enum L4 {
 /// their rejects, marks and NAT (the kernel then runs the most recently registered first,
 /// which no listing shows: the evaluator must say Unknown where that order matters).
 pub fn generate(rng: &mut StdRng, env: &Env, keep_ties: bool) -> Scenario {
+    // 5 to 40 rules: draw again while too small, drop random rules while too big.
+    let mut s = loop {
+        let s = generate_once(rng, env);
+        if s.rule_count() >= MIN_RULES {
+            break s;
+        }
+    };
+    while s.rule_count() > MAX_RULES {
+        drop_random_rule(rng, &mut s);
+    }
+    if !keep_ties {
+        break_priority_ties(&mut s);
+    }
+    let base = s.label.clone();
+    s.label = format!("{base} ({} rules)", s.rule_count());
+    s
+}
+
+/// Fewest rules in a generated scenario.
+pub const MIN_RULES: usize = 5;
+/// Most rules in a generated scenario.
+pub const MAX_RULES: usize = 40;
+
+fn drop_random_rule(rng: &mut StdRng, s: &mut Scenario) {
+    let mut slots: Vec<(bool, usize, usize, usize)> = Vec::new();
+    for (ti, t) in s.nft.iter().enumerate() {
+        for (ci, c) in t.chains.iter().enumerate() {
+            if !c.rules.is_empty() {
+                slots.push((true, ti, ci, 0));
+            }
+        }
+    }
+    for (ri, r) in s.ipt.iter().enumerate() {
+        for (ti, t) in r.tables.iter().enumerate() {
+            for (ci, c) in t.chains.iter().enumerate() {
+                if !c.rules.is_empty() {
+                    slots.push((false, ri, ti, ci));
+                }
+            }
+        }
+    }
+    let Some(&(nft, a, b, c)) = slots.choose(rng) else {
+        return;
+    };
+    let rules = if nft {
+        &mut s.nft[a].chains[b].rules
+    } else {
+        &mut s.ipt[a].tables[b].chains[c].rules
+    };
+    let k = rng.random_range(0..rules.len());
+    rules.remove(k);
+}
+
+fn generate_once(rng: &mut StdRng, env: &Env) -> Scenario {
     let mut s = Scenario::default();
     let shape = rng.random_range(0..100);
     let mut labels = Vec::new();
@@ -142,10 +197,7 @@ pub fn generate(rng: &mut StdRng, env: &Env, keep_ties: bool) -> Scenario {
         add_nft(rng, env, &mut s);
         add_ipt(rng, env, &mut s, backend);
     }
-    if !keep_ties {
-        break_priority_ties(&mut s);
-    }
-    s.label = format!("{} ({} rules)", labels.join(","), s.rule_count());
+    s.label = labels.join(",");
     s
 }
 
@@ -1307,10 +1359,9 @@ fn rejects_to_drops(rules: &mut [Rule]) {
     }
 }
 
-/// Where two units (an nft table, an iptables table) register on the same hook and priority
-/// for a common family, replaces their rejects with drops and removes their mark and notrack
-/// statements.
-pub fn break_priority_ties(s: &mut Scenario) {
+/// The units (`('n', table, 0)`: nft tables, `('i', ruleset, table)`: iptables tables) that
+/// share a hook slot with another unit or within themselves.
+fn tied_units(s: &Scenario) -> Vec<(char, usize, usize)> {
     // Units: ('n', table index, 0) or ('i', ruleset index, table index).
     let mut units: Vec<((char, usize, usize), Vec<Slot>)> = Vec::new();
     for (i, t) in s.nft.iter().enumerate() {
@@ -1334,6 +1385,14 @@ pub fn break_priority_ties(s: &mut Scenario) {
             tied.push(units[a].0);
         }
     }
+    tied
+}
+
+/// Where two units (an nft table, an iptables table) register on the same hook and priority
+/// for a common family, replaces their rejects with drops and removes their mark and notrack
+/// statements.
+pub fn break_priority_ties(s: &mut Scenario) {
+    let tied = tied_units(s);
     for (kind, i, j) in tied {
         if kind == 'n' {
             for c in &mut s.nft[i].chains {
@@ -1345,4 +1404,34 @@ pub fn break_priority_ties(s: &mut Scenario) {
             }
         }
     }
+}
+
+/// Rules whose effect depends on the order of tied units (rejects, marks, notrack, NAT in a
+/// tied unit): zero after [`break_priority_ties`].
+pub fn order_dependent_rules(s: &Scenario) -> usize {
+    let dependent = |r: &Rule| {
+        matches!(r.verdict, Verdict::Reject(_) | Verdict::Nat(..))
+            || matches!(&r.verdict, Verdict::Target(t) if !t.starts_with("LOG"))
+            || r.stmt.as_deref().is_some_and(|st| !st.starts_with("log"))
+    };
+    tied_units(s)
+        .into_iter()
+        .map(|(kind, i, j)| {
+            let chains = if kind == 'n' {
+                &s.nft[i].chains
+            } else {
+                return s.ipt[i].tables[j]
+                    .chains
+                    .iter()
+                    .flat_map(|c| &c.rules)
+                    .filter(|r| dependent(r))
+                    .count();
+            };
+            chains
+                .iter()
+                .flat_map(|c| &c.rules)
+                .filter(|r| dependent(r))
+                .count()
+        })
+        .sum()
 }
