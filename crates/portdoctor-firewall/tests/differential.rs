@@ -1,19 +1,29 @@
 //! Differential test: portdoctor's firewall evaluator against the Linux kernel.
 //!
-//! A seeded generator makes random rulesets (native nft, iptables legacy and nft-backed, ipset,
-//! and mixtures of them); each is loaded into the host namespace of one reused lab, real TCP
-//! and UDP probes go from the peer namespace to listeners (and closed ports) on the host, from
-//! three source addresses, over IPv4 and IPv6; the rulesets are read back the way portdoctor
-//! reads them on a real host and every probe's packet is evaluated. The evaluator's decision
-//! must predict what the kernel did (see `differential/compare.rs`); `Unknown` is counted by
-//! reason, not failed.
+//! A seeded generator (`differential/rulegen.rs`) makes random rulesets of 5 to 40 rules:
+//! native nft, iptables legacy and nft-backed, ipset, and mixtures of them. Each is loaded
+//! into the host namespace of one reused lab (`differential/oracle.rs`); real TCP and UDP
+//! probes go from the peer namespace to listeners (and closed ports) on the host, over IPv4
+//! and IPv6, from three source addresses on `veth-h` and one on a second link `veth-h2`
+//! (88 probes per scenario, `differential/probe.rs`). The rulesets are read back the way
+//! portdoctor reads a real host (`collect` through `ip netns exec`) and every probe's packet
+//! is evaluated; the decision must predict what the kernel did (`differential/compare.rs`).
+//! `Unknown` is counted by reason, not failed, but when it lists only definite possible
+//! outcomes, one of them must explain the kernel's.
 //!
-//! - `cargo test -p portdoctor-firewall --test differential` — the normal run (3,000 cases).
+//! - `cargo test -p portdoctor-firewall --test differential` — the normal run (3,000 cases,
+//!   fixed seed) plus the real-world rulesets (Docker, kube-proxy, firewalld-style nft, ufw),
+//!   the reject-kind table and the regressions (`differential/regressions.rs`: shrunk cases
+//!   that once disagreed, as plain unit tests).
 //! - `PORTDOCTOR_DIFF_CASES=10000` — more cases; `PORTDOCTOR_DIFF_SEED=N` (or `random`) — the
 //!   base seed (scenario *i* uses seed N + i); a failure prints the scenario's seed, which
-//!   `PORTDOCTOR_DIFF_SEED=S PORTDOCTOR_DIFF_CASES=1` replays.
-//! - A disagreement is re-probed to rule out a slow answer, then shrunk (rules, tables,
-//!   policies removed while it still disagrees) and printed with what portdoctor read back.
+//!   `PORTDOCTOR_DIFF_SEED=S PORTDOCTOR_DIFF_CASES=88` replays alone;
+//!   `PORTDOCTOR_DIFF_TIES=keep` keeps order-dependent priority ties (the evaluator must then
+//!   say Unknown where the order matters); `PORTDOCTOR_DIFF_VERBOSE=1` prints one full
+//!   Unknown reason per kind. `bench/differential.sh CASES RUNS` repeats random-seed runs.
+//! - A disagreement is re-probed to rule out a slow answer, then shrunk (tables, rulesets,
+//!   sets, chains, rules, statements removed while it still disagrees) and printed with what
+//!   portdoctor read back.
 //!
 //! Lab policy: without the lab (not root) the tests skip with the reason, unless
 //! `PORTDOCTOR_LAB=1`, where they fail.
