@@ -28,13 +28,15 @@ ip -n "$ns" link set dummy0 up; ip -n "$ns" link set dummy1 up
 target/release/examples/gen_ruleset nft "$rules" >"$tmp/rules.nft"
 ip netns exec "$ns" nft -f "$tmp/rules.nft"
 echo "loaded $(ip netns exec "$ns" nft -a list ruleset | grep -c handle) nft objects"
-ip netns exec "$ns" python3 bench/socket_holder.py "$sockets" >"$tmp/ready" &
+ip netns exec "$ns" python3 bench/socket_holder.py "$sockets" >"$tmp/ready1" &
 pids+=($!)
-ip netns exec "$ns" python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",8080)); s.listen(); print("ready",flush=True); time.sleep(3600)' >>"$tmp/ready" &
+ip netns exec "$ns" python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",8080)); s.listen(); print("ready",flush=True); time.sleep(3600)' >"$tmp/ready2" &
 pids+=($!)
-until [ "$(grep -c ready "$tmp/ready")" -eq 2 ]; do sleep 0.2; done
+until grep -q ready "$tmp/ready1" 2>/dev/null && grep -q ready "$tmp/ready2" 2>/dev/null; do sleep 0.2; done
 echo "sockets in $ns: $(ip netns exec "$ns" ss -tanH | wc -l)"
-hyperfine -N --warmup 1 --runs "${RUNS:-10}" --export-json "$tmp/d.json" \
+echo "what diagnose finds there (exit 1 = an error finding, expected with this ruleset):"
+ip netns exec "$ns" "$pd" diagnose 8080 | head -4 || true
+hyperfine -N -i --warmup 1 --runs "${RUNS:-10}" --export-json "$tmp/d.json" \
     -n diagnose "ip netns exec $ns $pd diagnose 8080 --json" \
     -n "ss -tanp" "ip netns exec $ns ss -tanp" \
     -n "nft -j list ruleset" "ip netns exec $ns nft -j list ruleset"

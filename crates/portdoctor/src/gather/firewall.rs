@@ -26,7 +26,12 @@ pub(super) fn gather(
     req: &Request<'_>,
     addresses: &Result<Vec<LocalAddress>, String>,
 ) -> Part<Vec<FirewallEvidence>> {
+    let start = std::time::Instant::now();
     let collected = collect::collect(&req.runner, &Programs::default());
+    tracing::info!(
+        ms = start.elapsed().as_secs_f64() * 1000.0,
+        "firewall rulesets read and parsed"
+    );
     let errors: Vec<&CollectError> = collected
         .sources
         .iter()

@@ -44,9 +44,9 @@ pub struct Request<'a> {
 pub fn gather(req: &Request<'_>) -> Evidence {
     let addresses = local_addresses();
     let (sockets, firewall, probes) = std::thread::scope(|s| {
-        let sockets = s.spawn(|| sockets(req));
-        let firewall = s.spawn(|| firewall::gather(req, &addresses));
-        let probes = s.spawn(|| probes::gather(req, &addresses));
+        let sockets = s.spawn(|| timed("sockets", || sockets(req)));
+        let firewall = s.spawn(|| timed("firewall", || firewall::gather(req, &addresses)));
+        let probes = s.spawn(|| timed("probes", || probes::gather(req, &addresses)));
         (
             sockets
                 .join()
@@ -74,6 +74,18 @@ pub fn gather(req: &Request<'_>) -> Evidence {
         peer: req.peer,
         expected_program: req.expected_program.clone(),
     }
+}
+
+/// Runs one part of the gathering, logging how long it took (`-v`).
+fn timed<T>(part: &str, f: impl FnOnce() -> T) -> T {
+    let start = std::time::Instant::now();
+    let value = f();
+    tracing::info!(
+        part,
+        ms = start.elapsed().as_secs_f64() * 1000.0,
+        "gathered"
+    );
+    value
 }
 
 fn sockets(req: &Request<'_>) -> Part<Vec<portdoctor_sockets::Socket>> {

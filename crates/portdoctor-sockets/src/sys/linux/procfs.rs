@@ -58,19 +58,36 @@ pub(crate) fn inode_owners() -> InodeOwners {
 }
 
 /// Reads the link of each `/proc/PID/fd/N` and keeps the sockets.
+///
+/// `readlinkat` relative to an open `/proc/PID/fd` directory: procfs then resolves one name
+/// per call instead of a four-component path (`fds` is grouped by pid).
 fn resolve(fds: &[(u32, String)]) -> Vec<(u64, u32)> {
+    use rustix::fs::{Mode, OFlags};
     let mut pairs = Vec::new();
-    let mut path = String::with_capacity(40);
+    let mut dir: Option<(u32, Option<rustix::fd::OwnedFd>)> = None;
+    let mut buf = Vec::with_capacity(64);
     for (pid, fd) in fds {
-        path.clear();
-        use std::fmt::Write;
-        let _ = write!(path, "/proc/{pid}/fd/{fd}");
-        let Ok(target) = fs::read_link(&path) else {
+        if dir.as_ref().is_none_or(|(p, _)| p != pid) {
+            let path = format!("/proc/{pid}/fd");
+            let opened = rustix::fs::open(
+                path.as_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok();
+            dir = Some((*pid, opened));
+        }
+        let Some((_, Some(dirfd))) = &dir else {
+            continue; // exited meanwhile
+        };
+        let Ok(target) = rustix::fs::readlinkat(dirfd, fd.as_str(), std::mem::take(&mut buf))
+        else {
             continue;
         };
-        if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
+        if let Some(inode) = socket_inode(target.as_bytes()) {
             pairs.push((inode, *pid));
         }
+        buf = target.into_bytes();
     }
     pairs
 }
