@@ -180,14 +180,28 @@ pub fn plan_concurrency(requested: Option<usize>) -> (usize, Option<u64>) {
 }
 
 /// Probes one job (with retries), independent of any run.
+///
+/// Out of descriptors, it waits and retries for up to [`SHORTAGE_PATIENCE`], then fails.
 pub async fn probe(job: &Job, cfg: &ProbeConfig) -> Result<ProbeResult, ProbeError> {
     let shared = Shared::new(cfg);
+    let since = Instant::now();
     loop {
         match probe_job(job, &shared, None).await? {
             Some(r) => return Ok(r),
+            None if since.elapsed() > SHORTAGE_PATIENCE => return Err(shortage_error()),
             None => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
+}
+
+/// How long a run waits for descriptors while it holds none itself before giving up.
+pub const SHORTAGE_PATIENCE: Duration = Duration::from_secs(10);
+
+pub(crate) fn shortage_error() -> ProbeError {
+    ProbeError::Io(std::io::Error::other(format!(
+        "no file descriptor or local port became free for {} s",
+        SHORTAGE_PATIENCE.as_secs()
+    )))
 }
 
 /// The synchronous first step of a job (see [`probe_start`]).

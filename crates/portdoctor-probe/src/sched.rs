@@ -3,12 +3,14 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
-use crate::engine::{Fast, Job, ProbeConfig, ProbeResult, probe_job, probe_start};
+use crate::engine::{
+    Fast, Job, ProbeConfig, ProbeResult, SHORTAGE_PATIENCE, probe_job, probe_start, shortage_error,
+};
 use crate::error::ProbeError;
 use crate::rtt::RttEstimator;
 
@@ -84,12 +86,15 @@ pub(crate) async fn schedule(
     // hosts grows to the full concurrency.
     let mut window = max_conc.min(START_WINDOW);
     let mut spare = None;
+    // Since when the run has been out of descriptors with nothing of its own in flight.
+    let mut starved: Option<Instant> = None;
     loop {
         let mut inline = 0u32;
         while set.len() < window {
             let Some(i) = queue.pop_front() else { break };
             let first = match probe_start(&jobs[i], &shared, &mut spare)? {
                 Fast::Done(r) => {
+                    starved = None;
                     if !sink(i, *r) {
                         return Ok(());
                     }
@@ -102,7 +107,7 @@ pub(crate) async fn schedule(
                 }
                 Fast::Shortage => {
                     queue.push_front(i);
-                    shortage(&set, &mut max_conc, &mut window).await;
+                    shortage(&set, &mut max_conc, &mut window, &mut starved).await?;
                     break;
                 }
                 Fast::Pending(p) => Some(p),
@@ -126,6 +131,7 @@ pub(crate) async fn schedule(
             joined.map_err(|e| ProbeError::Io(std::io::Error::other(e.to_string())))??;
         match outcome {
             TaskOutcome::Done(i, r) => {
+                starved = None;
                 if max_conc < planned {
                     max_conc += 1;
                 }
@@ -135,7 +141,7 @@ pub(crate) async fn schedule(
             }
             TaskOutcome::Shortage(i) => {
                 queue.push_front(i);
-                shortage(&set, &mut max_conc, &mut window).await;
+                shortage(&set, &mut max_conc, &mut window, &mut starved).await?;
             }
         }
     }
@@ -143,12 +149,22 @@ pub(crate) async fn schedule(
 
 /// Out of descriptors: cut the concurrency to what is in flight; with nothing in flight,
 /// pause briefly (descriptors held elsewhere in the process may come back).
-async fn shortage(set: &JoinSet<Task>, max_conc: &mut usize, window: &mut usize) {
+async fn shortage(
+    set: &JoinSet<Task>,
+    max_conc: &mut usize,
+    window: &mut usize,
+    starved: &mut Option<Instant>,
+) -> Result<(), ProbeError> {
     *max_conc = set.len().max(1);
     *window = (*window).min(*max_conc);
     if set.is_empty() {
+        let since = *starved.get_or_insert_with(Instant::now);
+        if since.elapsed() > SHORTAGE_PATIENCE {
+            return Err(shortage_error());
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Ok(())
 }
 
 /// The next finished probe. When none is ready even after letting the probes run, they are
