@@ -375,6 +375,14 @@ fn wait_notices_a_late_listener_runs_the_command_and_times_out() {
     assert_eq!(out.status.code(), Some(7), "CMD's exit code: {out:?}");
     assert!(bound.elapsed() < Duration::from_secs(5));
 
+    // Ready without CMD: 0; a CMD that cannot be started: 3 (environment).
+    let out = portdoctor_in(&lab, &["wait", &target, "--timeout", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = portdoctor_in(
+        &lab,
+        &["wait", &target, "--", "/nonexistent/portdoctor-test-cmd"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
     // A filtered port: timed out, exit 1, with JSON saying so.
     let out = portdoctor_in(
         &lab,
