@@ -291,3 +291,86 @@ fn unhealthy_http_service() {
     let summary = top(&doc)["summary"].as_str().unwrap();
     assert!(summary.contains("503"), "{summary}");
 }
+
+#[test]
+fn ipv4_only_listener_and_an_ipv6_peer() {
+    let Some(lab) = lab("ipv4_only_listener") else {
+        return;
+    };
+    let svc = Service::start(lab.host(), "0.0.0.0", PORT, "-", "hold");
+    let peer6 = lab.peer_v6().to_string();
+    let (code, doc) = portdoctor_json(
+        lab.host(),
+        &[
+            "diagnose",
+            "8080",
+            "--from",
+            &peer6,
+            "--peer-netns",
+            lab.peer().name(),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(top(&doc)["code"], "PD004", "{doc:#}");
+    assert!(!peer_connects(&lab, lab.host_v6().into(), PORT));
+    drop(svc);
+    let _svc = Service::start(lab.host(), "::", PORT, "0", "hold");
+    assert!(peer_connects(&lab, lab.host_v6().into(), PORT));
+}
+
+#[test]
+fn unmodelled_rule_gives_unknown_not_a_guess() {
+    let Some(lab) = lab("unmodelled_rule") else {
+        return;
+    };
+    let _svc = Service::start(lab.host(), "0.0.0.0", PORT, "-", "hold");
+    // The socket's owner is not known on the input path before demux: nothing can model it.
+    nft(
+        lab.host(),
+        "table inet filter {\n chain input { type filter hook input priority 0; policy accept;\n  meta cpu 0 tcp dport 8080 drop\n }\n}\n",
+    );
+    let (_, doc) = diagnose_from_peer(&lab, PORT, &[]);
+    let codes = codes(&doc);
+    assert!(codes.contains(&"PD016".to_string()), "{doc:#}");
+    assert!(!codes.contains(&"PD010".to_string()), "{doc:#}");
+}
+
+#[test]
+fn time_wait_buildup() {
+    let Some(lab) = lab("time_wait_buildup") else {
+        return;
+    };
+    let _svc = Service::start(lab.host(), "0.0.0.0", PORT, "-", "close");
+    let host = lab.host_v4();
+    lab.peer().enter(|| {
+        // Twice the threshold: the peer reuses some source ports, and a reused 4-tuple replaces
+        // its TIME_WAIT entry instead of adding one.
+        for _ in 0..2 * portdoctor_diagnose::TIME_WAIT_THRESHOLD {
+            let mut c = std::net::TcpStream::connect((host, PORT)).unwrap();
+            let mut rest = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut c, &mut rest); // the server closes first
+        }
+    });
+    let (_, doc) = diagnose_from_peer(&lab, PORT, &[]);
+    assert!(
+        codes(&doc).contains(&"PD021".to_string()),
+        "{}",
+        doc["findings"]
+    );
+}
+
+#[test]
+fn peer_refused_while_local_works() {
+    let Some(lab) = lab("peer_refused_while_local_works") else {
+        return;
+    };
+    let _svc = Service::start(lab.host(), "0.0.0.0", PORT, "-", "hold");
+    // Something between answers for the host with a reset.
+    nft(
+        lab.peer(),
+        "table inet middlebox {\n chain out { type filter hook output priority 0; policy accept;\n  tcp dport 8080 reject with tcp reset\n }\n}\n",
+    );
+    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
+    assert_eq!(code, 0, "a warning, not an error: {doc:#}");
+    assert!(codes(&doc).contains(&"PD041".to_string()), "{doc:#}");
+}

@@ -157,3 +157,32 @@ fn nothing_listening_exits_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no matching sockets"));
 }
+
+#[test]
+fn procnet_fallback_lists_the_same_listeners_and_says_so() {
+    let Some(lab) = Lab::for_test("procnet_fallback") else {
+        return;
+    };
+    let listener = lab
+        .host()
+        .enter(|| std::net::TcpListener::bind((lab.host_v4(), 8080)))
+        .unwrap();
+    let out = lab
+        .host()
+        .command(env!("CARGO_BIN_EXE_portdoctor"))
+        .args(["ports", "8080", "--json"])
+        .env("PORTDOCTOR_SOCKETS", "procnet")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["source"], "proc-net");
+    assert!(doc["notes"][0].as_str().unwrap().contains("/proc/net"));
+    let s = &doc["sockets"][0];
+    assert_eq!(s["local_addr"], lab.host_v4().to_string());
+    assert_eq!(
+        s["owners"][0]["pid"].as_u64(),
+        Some(std::process::id() as u64)
+    );
+    drop(listener);
+}

@@ -10,8 +10,9 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// A Python service. Modes: `hold` (accept and keep connections), `http503` (answer every
-/// request with HTTP 503). Prints `ready` once listening.
+/// A Python service. Modes: `hold` (accept and keep connections), `close` (close each
+/// connection at once: TIME_WAIT on the service's side), `http503` (answer every request
+/// with HTTP 503). Prints `ready` once listening.
 const SERVICE: &str = r#"
 import socket, sys, threading
 addr, port, v6only, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -31,6 +32,8 @@ while True:
                 c.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         except OSError:
             pass  # probes connect and reset without a request
+        c.close()
+    elif mode == "close":
         c.close()
     else:
         held.append(c)

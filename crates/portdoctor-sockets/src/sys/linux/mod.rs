@@ -8,7 +8,14 @@ use crate::{SocketsError, procnet};
 
 pub(crate) fn snapshot(opts: &SnapshotOptions) -> Result<Snapshot, SocketsError> {
     let mut notes = Vec::new();
-    let (mut sockets, source) = match netlink::dump(opts) {
+    // `PORTDOCTOR_SOCKETS=procnet` takes the fallback path on purpose (tests, comparisons).
+    let forced = std::env::var("PORTDOCTOR_SOCKETS").is_ok_and(|v| v == "procnet");
+    let dumped = if forced {
+        Err(std::io::Error::other("PORTDOCTOR_SOCKETS=procnet"))
+    } else {
+        netlink::dump(opts)
+    };
+    let (mut sockets, source) = match dumped {
         Ok(s) => (s, Source::Netlink),
         Err(e) => {
             notes.push(format!(
