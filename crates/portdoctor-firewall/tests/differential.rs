@@ -107,12 +107,13 @@ fn run_scenario(
     o.load(s)?;
     let results = o.probe(specs);
     let (rulesets, rec) = compare::read_rulesets(o)?;
+    let may_redirect = s.may_redirect();
     let cases = results
         .into_iter()
         .map(|result| {
             let packet = compare::packet_for(&result, o.iif_for(&result.spec));
             let verdict = portdoctor_firewall::explain(&rulesets, &packet).overall;
-            let outcome = compare::compare(&result, &verdict);
+            let outcome = compare::compare(&result, &verdict, may_redirect);
             Case {
                 result,
                 verdict,
@@ -126,7 +127,7 @@ fn run_scenario(
 /// Re-probes the disagreeing cases with a long timeout, all at once (the ruleset is still
 /// loaded): a slow answer is not a disagreement. Returns, per case, whether it still
 /// disagrees.
-fn confirm(o: &Oracle, cases: &[&Case]) -> Vec<bool> {
+fn confirm(o: &Oracle, cases: &[&Case], may_redirect: bool) -> Vec<bool> {
     let specs: Vec<ProbeSpec> = cases.iter().map(|c| c.result.spec).collect();
     let again = o
         .lab
@@ -137,7 +138,10 @@ fn confirm(o: &Oracle, cases: &[&Case]) -> Vec<bool> {
         .zip(again)
         .map(|(case, mut r)| {
             r.sport = case.result.sport;
-            matches!(compare::compare(&r, &case.verdict), CaseResult::Disagree(_))
+            matches!(
+                compare::compare(&r, &case.verdict, may_redirect),
+                CaseResult::Disagree(_)
+            )
         })
         .collect()
 }
@@ -208,7 +212,7 @@ fn run_all(
         let still = if suspects.is_empty() {
             Vec::new()
         } else {
-            confirm(o, &suspects)
+            confirm(o, &suspects, s.may_redirect())
         };
         let mut first_failure: Option<&Case> = None;
         let mut lines = Vec::new();

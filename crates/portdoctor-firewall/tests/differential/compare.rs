@@ -143,8 +143,9 @@ pub enum CaseResult {
     Disagree(String),
 }
 
-/// Compares one probe with the evaluator's overall verdict.
-pub fn compare(r: &ProbeResult, verdict: &Verdict) -> CaseResult {
+/// Compares one probe with the evaluator's overall verdict. `may_redirect`: the ruleset has a
+/// redirect or DNAT, so a possible accept (which names no port) may reach another port.
+pub fn compare(r: &ProbeResult, verdict: &Verdict, may_redirect: bool) -> CaseResult {
     match expected(verdict, &r.spec) {
         Ok(None) => {
             let reason = match &verdict.decision {
@@ -171,7 +172,9 @@ pub fn compare(r: &ProbeResult, verdict: &Verdict) -> CaseResult {
                     .collect();
                 // A possible accept on a path through a redirect reaches a port the verdict
                 // does not name: any "accepted" outcome fits it.
-                if reason.contains("redirect") && verdict.possible.contains(&Decision::Accept) {
+                if (may_redirect || reason.contains("redirect"))
+                    && verdict.possible.contains(&Decision::Accept)
+                {
                     let v6 = r.spec.dst.is_ipv6();
                     wants.extend([
                         Observed::Connected,

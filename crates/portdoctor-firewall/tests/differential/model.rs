@@ -243,6 +243,18 @@ impl Scenario {
         out
     }
 
+    /// Whether some rule may send the packet to another port (redirect, DNAT).
+    pub fn may_redirect(&self) -> bool {
+        let words = ["redirect", "dnat", "REDIRECT", "DNAT"];
+        let text = format!(
+            "{}{}{}",
+            self.nft_text(),
+            self.ipt.iter().map(IptRuleset::text).collect::<String>(),
+            self.raw.iter().map(|r| r.2.as_str()).collect::<String>()
+        );
+        words.iter().any(|w| text.contains(w))
+    }
+
     /// Number of rules in all tables, for the summary.
     pub fn rule_count(&self) -> usize {
         let nft: usize = self
