@@ -179,8 +179,13 @@ fn generate_once(rng: &mut StdRng, env: &Env) -> Scenario {
             "iptables-nft"
         });
         add_ipt(rng, env, &mut s, backend);
-    } else if shape < 80 {
+    } else if shape < 75 {
         labels.push("iptables-legacy+iptables-nft");
+        add_ipt(rng, env, &mut s, IptBackend::Legacy);
+        add_ipt(rng, env, &mut s, IptBackend::Nft);
+    } else if shape < 82 {
+        labels.push("nft+iptables-legacy+iptables-nft");
+        add_nft(rng, env, &mut s);
         add_ipt(rng, env, &mut s, IptBackend::Legacy);
         add_ipt(rng, env, &mut s, IptBackend::Nft);
     } else {
