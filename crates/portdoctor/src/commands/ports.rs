@@ -150,7 +150,10 @@ fn render_table(
                 user(s),
             ]);
         }
-        out.grid(&["PROTO", "LOCAL", "REMOTE", "STATE", "PROGRAM", "USER"], &rows)?;
+        out.grid(
+            &["PROTO", "LOCAL", "REMOTE", "STATE", "PROGRAM", "USER"],
+            &rows,
+        )?;
     } else {
         let header = [
             "PROTO",
