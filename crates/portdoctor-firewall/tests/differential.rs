@@ -571,3 +571,11 @@ fn generated_ruleset_sizes() {
         counts[counts.len() - 1]
     ));
 }
+
+#[test]
+fn kube_proxy_nftables_ruleset_agrees_with_the_kernel() {
+    check_fixed(
+        "kube_proxy_nftables_ruleset_agrees_with_the_kernel",
+        realworld::kube_proxy_nft,
+    );
+}

@@ -2,7 +2,8 @@
 //! classic DOCKER / DOCKER-USER / DOCKER-ISOLATION-STAGE-1/2 layout plus a published port's
 //! DNAT, behind a host firewall with a drop policy), kube-proxy in iptables mode (legacy, the
 //! KUBE-* filter chains with comments, addrtype and conntrack, NodePort DNAT), and a default-deny
-//! nft ruleset with allow sets in firewalld's zone layout, and ufw's iptables chains.
+//! nft ruleset with allow sets in firewalld's zone layout, ufw's iptables chains, and
+//! kube-proxy's nftables mode (concatenated verdict maps).
 //!
 //! The layouts are written from what those programs produce (`iptables-save` / `nft list
 //! ruleset` of real hosts); ports are moved into the range the oracle probes.
@@ -396,6 +397,124 @@ COMMIT
             raw("iptables-nft-restore", v4),
             raw("ip6tables-nft-restore", v6),
         ],
+        ..Scenario::default()
+    }
+}
+
+/// kube-proxy in nftables mode (Kubernetes 1.31+): `table ip kube-proxy` with concatenated
+/// verdict maps keyed by `ip daddr . meta l4proto . th dport` (`inet_proto` in the key),
+/// `goto` verdicts, per-element comments, a `numgen` endpoint choice and DNAT. A NodePort
+/// without endpoints (8081) and an external IP without endpoints (443) are rejected, a
+/// LoadBalancer with source ranges (9000) drops other sources, a NodePort (5432) is DNAT'ed
+/// to a pod.
+pub fn kube_proxy_nft(env: &Env) -> Scenario {
+    let n = env.subnet;
+    let text = format!(
+        "table ip kube-proxy {{
+\tcomment \"rules for kube-proxy\"
+\tset cluster-ips {{
+\t\ttype ipv4_addr
+\t\tcomment \"Active ClusterIPs\"
+\t\telements = {{ 10.96.0.1, 10.96.0.10 }}
+\t}}
+\tset nodeport-ips {{
+\t\ttype ipv4_addr
+\t\tcomment \"IPs that accept NodePort traffic\"
+\t\telements = {{ 198.18.{n}.1 }}
+\t}}
+\tmap no-endpoint-services {{
+\t\ttype ipv4_addr . inet_proto . inet_service : verdict
+\t\tcomment \"vmap to drop or reject packets to services with no endpoints\"
+\t\telements = {{ 10.96.0.10 . tcp . 53 comment \"kube-system/kube-dns:dns-tcp\" : goto reject-chain,
+\t\t\t     198.18.{n}.1 . tcp . 443 comment \"default/web:https external IP\" : goto reject-chain }}
+\t}}
+\tmap no-endpoint-nodeports {{
+\t\ttype inet_proto . inet_service : verdict
+\t\tcomment \"vmap to drop or reject packets to service nodeports with no endpoints\"
+\t\telements = {{ tcp . 8081 comment \"default/web:http\" : goto reject-chain }}
+\t}}
+\tmap firewall-ips {{
+\t\ttype ipv4_addr . inet_proto . inet_service : verdict
+\t\tcomment \"destinations that are subject to LoadBalancerSourceRanges\"
+\t\telements = {{ 198.18.{n}.1 . tcp . 9000 comment \"default/lb:http\" : goto firewall-lb }}
+\t}}
+\tmap service-ips {{
+\t\ttype ipv4_addr . inet_proto . inet_service : verdict
+\t\tcomment \"ClusterIP, ExternalIP and LoadBalancer IP traffic\"
+\t\telements = {{ 10.96.0.1 . tcp . 443 comment \"default/kubernetes:https\" : goto service-db }}
+\t}}
+\tmap service-nodeports {{
+\t\ttype inet_proto . inet_service : verdict
+\t\tcomment \"NodePort traffic\"
+\t\telements = {{ tcp . 5432 comment \"default/db:pg\" : goto external-db }}
+\t}}
+\tchain filter-prerouting {{
+\t\ttype filter hook prerouting priority dstnat - 10; policy accept;
+\t\tct state new jump firewall-check
+\t}}
+\tchain filter-input {{
+\t\ttype filter hook input priority -110; policy accept;
+\t\tct state new jump nodeport-endpoints-check
+\t\tct state new jump service-endpoints-check
+\t}}
+\tchain filter-forward {{
+\t\ttype filter hook forward priority -110; policy accept;
+\t\tct state new jump service-endpoints-check
+\t\tct state new jump cluster-ips-check
+\t}}
+\tchain filter-output {{
+\t\ttype filter hook output priority -110; policy accept;
+\t\tct state new jump service-endpoints-check
+\t\tct state new jump firewall-check
+\t}}
+\tchain firewall-check {{
+\t\tip daddr . meta l4proto . th dport vmap @firewall-ips
+\t}}
+\tchain firewall-lb {{
+\t\tip saddr != {{ 198.18.{n}.3, 198.19.{n}.0/24 }} drop
+\t}}
+\tchain reject-chain {{
+\t\tcomment \"helper for @no-endpoint-services / @no-endpoint-nodeports\"
+\t\treject
+\t}}
+\tchain cluster-ips-check {{
+\t\tip daddr @cluster-ips reject comment \"Reject traffic to invalid ports of ClusterIPs\"
+\t}}
+\tchain nodeport-endpoints-check {{
+\t\tip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports
+\t}}
+\tchain service-endpoints-check {{
+\t\tip daddr . meta l4proto . th dport vmap @no-endpoint-services
+\t}}
+\tchain mark-for-masquerade {{
+\t\tmeta mark set meta mark | 0x00004000
+\t}}
+\tchain nat-prerouting {{
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\tjump services
+\t}}
+\tchain services {{
+\t\tip daddr . meta l4proto . th dport vmap @service-ips
+\t\tip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
+\t}}
+\tchain service-db {{
+\t\tip daddr 10.96.0.1 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+\t\tnumgen random mod 1 vmap {{ 0 : goto endpoint-db }}
+\t}}
+\tchain external-db {{
+\t\tjump mark-for-masquerade
+\t\tgoto service-db
+\t}}
+\tchain endpoint-db {{
+\t\tip saddr 10.244.1.5 jump mark-for-masquerade
+\t\tmeta l4proto tcp dnat to 10.244.1.5:5432
+\t}}
+}}
+"
+    );
+    Scenario {
+        label: "kube-proxy (nftables mode)".into(),
+        raw: vec![("nft".into(), vec!["-f".into(), "-".into()], text)],
         ..Scenario::default()
     }
 }
