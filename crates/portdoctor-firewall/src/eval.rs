@@ -590,6 +590,11 @@ enum Flow {
 
 /// Evaluate `pkt` through the indexed rulesets.
 pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
+    evaluate_capped(ix, pkt, MAX_PATHS)
+}
+
+/// [`evaluate_index`] with at most `max_paths` evaluation paths.
+pub(crate) fn evaluate_capped(ix: &Index, pkt: &Packet, max_paths: usize) -> Verdict {
     let ctx = Ctx { ix, pkt };
     if let Some(reason) = packet_problem(pkt) {
         return Verdict {
@@ -643,10 +648,10 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
     while let Some(mut p) = work.pop() {
         let o = run_path(&ctx, &mut p, &mut work, &mut forks);
         outcomes.push(o);
-        if forks > MAX_PATHS {
+        if forks > max_paths {
             return Verdict {
                 decision: Decision::Unknown(format!(
-                    "more than {MAX_PATHS} evaluation paths through undecided matches"
+                    "more than {max_paths} evaluation paths through undecided matches"
                 )),
                 decided_by: None,
                 trace: outcomes.swap_remove(0).trace,
@@ -1073,12 +1078,26 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                     None,
                 );
             };
-            if p.stack.len() >= MAX_DEPTH {
+            if ix.table(tid).chains[ci].base.is_some() {
                 return finish(
                     p,
-                    Decision::Unknown("chain nesting too deep (loop?)".into()),
+                    Decision::Unknown(format!(
+                        "jump to base chain {target} (the kernel refuses such a ruleset)"
+                    )),
                     None,
                 );
+            }
+            if p.stack.iter().any(|f| f.table == tid && f.chain == ci) {
+                return finish(
+                    p,
+                    Decision::Unknown(format!(
+                        "chain loop through {target} (the kernel refuses such a ruleset)"
+                    )),
+                    None,
+                );
+            }
+            if p.stack.len() >= MAX_DEPTH {
+                return finish(p, Decision::Unknown("chain nesting too deep".into()), None);
             }
             p.trace.push(step(
                 ix,

@@ -10,8 +10,7 @@
 //! with [`crate::evaluate`] port by port.
 
 use crate::eval::{
-    CtView, Ctx, KeyVal, PktState, Tri, ct_view, elem_matches, evaluate_index, field_value,
-    has_effect,
+    CtView, Ctx, KeyVal, PktState, Tri, ct_view, elem_matches, field_value, has_effect,
 };
 use crate::explain::covered_tables;
 use crate::index::{Index, SetIndex, TableId};
@@ -24,6 +23,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Most port classes re-evaluated exactly after painting; beyond, ranges stay unknown.
 pub const MAX_EXACT_CLASSES: usize = 8192;
+/// Path cap of each exact re-evaluation in the sweep (explain allows more).
+pub const SWEEP_MAX_PATHS: usize = 64;
 /// Work bound for the exact re-evaluation: classes × rules stays below this, so a large
 /// ruleset full of undecidable matches still sweeps quickly (the ranges stay unknown).
 pub const MAX_EXACT_WORK: usize = 300_000;
@@ -510,6 +511,15 @@ impl Sweeper<'_, '_> {
                     );
                     return;
                 };
+                if self.ctx.ix.table(tid).chains[ci2].base.is_some() {
+                    settle(
+                        Out::Unknown(format!("jump to base chain {target}")),
+                        remaining,
+                        out,
+                        hit,
+                    );
+                    return;
+                }
                 let sub = self.chain_map(tid, ci2);
                 for (a, b, o) in sub {
                     let part = intersect(hit, &vec![(a, b)]);
@@ -908,7 +918,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             let e = starts.get(i + 1).map_or(z, |n| n - 1);
             let mut p = packet.clone();
             p.dport = s as u16;
-            let v = evaluate_index(&ix, &p);
+            let v = crate::eval::evaluate_capped(&ix, &p, SWEEP_MAX_PATHS);
             resolved.push((s, e, v.decision, v.decided_by, v.redirected_to));
         }
     }
