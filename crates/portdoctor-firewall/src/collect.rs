@@ -224,6 +224,11 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
         }
     });
     let r = r.map(|mut rs| {
+        if crate::backend::nft::has_unknown_devices(&rs) {
+            if let Ok(text) = classify(nft, runner.run(nft, &["list", "ruleset"])) {
+                crate::backend::nft::apply_text_devices(&mut rs, &text);
+            }
+        }
         if has_hidden_nfproto(&rs) {
             let dbg = runner.run(nft, &["--debug=netlink", "list", "ruleset"]);
             if let Ok(text) = classify(nft, dbg) {

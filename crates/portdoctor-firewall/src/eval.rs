@@ -798,6 +798,21 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
                 let t = ix.table(b.table);
                 let c = &t.chains[b.chain];
                 if t.family.sees(ctx.pkt.family) && device_ok(c, ctx.pkt) && nat_runs(c, p.st.ct) {
+                    if let Tri::Unknown(reason) = device_applies(c, ctx.pkt) {
+                        // Fork: the chain may not see the packet at all.
+                        *forks += 1;
+                        let what = format!(
+                            "{} {} base chain {}: {reason}",
+                            backend_of(ix, b.table).as_str(),
+                            t.name,
+                            c.name
+                        );
+                        let mut alt = p.clone();
+                        alt.base += 1;
+                        alt.assumed.push(what.clone());
+                        work.push(alt);
+                        p.assumed.push(what);
+                    }
                     p.trace.push(step(
                         ix,
                         b.table,
@@ -852,15 +867,32 @@ pub(crate) fn nat_runs(c: &Chain, ct: CtState) -> bool {
     }
 }
 
-fn device_ok(c: &Chain, pkt: &Packet) -> bool {
+/// Whether a base chain bound to devices sees the packet. Ingress chains always have a
+/// device; nft 1.0.x leaves it out of `nft -j list ruleset` (an empty list here), and then,
+/// like with an unknown input interface, it is unknown.
+pub(crate) fn device_applies(c: &Chain, pkt: &Packet) -> Tri {
     match &c.base {
+        Some(b) if b.devices.is_empty() && b.hook == crate::model::Hook::Ingress => {
+            Tri::Unknown(format!(
+                "the device of ingress chain {} is not in the JSON listing (read it from \
+                 `nft list ruleset`)",
+                c.name
+            ))
+        }
         Some(b) if !b.devices.is_empty() => match &pkt.iif {
-            Some(i) => b.devices.iter().any(|d| d == i),
-            // Unknown interface: include the chain (its rules may still be decidable).
-            None => true,
+            Some(i) => tri(b.devices.iter().any(|d| d == i)),
+            None => Tri::Unknown(format!(
+                "input interface not given (chain {} is bound to {})",
+                c.name,
+                b.devices.join(", ")
+            )),
         },
-        _ => true,
+        _ => Tri::True,
     }
+}
+
+fn device_ok(c: &Chain, pkt: &Packet) -> bool {
+    device_applies(c, pkt) != Tri::False
 }
 
 fn finish(p: &mut Path, decision: Decision, by: Option<RuleRef>) -> Flow {

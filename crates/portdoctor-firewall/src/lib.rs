@@ -11,7 +11,8 @@
 //!   [`Ruleset::ipsets`] of iptables rulesets),
 //!   [`apply_netlink_debug`]`(&mut Ruleset, &str)` (output of
 //!   `nft --debug=netlink list ruleset`: resolves the `meta nfproto` matches nft listings hide
-//!   before `reject with tcp reset`).
+//!   before `reject with tcp reset`), [`apply_text_devices`]`(&mut Ruleset, &str)` (output of
+//!   `nft list ruleset`: the devices of ingress chains, missing from the JSON).
 //! - Print: [`print_iptables_save`]`(&Ruleset) -> String`.
 //! - Evaluate one packet: [`evaluate`]`(&Ruleset, &Packet) -> Verdict` for one ruleset, or
 //!   [`explain`]`(&[Ruleset], &Packet) -> Explanation` for every active backend together (the
@@ -53,7 +54,7 @@ pub mod sweep;
 
 pub use backend::ipset::parse_ipset_save;
 pub use backend::iptables::{parse_iptables_save, print_iptables_save};
-pub use backend::nft::{apply_netlink_debug, parse_nft_json};
+pub use backend::nft::{apply_netlink_debug, apply_text_devices, parse_nft_json};
 pub use error::ParseError;
 pub use explain::{BackendVerdict, Explanation, evaluate, explain};
 pub use model::*;

@@ -408,6 +408,16 @@ impl Sweeper<'_, '_> {
         }
     }
 
+    /// Outcome runs of a base chain: its chain map, or unknown everywhere when it is not
+    /// known whether the chain sees the packet (device).
+    fn base_map(&mut self, b: &crate::index::BaseEntry) -> Runs {
+        let c = &self.ctx.ix.table(b.table).chains[b.chain];
+        if let Tri::Unknown(r) = crate::eval::device_applies(c, self.ctx.pkt) {
+            return vec![(0, MAXP, Out::Unknown(r))];
+        }
+        self.chain_map(b.table, b.chain)
+    }
+
     /// Outcome runs of a chain over all ports (memoised).
     fn chain_map(&mut self, tid: TableId, ci: usize) -> Vec<(u32, u32, Out)> {
         let view = self.st.view;
@@ -709,10 +719,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
         .filter(|b| {
             let t = ix.table(b.table);
             let c = &t.chains[b.chain];
-            let dev_ok = match (&c.base, &packet.iif) {
-                (Some(base), Some(iif)) => base.devices.is_empty() || base.devices.contains(iif),
-                _ => true,
-            };
+            let dev_ok = crate::eval::device_applies(c, packet) != Tri::False;
             t.family.sees(packet.family) && crate::eval::nat_runs(c, packet.ct_state) && dev_ok
         })
         .collect();
@@ -737,7 +744,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
                 .iter()
                 .map(|b| {
                     sw.st.view = ct_view(b.stage, b.priority);
-                    (*b, sw.chain_map(b.table, b.chain))
+                    (*b, sw.base_map(b))
                 })
                 .collect();
             let mut bounds: BTreeSet<u32> = maps
@@ -825,7 +832,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
                 break;
             }
             sw.st.view = ct_view(b.stage, b.priority);
-            let map = sw.chain_map(b.table, b.chain);
+            let map = sw.base_map(b);
             let pol = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
             for (a, z, o) in map {
                 let ports = peek(&pending, &vec![(a, z)]);

@@ -289,3 +289,39 @@ fn statements_before_a_failing_match_still_run() {
     let s = sweep(&rs, &syn(0));
     assert_eq!(s.ports_where(|d| *d == Decision::Drop), vec![(1, 1000)]);
 }
+
+#[test]
+fn ingress_devices_come_from_the_text_listing() {
+    let dir = format!("{}/tests/data", env!("CARGO_MANIFEST_DIR"));
+    let json = std::fs::read_to_string(format!("{dir}/ingress.json")).unwrap();
+    let text = std::fs::read_to_string(format!("{dir}/ingress.nft.txt")).unwrap();
+    let mut rs = portdoctor_firewall::parse_nft_json(&json).unwrap();
+    let on = |iif: &str| syn(22).with_iif(iif);
+    // From the JSON alone the ingress chains' devices are unknown; with policy accept that
+    // does not matter.
+    assert_eq!(evaluate(&rs, &on("d0")).decision, Decision::Accept);
+    // With a drop policy it does.
+    for t in &mut rs.tables {
+        for c in &mut t.chains {
+            if let Some(b) = &mut c.base {
+                b.policy = portdoctor_firewall::Policy::Drop;
+            }
+        }
+    }
+    assert!(matches!(
+        evaluate(&rs, &on("eth9")).decision,
+        Decision::Unknown(_)
+    ));
+    portdoctor_firewall::apply_text_devices(&mut rs, &text);
+    let devs: Vec<Vec<String>> = rs
+        .tables
+        .iter()
+        .flat_map(|t| t.chains.iter().map(|c| c.base.clone().unwrap().devices))
+        .collect();
+    assert_eq!(
+        devs,
+        vec![vec!["d0".to_string()], vec!["d0".into(), "d1".into()]]
+    );
+    assert_eq!(evaluate(&rs, &on("eth9")).decision, Decision::Accept);
+    assert_eq!(evaluate(&rs, &on("d1")).decision, Decision::Drop);
+}

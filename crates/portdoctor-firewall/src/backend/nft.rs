@@ -1016,6 +1016,72 @@ pub fn apply_netlink_debug(rs: &mut Ruleset, debug: &str) {
     }
 }
 
+/// Fill in the devices of ingress chains from the text listing (`nft list ruleset`): nft
+/// 1.0.x leaves them out of the JSON. Chains not found keep an empty (unknown) device list.
+pub fn apply_text_devices(rs: &mut Ruleset, text: &str) {
+    let mut table: Option<(String, String)> = None;
+    let mut chain: Option<String> = None;
+    let mut found: HashMap<(String, String, String), Vec<String>> = HashMap::new();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["table", fam, name, "{"] => {
+                table = Some((fam.to_string(), name.to_string()));
+                chain = None;
+            }
+            ["chain", name, "{"] => chain = Some(name.to_string()),
+            _ => {}
+        }
+        let (Some((fam, tname)), Some(cname)) = (&table, &chain) else {
+            continue;
+        };
+        if !w.contains(&"hook") {
+            continue;
+        }
+        let mut devs = vec![];
+        if let Some(i) = w.iter().position(|x| *x == "device") {
+            if let Some(d) = w.get(i + 1) {
+                devs.push(d.trim_matches(|c| c == '"' || c == ',').to_string());
+            }
+        } else if let Some(i) = w.iter().position(|x| *x == "devices") {
+            for d in w.iter().skip(i + 1) {
+                match *d {
+                    "=" | "{" => continue,
+                    "}" => break,
+                    d => devs.push(d.trim_matches(|c| c == '"' || c == ',').to_string()),
+                }
+            }
+        }
+        devs.retain(|d| !d.is_empty());
+        if !devs.is_empty() {
+            found.insert((fam.clone(), tname.clone(), cname.clone()), devs);
+        }
+    }
+    for t in &mut rs.tables {
+        for c in &mut t.chains {
+            let key = (
+                t.family.as_str().to_string(),
+                t.name.clone(),
+                c.name.clone(),
+            );
+            if let (Some(b), Some(d)) = (&mut c.base, found.get(&key)) {
+                if b.devices.is_empty() {
+                    b.devices = d.clone();
+                }
+            }
+        }
+    }
+}
+
+/// Whether some ingress chain lacks its device (see [`apply_text_devices`]).
+pub fn has_unknown_devices(rs: &Ruleset) -> bool {
+    rs.tables.iter().flat_map(|t| &t.chains).any(|c| {
+        c.base
+            .as_ref()
+            .is_some_and(|b| b.hook == Hook::Ingress && b.devices.is_empty())
+    })
+}
+
 /// Move the state-changing statements at `statements[from..]` to `effects`, at position `n`.
 fn take_effects(
     statements: &mut Vec<Statement>,
