@@ -5,19 +5,20 @@
 //! into the host namespace of one reused lab (`differential/oracle.rs`); real TCP and UDP
 //! probes go from the peer namespace to listeners (and closed ports) on the host, over IPv4
 //! and IPv6, from three source addresses on `veth-h` and one on a second link `veth-h2`
-//! (88 probes per scenario, `differential/probe.rs`). The rulesets are read back the way
+//! (88 first packets per scenario), plus 28 packets of TCP and UDP flows opened before the
+//! ruleset was loaded (conntrack `established`; `differential/probe.rs`). The rulesets are read back the way
 //! portdoctor reads a real host (`collect` through `ip netns exec`) and every probe's packet
 //! is evaluated; the decision must predict what the kernel did (`differential/compare.rs`).
 //! `Unknown` is counted by reason, not failed, but when it lists only definite possible
 //! outcomes, one of them must explain the kernel's.
 //!
-//! - `cargo test -p portdoctor-firewall --test differential` — the normal run (3,000 cases,
+//! - `cargo test -p portdoctor-firewall --test differential` — the normal run (6,000 cases,
 //!   fixed seed) plus the real-world rulesets (Docker, kube-proxy, firewalld-style nft, ufw),
 //!   the reject-kind table and the regressions (`differential/regressions.rs`: shrunk cases
 //!   that once disagreed, as plain unit tests).
 //! - `PORTDOCTOR_DIFF_CASES=10000` — more cases; `PORTDOCTOR_DIFF_SEED=N` (or `random`) — the
 //!   base seed (scenario *i* uses seed N + i); a failure prints the scenario's seed, which
-//!   `PORTDOCTOR_DIFF_SEED=S PORTDOCTOR_DIFF_CASES=88` replays alone;
+//!   `PORTDOCTOR_DIFF_SEED=S PORTDOCTOR_DIFF_CASES=116` replays alone;
 //!   `PORTDOCTOR_DIFF_TIES=keep` keeps order-dependent priority ties (the evaluator must then
 //!   say Unknown where the order matters); `PORTDOCTOR_DIFF_VERBOSE=1` prints one full
 //!   Unknown reason per kind. `bench/differential.sh CASES RUNS` repeats random-seed runs.
@@ -55,7 +56,7 @@ use oracle::Oracle;
 use probe::{ProbeResult, ProbeSpec};
 
 /// Cases in a normal run (one ruleset x one packet).
-const DEFAULT_CASES: usize = 3000;
+const DEFAULT_CASES: usize = 6000;
 /// The base seed of a normal run: fixed, so CI is reproducible; `PORTDOCTOR_DIFF_SEED`
 /// changes it.
 const DEFAULT_SEED: u64 = 0x5eed_0001;
@@ -104,8 +105,16 @@ fn run_scenario(
     specs: &[ProbeSpec],
 ) -> Result<(Vec<Case>, compare::Recorder), String> {
     o.reset()?;
+    // Established flows are opened (and answered) before the ruleset exists.
+    let (est, first): (Vec<ProbeSpec>, Vec<ProbeSpec>) = specs.iter().partition(|p| p.established);
+    let flows = if est.is_empty() {
+        Vec::new()
+    } else {
+        o.track_connections()?;
+        o.open_established(&est)
+    };
     o.load(s)?;
-    let results = o.probe(specs);
+    let results = o.probe_all(&first, &flows);
     let (rulesets, rec) = compare::read_rulesets(o)?;
     let may_redirect = s.may_redirect();
     let cases = results
@@ -128,15 +137,25 @@ fn run_scenario(
 /// loaded): a slow answer is not a disagreement. Returns, per case, whether it still
 /// disagrees.
 fn confirm(o: &Oracle, cases: &[&Case], may_redirect: bool) -> Vec<bool> {
-    let specs: Vec<ProbeSpec> = cases.iter().map(|c| c.result.spec).collect();
+    // An established flow cannot be opened again through the loaded ruleset: those keep
+    // their first result (their timeout is already long).
+    let specs: Vec<ProbeSpec> = cases
+        .iter()
+        .filter(|c| !c.result.spec.established)
+        .map(|c| c.result.spec)
+        .collect();
     let again = o
         .lab
         .peer()
         .enter(|| probe::run_batch(&specs, Duration::from_millis(1500)));
+    let mut again = again.into_iter();
     cases
         .iter()
-        .zip(again)
-        .map(|(case, mut r)| {
+        .map(|case| {
+            if case.result.spec.established {
+                return true;
+            }
+            let mut r = again.next().expect("one result per re-probed case");
             r.sport = case.result.sport;
             matches!(
                 compare::compare(&r, &case.verdict, may_redirect),
@@ -183,7 +202,8 @@ fn run_all(
     max_cases: usize,
     tally: &mut Tally,
 ) -> Vec<String> {
-    let all = o.all_probes();
+    let mut all = o.all_probes();
+    all.extend(o.established_probes());
     let mut failures = Vec::new();
     // Kinds of disagreement already shrunk: (evaluator decision, kernel outcome).
     let mut shrunk: Vec<String> = Vec::new();
@@ -281,7 +301,7 @@ fn random_rulesets_agree_with_the_kernel() {
     };
     let cases = env_cases();
     let base = env_seed();
-    let per = o.all_probes().len();
+    let per = o.all_probes().len() + o.established_probes().len();
     // PORTDOCTOR_DIFF_TIES=keep: keep order-dependent priority ties (see rulegen).
     let keep_ties = std::env::var("PORTDOCTOR_DIFF_TIES").is_ok_and(|v| v == "keep");
     let n = cases.div_ceil(per);
@@ -457,6 +477,7 @@ fn reject_kinds_agree_with_the_kernel() {
     let specs: Vec<ProbeSpec> = o
         .all_probes()
         .into_iter()
+        .chain(o.established_probes())
         .filter(|p| {
             (p.src == std::net::IpAddr::V4(o.env.peers_v4[0])
                 || p.src == std::net::IpAddr::V6(o.env.peers_v6[0]))

@@ -80,6 +80,10 @@ pub fn packet_for(r: &ProbeResult, iif: &str) -> Packet {
     };
     let mut p = Packet::new(proto, r.spec.src, r.spec.dst.ip(), r.spec.dst.port()).with_iif(iif);
     p.sport = r.sport;
+    if r.spec.established {
+        p.ct_state = portdoctor_firewall::CtState::Established;
+        p.tcp_flags = 0x18; // PSH|ACK
+    }
     p
 }
 
@@ -100,6 +104,12 @@ pub fn expected(verdict: &Verdict, spec: &ProbeSpec) -> Result<Option<Observed>,
         code: if v6 { v6code } else { v4code },
     };
     let port_unreachable = icmp(3, 4);
+    if matches!(decision, Decision::Unknown(_)) {
+        return Ok(None);
+    }
+    if spec.established {
+        return expected_established(decision, spec, v6).map(Some);
+    }
     Ok(Some(match decision {
         Decision::Unknown(_) => return Ok(None),
         Decision::Drop => Observed::Timeout,
@@ -130,6 +140,58 @@ pub fn expected(verdict: &Verdict, spec: &ProbeSpec) -> Result<Option<Observed>,
             }
         },
     }))
+}
+
+/// The outcome for a packet of an established flow (always to a listening port): the echo,
+/// a reset, an ICMP error (UDP: from the error queue; TCP: only the errno it sets), nothing.
+fn expected_established(
+    decision: &Decision,
+    spec: &ProbeSpec,
+    v6: bool,
+) -> Result<Observed, String> {
+    let kind = match decision {
+        Decision::Unknown(_) => unreachable!("handled by the caller"),
+        Decision::Accept => return Ok(Observed::Answered),
+        Decision::Drop => return Ok(Observed::Timeout),
+        Decision::Reject(RejectKind::TcpReset) => return Ok(Observed::Reset),
+        Decision::Reject(kind) => kind,
+    };
+    if spec.proto == Proto::Udp {
+        let first = ProbeSpec {
+            established: false,
+            ..*spec
+        };
+        let v = Verdict {
+            decision: decision.clone(),
+            decided_by: None,
+            trace: Vec::new(),
+            redirected_to: None,
+            possible: Vec::new(),
+        };
+        return expected(&v, &first).map(|o| o.unwrap_or(Observed::Timeout));
+    }
+    let errno = match (kind, v6) {
+        (RejectKind::PortUnreachable, _) => libc::ECONNREFUSED,
+        (RejectKind::AdminProhibited, true) => libc::EACCES,
+        (RejectKind::AdminProhibited, false)
+        | (RejectKind::HostUnreachable | RejectKind::AddrUnreachable, _)
+        | (RejectKind::HostProhibited, false) => libc::EHOSTUNREACH,
+        (RejectKind::NetUnreachable | RejectKind::NoRoute, _)
+        | (RejectKind::NetProhibited, false) => libc::ENETUNREACH,
+        (RejectKind::ProtoUnreachable, false) => libc::ENOPROTOOPT,
+        (RejectKind::Other(name), true)
+            if name.contains("policy-fail") || name.contains("reject-route") =>
+        {
+            libc::EACCES
+        }
+        (other, _) => {
+            return Err(format!(
+                "reject kind {other:?} has no known errno for an established IPv{} flow",
+                if v6 { 6 } else { 4 }
+            ));
+        }
+    };
+    Ok(Observed::Other(errno))
 }
 
 /// One compared case.

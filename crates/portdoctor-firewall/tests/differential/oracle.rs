@@ -23,6 +23,12 @@ use super::rulegen::{Env, TCP_CLOSED, TCP_OPEN, UDP_CLOSED, UDP_OPEN};
 
 /// How long a probe waits for an answer: everything is one veth hop away.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a packet of an established TCP flow waits: an ICMP error that TCP first keeps
+/// as a soft error comes back with the retransmission, after the minimum RTO (200 ms).
+pub const EST_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// The lab's conntrack switch: see [`Oracle::track_connections`].
+const CONNTRACK_ON: &str = "table inet pd_lab_conntrack {\n\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n\t\tct state new counter\n\t}\n}\n";
 
 /// The lab with its listeners.
 pub struct Oracle {
@@ -234,6 +240,62 @@ impl Oracle {
         Ok(())
     }
 
+    /// Makes conntrack track the host's flows before any rule needs it (an output-hook chain
+    /// with a `ct` expression registers the conntrack hooks), so flows opened before the
+    /// ruleset is loaded are `established`, not picked up mid-stream as `new`. The table is
+    /// read back with the rest; an output chain plays no part in inbound evaluation.
+    pub fn track_connections(&self) -> Result<(), String> {
+        self.lab
+            .host()
+            .run_stdin("nft", &["-f", "-"], CONNTRACK_ON)
+            .map(|_| ())
+            .map_err(|x| x.to_string())
+    }
+
+    /// Flows to open before loading: TCP and UDP to every listening port, from the first
+    /// source of each family on both links.
+    pub fn established_probes(&self) -> Vec<ProbeSpec> {
+        let env = &self.env;
+        let pairs = [
+            (IpAddr::V4(env.peers_v4[0]), IpAddr::V4(env.host_v4)),
+            (IpAddr::V6(env.peers_v6[0]), IpAddr::V6(env.host_v6)),
+            (IpAddr::V4(env.peer2_v4), IpAddr::V4(env.host2_v4)),
+            (IpAddr::V6(env.peer2_v6), IpAddr::V6(env.host2_v6)),
+        ];
+        let mut out = Vec::new();
+        for (src, dst) in pairs {
+            for (proto, ports) in [(Proto::Tcp, &TCP_OPEN[..]), (Proto::Udp, &UDP_OPEN[..])] {
+                for port in ports {
+                    out.push(ProbeSpec {
+                        proto,
+                        src,
+                        dst: SocketAddr::new(dst, *port),
+                        established: true,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Opens the established flows (call with the host's ruleset empty).
+    pub fn open_established(&self, specs: &[ProbeSpec]) -> Vec<probe::Established> {
+        self.lab
+            .peer()
+            .enter(|| probe::open_established(specs, Duration::from_secs(1)))
+    }
+
+    /// Sends first packets and packets of established flows from the peer, concurrently.
+    pub fn probe_all(&self, specs: &[ProbeSpec], flows: &[probe::Established]) -> Vec<ProbeResult> {
+        let peer = self.lab.peer();
+        std::thread::scope(|scope| {
+            let est = scope.spawn(|| peer.enter(|| probe::run_established(flows, EST_TIMEOUT)));
+            let mut out = peer.enter(|| probe::run_batch(specs, PROBE_TIMEOUT));
+            out.extend(est.join().expect("established probes"));
+            out
+        })
+    }
+
     /// Loads a scenario; an error names the loader and carries its message.
     pub fn load(&mut self, s: &Scenario) -> Result<(), String> {
         let h = self.lab.host();
@@ -299,6 +361,7 @@ impl Oracle {
                     proto: Proto::Tcp,
                     src,
                     dst: SocketAddr::new(dst, *port),
+                    established: false,
                 });
             }
             for port in UDP_OPEN.iter().chain(&UDP_CLOSED) {
@@ -306,17 +369,11 @@ impl Oracle {
                     proto: Proto::Udp,
                     src,
                     dst: SocketAddr::new(dst, *port),
+                    established: false,
                 });
             }
         }
         out
-    }
-
-    /// Sends the probes from the peer namespace, all at once.
-    pub fn probe(&self, specs: &[ProbeSpec]) -> Vec<ProbeResult> {
-        self.lab
-            .peer()
-            .enter(|| probe::run_batch(specs, PROBE_TIMEOUT))
     }
 
     /// Whether the host has a listener for this probe.
@@ -341,17 +398,30 @@ const EMPTY_TABLES: &str = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]\nCOMMIT\n\
 *filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
 
-/// Accepts and closes TCP connections, echoes UDP datagrams, until `stop`.
+/// Accepts TCP connections and echoes what they send until they close, echoes UDP
+/// datagrams, until `stop`.
 fn serve(tcp: &[TcpListener], udp: &[UdpSocket], stop: &AtomicBool) {
+    use std::io::{Read, Write};
     let mut buf = [0u8; 512];
+    let mut conns: Vec<std::net::TcpStream> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
         for l in tcp {
             while let Ok((conn, _)) = l.accept() {
-                drop(conn);
+                if conn.set_nonblocking(true).is_ok() {
+                    conns.push(conn);
+                }
                 busy = true;
             }
         }
+        conns.retain_mut(|c| match c.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                busy = true;
+                c.write_all(&buf[..n]).is_ok()
+            }
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        });
         for u in udp {
             while let Ok((n, from)) = u.recv_from(&mut buf) {
                 let _ = u.send_to(&buf[..n], from);

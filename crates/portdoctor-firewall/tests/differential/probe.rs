@@ -41,11 +41,19 @@ pub struct ProbeSpec {
     pub src: IpAddr,
     /// The host address and port.
     pub dst: SocketAddr,
+    /// A packet of a flow opened (and answered) before the ruleset was loaded: conntrack
+    /// state established, TCP flags PSH|ACK; not a first packet.
+    pub established: bool,
 }
 
 impl fmt::Display for ProbeSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} -> {}", self.proto, self.src, self.dst)
+        let est = if self.established {
+            " (established)"
+        } else {
+            ""
+        };
+        write!(f, "{} {} -> {}{est}", self.proto, self.src, self.dst)
     }
 }
 
@@ -289,6 +297,123 @@ fn error_queue(sock: &Socket) -> Option<(Observed, Option<i32>)> {
         _ => Observed::Other(ee.errno as i32),
     };
     Some((observed, Some(ee.errno as i32)))
+}
+
+/// A flow opened before the ruleset was loaded: TCP connected, or UDP answered once.
+pub struct Established {
+    /// What it is.
+    pub spec: ProbeSpec,
+    sock: Socket,
+    /// Its source port.
+    pub sport: u16,
+}
+
+/// Opens the established flows for `specs` (with the host's ruleset empty) and checks that
+/// each echoes one byte; flows that do not are left out.
+pub fn open_established(specs: &[ProbeSpec], timeout: Duration) -> Vec<Established> {
+    let mut pending: Vec<Pending> = specs
+        .iter()
+        .map(|s| {
+            start(ProbeSpec {
+                established: false,
+                ..*s
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + timeout;
+    // TCP: wait for the handshake, then send a byte; UDP: the datagram is already sent.
+    let mut sent = vec![false; pending.len()];
+    let mut ok = vec![false; pending.len()];
+    while Instant::now() < deadline && ok.iter().any(|o| !o) {
+        for (i, p) in pending.iter_mut().enumerate() {
+            if ok[i] {
+                continue;
+            }
+            if p.spec.proto == Proto::Tcp && !sent[i] {
+                if p.sock.peer_addr().is_ok() && p.sock.send(b"e").is_ok() {
+                    sent[i] = true;
+                }
+                continue;
+            }
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+            if let Ok(n) = p.sock.recv(&mut buf) {
+                ok[i] = n > 0;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    pending
+        .into_iter()
+        .zip(ok)
+        .filter(|(_, ok)| *ok)
+        .map(|(p, _)| Established {
+            spec: ProbeSpec {
+                established: true,
+                ..p.spec
+            },
+            sport: p.sport,
+            sock: p.sock,
+        })
+        .collect()
+}
+
+/// Sends one more byte on every established flow and classifies what comes back: the echo
+/// (`Answered`), a reset, an ICMP error (UDP: type and code from the error queue; TCP: the
+/// errno, `Other`), or nothing. TCP keeps an ICMP error that arrives while `send` holds the
+/// socket as a soft error until the retransmission (≥ 200 ms later) draws it again, so the
+/// timeout should be longer than for first packets.
+pub fn run_established(flows: &[Established], timeout: Duration) -> Vec<ProbeResult> {
+    for f in flows {
+        let _ = f.sock.send(b"d");
+    }
+    let deadline = Instant::now() + timeout;
+    let mut done: Vec<Option<(Observed, Option<i32>)>> = vec![None; flows.len()];
+    loop {
+        for (i, f) in flows.iter().enumerate() {
+            if done[i].is_some() {
+                continue;
+            }
+            if let Some(icmp) = error_queue(&f.sock) {
+                done[i] = Some(icmp);
+                continue;
+            }
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+            done[i] = match f.sock.recv(&mut buf) {
+                Ok(0) => Some((Observed::Other(0), None)),
+                Ok(_) => Some((Observed::Answered, None)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(-1);
+                    // An established TCP socket: a reset is ECONNRESET; ECONNREFUSED is
+                    // then an ICMP port unreachable, which leaves no error-queue entry.
+                    Some(match (f.spec.proto, errno) {
+                        (Proto::Tcp, libc::ECONNRESET) => (Observed::Reset, Some(errno)),
+                        (Proto::Tcp, _) => {
+                            error_queue(&f.sock).unwrap_or((Observed::Other(errno), Some(errno)))
+                        }
+                        _ => classify_error(&f.sock, errno),
+                    })
+                }
+            };
+        }
+        if done.iter().all(Option::is_some) || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    flows
+        .iter()
+        .zip(done)
+        .map(|(f, d)| {
+            let (observed, errno) = d.unwrap_or((Observed::Timeout, None));
+            ProbeResult {
+                spec: f.spec,
+                sport: f.sport,
+                observed,
+                errno,
+            }
+        })
+        .collect()
 }
 
 /// The two system calls socket2 has no safe wrapper for.
