@@ -629,20 +629,21 @@ fn nft_rule(rng: &mut StdRng, ctx: &NftCtx) -> Rule {
             ),
             // Things real rulesets use that depend on more than the rules: packet type,
             // reverse-path lookups, rate limits, length, conntrack status and mark.
-            11 => parts.push(
-                [
+            11 => {
+                let mut options = vec![
                     "meta pkttype host",
                     "meta pkttype != host",
-                    "fib saddr . iif oif missing",
                     "limit rate 100000/second burst 100000 packets",
                     "meta length 0-1500",
                     "ct status dnat",
                     "ct mark 0x0",
-                ]
-                .choose(rng)
-                .unwrap()
-                .to_string(),
-            ),
+                ];
+                // fib is refused in ingress chains.
+                if ctx.hook != Some(Hook::Ingress) {
+                    options.push("fib saddr . iif oif missing");
+                }
+                parts.push(options.choose(rng).unwrap().to_string());
+            }
             9 => parts.push(
                 [
                     "meta mark 0x1",
