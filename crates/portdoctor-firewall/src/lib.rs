@@ -53,7 +53,8 @@ pub mod model;
 pub mod sweep;
 
 pub use backend::ipset::parse_ipset_save;
-pub use backend::iptables::{parse_iptables_save, print_iptables_save};
+pub use backend::iptables::parse_iptables_save;
+pub use backend::iptables_print::print_iptables_save;
 pub use backend::nft::{apply_netlink_debug, apply_text_devices, parse_nft_json};
 pub use error::ParseError;
 pub use explain::{BackendVerdict, Explanation, evaluate, explain};

@@ -2,5 +2,7 @@
 
 pub mod ipset;
 pub mod iptables;
+pub mod iptables_print;
 pub mod names;
 pub mod nft;
+pub mod nft_render;

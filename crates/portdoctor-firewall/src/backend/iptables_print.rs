@@ -1,0 +1,276 @@
+//! Printer of the model back to `iptables-save` text (used by the parse → print → parse
+//! round-trip property test, and to show rules the way iptables users read them).
+
+use crate::backend::iptables::quote;
+use crate::backend::names;
+use crate::model::{Action, Elem, Family, Field, Match, Policy, Rule, Ruleset, Statement, Values};
+
+fn fmt_addr(v: u128, v6: bool) -> String {
+    if v6 {
+        std::net::Ipv6Addr::from(v).to_string()
+    } else {
+        std::net::Ipv4Addr::from(v as u32).to_string()
+    }
+}
+
+/// Prefix length if `[a, b]` is exactly a CIDR block.
+fn as_prefix(a: u128, b: u128, bits: u32) -> Option<u32> {
+    let span = b.wrapping_sub(a);
+    if b < a {
+        return None;
+    }
+    if span == u128::MAX {
+        return (bits == 128).then_some(0);
+    }
+    let size = span + 1;
+    if !size.is_power_of_two() || a & span != 0 {
+        return None;
+    }
+    Some(bits - size.trailing_zeros())
+}
+
+fn fmt_ports(e: &[Vec<Elem>]) -> Option<String> {
+    let v: Option<Vec<String>> = e
+        .iter()
+        .map(|x| match x.as_slice() {
+            [Elem::Range(a, b)] if a == b => Some(a.to_string()),
+            [Elem::Range(a, b)] => Some(format!("{a}:{b}")),
+            _ => None,
+        })
+        .collect();
+    v.map(|v| v.join(","))
+}
+
+fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
+    let bits = if v6 { 128 } else { 32 };
+    match m {
+        Match::Unmodelled { text, .. } => out.push(text.clone()),
+        Match::Cmp {
+            key,
+            mask,
+            negated,
+            values,
+        } => {
+            let bang = if *negated { "! " } else { "" };
+            let Some(&f) = key.first() else { return };
+            let entries: &[Vec<Elem>] = match values {
+                Values::Inline(e) => e,
+                Values::Ipset(n) => {
+                    let dirs: Vec<&str> = key
+                        .iter()
+                        .filter(|f| **f != Field::L4Proto)
+                        .map(|f| match f {
+                            Field::Saddr4 | Field::Saddr6 | Field::Sport => "src",
+                            _ => "dst",
+                        })
+                        .collect();
+                    out.push(format!(
+                        "-m set {bang}--match-set {} {}",
+                        quote(n),
+                        dirs.join(",")
+                    ));
+                    return;
+                }
+                Values::Named(n) => {
+                    out.push(format!("-m unknown --named-set {}", quote(n)));
+                    return;
+                }
+            };
+            let single = |e: &[Vec<Elem>]| match e {
+                [x] if x.len() == 1 => match &x[0] {
+                    Elem::Range(a, b) if a == b => Some(*a),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let s = match f {
+                Field::L4Proto => match single(entries) {
+                    Some(n) => format!("{bang}-p {}", names::proto_name(n as u8)),
+                    None if entries.is_empty() && !negated => "! -p all".to_string(),
+                    None => return,
+                },
+                Field::Saddr4 | Field::Saddr6 | Field::Daddr4 | Field::Daddr6 => {
+                    let src = matches!(f, Field::Saddr4 | Field::Saddr6);
+                    let cidrs: Option<Vec<String>> = entries
+                        .iter()
+                        .map(|x| match x.as_slice() {
+                            [Elem::Range(a, b)] => {
+                                as_prefix(*a, *b, bits).map(|l| format!("{}/{l}", fmt_addr(*a, v6)))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    match (cidrs, entries) {
+                        (Some(c), _) if !c.is_empty() => {
+                            format!("{bang}{} {}", if src { "-s" } else { "-d" }, c.join(","))
+                        }
+                        (_, [x]) => match x.as_slice() {
+                            [Elem::Range(a, b)] => format!(
+                                "-m iprange {bang}{} {}-{}",
+                                if src { "--src-range" } else { "--dst-range" },
+                                fmt_addr(*a, v6),
+                                fmt_addr(*b, v6)
+                            ),
+                            _ => return,
+                        },
+                        _ => return,
+                    }
+                }
+                Field::Iifname => match entries {
+                    [x] => match x.as_slice() {
+                        [Elem::Iface { name, wildcard }] => {
+                            format!("{bang}-i {}{}", name, if *wildcard { "+" } else { "" })
+                        }
+                        _ => return,
+                    },
+                    _ => return,
+                },
+                Field::TcpDport | Field::TcpSport | Field::UdpDport | Field::UdpSport => {
+                    let m = if matches!(f, Field::TcpDport | Field::TcpSport) {
+                        "tcp"
+                    } else {
+                        "udp"
+                    };
+                    let o = if matches!(f, Field::TcpDport | Field::UdpDport) {
+                        "--dport"
+                    } else {
+                        "--sport"
+                    };
+                    format!(
+                        "-m {m} {bang}{o} {}",
+                        fmt_ports(entries).unwrap_or_default()
+                    )
+                }
+                Field::Dport | Field::Sport => {
+                    let o = if f == Field::Dport {
+                        "--dports"
+                    } else {
+                        "--sports"
+                    };
+                    format!(
+                        "-m multiport {bang}{o} {}",
+                        fmt_ports(entries).unwrap_or_default()
+                    )
+                }
+                Field::CtState => {
+                    let n: Vec<&str> = entries
+                        .iter()
+                        .filter_map(|x| match x.as_slice() {
+                            [Elem::Range(a, _)] => names::ct_state_name(*a),
+                            _ => None,
+                        })
+                        .collect();
+                    format!("-m conntrack {bang}--ctstate {}", n.join(","))
+                }
+                Field::DaddrType | Field::DaddrTypeXt => {
+                    let n: Vec<&str> = entries
+                        .iter()
+                        .filter_map(|x| match x.as_slice() {
+                            [Elem::Range(a, _)] => Some(names::addr_type_name(*a)),
+                            _ => None,
+                        })
+                        .collect();
+                    format!("-m addrtype {bang}--dst-type {}", n.join(","))
+                }
+                Field::TcpFlags => {
+                    let m = mask.unwrap_or(0xff);
+                    let c = single(entries).unwrap_or(0);
+                    format!(
+                        "-m tcp {bang}--tcp-flags {} {}",
+                        names::tcp_flags_names(m),
+                        names::tcp_flags_names(c)
+                    )
+                }
+                Field::Mark => {
+                    let v = single(entries).unwrap_or(0);
+                    match mask {
+                        Some(m) => format!("-m mark {bang}--mark {v:#x}/{m:#x}"),
+                        None => format!("-m mark {bang}--mark {v:#x}"),
+                    }
+                }
+                Field::PktType => match single(entries) {
+                    Some(n) => format!("-m pkttype {bang}--pkt-type {}", names::pkt_type_name(n)),
+                    None => return,
+                },
+                Field::NfProto | Field::CtStatus => return,
+            };
+            out.push(s);
+        }
+    }
+}
+
+fn print_rule(chain: &str, r: &Rule, v6: bool) -> String {
+    let mut parts = vec![format!("-A {chain}")];
+    for m in &r.matches {
+        print_match(m, v6, &mut parts);
+    }
+    if let Some(c) = &r.comment {
+        parts.push(format!("-m comment --comment {}", quote_always(c)));
+    }
+    for s in &r.statements {
+        match s {
+            Statement::Log(t) | Statement::Other(t) | Statement::MarkUnknown(t) => {
+                parts.push(t.clone())
+            }
+            Statement::SetMark { value, mask } => {
+                parts.push(format!("-j MARK --set-xmark {value:#x}/{mask:#x}"))
+            }
+            Statement::Notrack => parts.push("-j CT --notrack".into()),
+            Statement::Counter => {}
+        }
+    }
+    match &r.action {
+        Action::Accept => parts.push("-j ACCEPT".into()),
+        Action::Drop => parts.push("-j DROP".into()),
+        Action::Return => parts.push("-j RETURN".into()),
+        Action::Reject(k) => parts.push(format!(
+            "-j REJECT --reject-with {}",
+            quote(&names::reject_with_name(k, v6))
+        )),
+        Action::Jump(c) => parts.push(format!("-j {c}")),
+        Action::Goto(c) => parts.push(format!("-g {c}")),
+        Action::Redirect(Some(p)) => parts.push(format!("-j REDIRECT --to-ports {p}")),
+        Action::Redirect(None) => parts.push("-j REDIRECT".into()),
+        Action::Continue | Action::Unmodelled(_) | Action::Vmap { .. } => {}
+    }
+    parts.join(" ")
+}
+
+fn quote_always(s: &str) -> String {
+    let q = quote(s);
+    if q.starts_with('"') {
+        q
+    } else {
+        format!("\"{s}\"")
+    }
+}
+
+/// Print a ruleset as `iptables-save` text (tables of family ip or ip6 only). Parsing the
+/// result gives back the same model (up to rule text).
+pub fn print_iptables_save(rs: &Ruleset) -> String {
+    let mut out = String::new();
+    for t in rs
+        .tables
+        .iter()
+        .filter(|t| matches!(t.family, Family::Ip | Family::Ip6))
+    {
+        let v6 = t.family == Family::Ip6;
+        out.push_str(&format!("*{}\n", t.name));
+        for c in &t.chains {
+            let pol = match &c.base {
+                Some(b) if b.policy == Policy::Drop => "DROP",
+                Some(_) => "ACCEPT",
+                None => "-",
+            };
+            out.push_str(&format!(":{} {pol} [0:0]\n", c.name));
+        }
+        for c in &t.chains {
+            for r in &c.rules {
+                out.push_str(&print_rule(&c.name, r, v6));
+                out.push('\n');
+            }
+        }
+        out.push_str("COMMIT\n");
+    }
+    out
+}
