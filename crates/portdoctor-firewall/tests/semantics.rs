@@ -325,3 +325,26 @@ fn ingress_devices_come_from_the_text_listing() {
     assert_eq!(evaluate(&rs, &on("eth9")).decision, Decision::Accept);
     assert_eq!(evaluate(&rs, &on("d1")).decision, Decision::Drop);
 }
+
+#[test]
+fn many_equal_priority_tables_are_refused_quickly() {
+    // Nine `*nat` sections: a later one replaces the earlier (iptables-restore semantics).
+    let text = "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j DROP\nCOMMIT\n".repeat(9);
+    let rs = ipt(&text);
+    assert_eq!(rs.tables.len(), 1);
+    // Ten nft tables on input priority 0 each rejecting differently: 10! orders, refused.
+    let mut items = vec![];
+    for t in 0..10 {
+        items.push(format!(
+            r#"{{"table": {{"family": "ip", "name": "t{t}", "handle": {t}}}}}"#
+        ));
+        items.push(format!(r#"{{"chain": {{"family": "ip", "table": "t{t}", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}}}"#));
+        items.push(format!(r#"{{"rule": {{"family": "ip", "table": "t{t}", "chain": "in", "handle": 2, "expr": [{{"drop": null}}]}}}}"#));
+    }
+    let json = format!("{{\"nftables\": [{}]}}", items.join(", "));
+    let rs = portdoctor_firewall::parse_nft_json(&json).unwrap();
+    match evaluate(&rs, &syn(22)).decision {
+        Decision::Unknown(r) => assert!(r.contains("orders"), "{r}"),
+        d => panic!("{d:?}"),
+    }
+}

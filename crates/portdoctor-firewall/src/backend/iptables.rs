@@ -710,6 +710,8 @@ pub fn parse_iptables_save(
                     "table name expected after `*`",
                 ));
             }
+            // A later section for the same table replaces it, as with iptables-restore.
+            rs.tables.retain(|t| t.name != name);
             rs.tables.push(Table {
                 family: fam,
                 name: name.to_string(),

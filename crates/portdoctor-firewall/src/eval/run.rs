@@ -85,6 +85,15 @@ fn base_orders(ix: &Index, pkt: &Packet) -> Result<Vec<Vec<usize>>, String> {
                 _ => subs.push(vec![b]),
             }
         }
+        // k! orders for k tables: refuse before computing them.
+        let count = (1..=subs.len()).try_fold(orders.len(), |acc, k| {
+            acc.checked_mul(k).filter(|n| *n <= MAX_ORDERS)
+        });
+        if count.is_none() {
+            return Err(format!(
+                "more than {MAX_ORDERS} possible orders of equal-priority base chains"
+            ));
+        }
         let perms = permutations(subs.len());
         if orders.len() * perms.len() > MAX_ORDERS {
             return Err(format!(
