@@ -85,6 +85,12 @@ fn base_orders(ix: &Index, pkt: &Packet) -> Result<Vec<Vec<usize>>, String> {
                 _ => subs.push(vec![b]),
             }
         }
+        // Tables that can neither end the traversal nor change the packet run in any order
+        // without consequence: only the others are permuted.
+        let (neutral, subs): (Vec<Vec<usize>>, Vec<Vec<usize>>) = subs
+            .into_iter()
+            .partition(|sub| sub.iter().all(|&b| order_neutral(ix, b)));
+        let neutral: Vec<usize> = neutral.into_iter().flatten().collect();
         // k! orders for k tables: refuse before computing them.
         let count = (1..=subs.len()).try_fold(orders.len(), |acc, k| {
             acc.checked_mul(k).filter(|n| *n <= MAX_ORDERS)
@@ -107,6 +113,7 @@ fn base_orders(ix: &Index, pkt: &Packet) -> Result<Vec<Vec<usize>>, String> {
                 for &k in perm {
                     n.extend_from_slice(&subs[k]);
                 }
+                n.extend_from_slice(&neutral);
                 next.push(n);
             }
         }
@@ -114,6 +121,65 @@ fn base_orders(ix: &Index, pkt: &Packet) -> Result<Vec<Vec<usize>>, String> {
         i = j;
     }
     Ok(orders)
+}
+
+/// Whether base chain `b` (with everything it jumps to) can only accept or fall through to an
+/// accepting policy, without changing the packet: its place among equal-priority chains
+/// then cannot matter.
+fn order_neutral(ix: &Index, b: usize) -> bool {
+    let e = &ix.base[b];
+    let t = ix.table(e.table);
+    let tix = &ix.tables[e.table.0][e.table.1];
+    if t.chains[e.chain]
+        .base
+        .as_ref()
+        .is_some_and(|x| x.policy == Policy::Drop)
+    {
+        return false;
+    }
+    let mut seen = vec![false; t.chains.len()];
+    let mut stack = vec![e.chain];
+    let neutral_action = |a: &Action, stack: &mut Vec<usize>| -> bool {
+        match a {
+            Action::Accept | Action::Continue | Action::Return => true,
+            Action::Jump(c) | Action::Goto(c) => match tix.chains.get(c) {
+                Some(&ci) if t.chains[ci].base.is_none() => {
+                    stack.push(ci);
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    };
+    while let Some(ci) = stack.pop() {
+        if std::mem::replace(&mut seen[ci], true) {
+            // Reached twice (a shared chain, or a loop): do not try to tell them apart.
+            return false;
+        }
+        for r in &t.chains[ci].rules {
+            if !r.pre_statements.is_empty() || r.statements.iter().any(has_effect) {
+                return false;
+            }
+            let ok = match &r.action {
+                Action::Vmap { map, .. } => {
+                    let entries: Vec<Action> = match map {
+                        VerdictMap::Inline(e) => e.iter().map(|(_, a)| a.clone()).collect(),
+                        VerdictMap::Named(n) => match tix.vmaps.get(n) {
+                            Some(e) => e.iter().map(|(_, a)| a.clone()).collect(),
+                            None => return false,
+                        },
+                    };
+                    entries.iter().all(|a| neutral_action(a, &mut stack))
+                }
+                a => neutral_action(a, &mut stack),
+            };
+            if !ok {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// All permutations of 0..n, the identity first.
