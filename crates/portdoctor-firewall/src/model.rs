@@ -299,6 +299,8 @@ pub enum Field {
     /// Link-layer packet type (`meta pkttype`, `-m pkttype`): host/unicast 0, broadcast 1,
     /// multicast 2, other 3. The evaluated packet is unicast to this host.
     PktType,
+    /// Link-layer protocol (`meta protocol`): 0x0800 for IPv4, 0x86dd for IPv6.
+    EtherType,
     /// Conntrack status bits (`ct status`): expected 1, seen-reply 2, assured 4,
     /// confirmed 8, snat 16, dnat 32, dying 512. A first packet has none (expected when
     /// related); later packets' status is unknown.

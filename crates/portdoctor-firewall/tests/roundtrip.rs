@@ -95,6 +95,16 @@ fn opt() -> impl Strategy<Value = String> {
             prop_oneof![Just("unicast"), Just("broadcast"), Just("multicast")]
         )
             .prop_map(|(n, t)| format!("-m pkttype {n}--pkt-type {t}")),
+        (
+            neg(),
+            prop_oneof![
+                Just("NONE"),
+                Just("ASSURED"),
+                Just("EXPECTED,SEEN_REPLY"),
+                Just("CONFIRMED")
+            ]
+        )
+            .prop_map(|(n, t)| format!("-m conntrack {n}--ctstatus {t}")),
         Just("-m limit --limit 3/min --limit-burst 10".to_string()),
         Just("-m recent --name ssh --rcheck --seconds 60".to_string()),
         Just("-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN".to_string()),

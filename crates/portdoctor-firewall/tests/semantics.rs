@@ -348,3 +348,25 @@ fn many_equal_priority_tables_are_refused_quickly() {
         d => panic!("{d:?}"),
     }
 }
+
+#[test]
+fn ctstatus_and_meta_protocol() {
+    let rs = ipt("*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 1 -m conntrack --ctstatus ASSURED -j DROP
+-A INPUT -p tcp -m tcp --dport 2 -m conntrack ! --ctstatus ASSURED,SEEN_REPLY -j DROP
+COMMIT
+");
+    // A first packet: no status bit yet.
+    assert_eq!(evaluate(&rs, &syn(1)).decision, Decision::Accept);
+    assert_eq!(evaluate(&rs, &syn(2)).decision, Decision::Drop);
+    let json = r#"{"nftables": [{"table": {"family": "inet", "name": "t", "handle": 1}}, {"chain": {"family": "inet", "table": "t", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}, {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "protocol"}}, "right": "ip6"}}, {"drop": null}]}}]}"#;
+    let rs = portdoctor_firewall::parse_nft_json(json).unwrap();
+    assert_eq!(evaluate(&rs, &syn(22)).decision, Decision::Accept);
+    let v6 = Packet::tcp_syn(
+        "2001:db8::2".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+        22,
+    );
+    assert_eq!(evaluate(&rs, &v6).decision, Decision::Drop);
+}

@@ -462,6 +462,27 @@ fn module_opt(
             let _ = proto;
             r.matches.push(cmp(f, neg, e));
         }
+        ("conntrack", "--ctstatus") => {
+            let a = p.arg(t)?;
+            let mut bits = 0u128;
+            for s in a.s.split(',') {
+                bits |= match s {
+                    "NONE" => 0,
+                    "EXPECTED" => 1,
+                    "SEEN_REPLY" => 2,
+                    "ASSURED" => 4,
+                    "CONFIRMED" => 8,
+                    _ => return Err(p.err(a, format!("unknown status {s}"))),
+                };
+            }
+            // Matches when the connection has one of the bits: (status & bits) != 0.
+            r.matches.push(Match::Cmp {
+                key: vec![Field::CtStatus],
+                mask: Some(bits),
+                negated: !neg,
+                values: Values::Inline(vec![vec![Elem::val(0)]]),
+            });
+        }
         ("conntrack", "--ctstate") | ("state", "--state") => {
             let a = p.arg(t)?;
             let bits: Option<Vec<u128>> = a.s.split(',').map(names::ct_state_bit).collect();

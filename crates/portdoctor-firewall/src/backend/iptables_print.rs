@@ -192,7 +192,28 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                     Some(n) => format!("-m pkttype {bang}--pkt-type {}", names::pkt_type_name(n)),
                     None => return,
                 },
-                Field::NfProto | Field::CtStatus => return,
+                Field::CtStatus => {
+                    let m = mask.unwrap_or(0);
+                    let n: Vec<&str> = [
+                        (1, "EXPECTED"),
+                        (2, "SEEN_REPLY"),
+                        (4, "ASSURED"),
+                        (8, "CONFIRMED"),
+                    ]
+                    .iter()
+                    .filter(|(b, _)| m & b != 0)
+                    .map(|(_, n)| *n)
+                    .collect();
+                    let names = if n.is_empty() {
+                        "NONE".to_string()
+                    } else {
+                        n.join(",")
+                    };
+                    // Stored as a bit test: `--ctstatus` is `!= 0`, `! --ctstatus` is `== 0`.
+                    let bang = if *negated { "" } else { "! " };
+                    format!("-m conntrack {bang}--ctstatus {names}")
+                }
+                Field::NfProto | Field::EtherType => return,
             };
             out.push(s);
         }

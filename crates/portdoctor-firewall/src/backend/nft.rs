@@ -216,6 +216,7 @@ enum Ty {
     Int,
     PktType,
     CtStatus,
+    EtherType,
 }
 
 fn ty_of_field(f: Field) -> Ty {
@@ -236,6 +237,7 @@ fn ty_of_field(f: Field) -> Ty {
         Field::TcpFlags => Ty::TcpFlags,
         Field::Mark => Ty::Int,
         Field::PktType => Ty::PktType,
+        Field::EtherType => Ty::EtherType,
         Field::CtStatus => Ty::CtStatus,
     }
 }
@@ -338,6 +340,13 @@ fn single(ty: Ty, v: &Value) -> Result<u128, String> {
         Ty::AddrType => names::addr_type(s),
         Ty::TcpFlags => names::tcp_flag(s),
         Ty::PktType => names::pkt_type(s),
+        Ty::EtherType => match s {
+            "ip" => Some(0x0800),
+            "ip6" => Some(0x86dd),
+            "arp" => Some(0x0806),
+            "vlan" | "8021q" => Some(0x8100),
+            _ => None,
+        },
         Ty::CtStatus => names::ct_status(s),
         Ty::Iface => None,
         Ty::Int => s
@@ -472,6 +481,7 @@ fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
     if let Some(m) = o.get("meta") {
         let f = match m.get("key").and_then(Value::as_str).unwrap_or("") {
             "pkttype" => Field::PktType,
+            "protocol" => Field::EtherType,
             "l4proto" => Field::L4Proto,
             "nfproto" => Field::NfProto,
             "iifname" | "iif" => Field::Iifname,

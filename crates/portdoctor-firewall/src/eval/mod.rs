@@ -136,6 +136,7 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
         },
         Field::DaddrType | Field::DaddrTypeXt => KeyVal::Num(2),
         Field::PktType => KeyVal::Num(0),
+        Field::EtherType => KeyVal::Num(if v4 { 0x0800 } else { 0x86dd }),
         Field::CtStatus => match (st.view, st.ct) {
             (CtView::NotYet, _) | (_, CtState::Untracked) | (_, CtState::Invalid) => KeyVal::Absent,
             (CtView::Ambiguous, _) => KeyVal::Unknown(
