@@ -299,6 +299,9 @@ pub enum Field {
     /// Link-layer packet type (`meta pkttype`, `-m pkttype`): host/unicast 0, broadcast 1,
     /// multicast 2, other 3. The evaluated packet is unicast to this host.
     PktType,
+    /// Conntrack mark (`ct mark`, `-m connmark`): 0 for a new connection unless a rule set it;
+    /// unknown for an existing one.
+    CtMark,
     /// Link-layer protocol (`meta protocol`): 0x0800 for IPv4, 0x86dd for IPv6.
     EtherType,
     /// Conntrack status bits (`ct status`): expected 1, seen-reply 2, assured 4,
@@ -384,6 +387,26 @@ pub enum Statement {
     },
     /// Changes the packet mark to something not modelled (e.g. restored from conntrack).
     MarkUnknown(String),
+    /// Sets the conntrack mark: `ctmark = (ctmark & !mask) ^ value`.
+    SetCtMark {
+        /// Value XORed in.
+        value: u32,
+        /// Bits cleared first.
+        mask: u32,
+    },
+    /// Copies packet mark bits to the conntrack mark (`ct mark set mark`, `--save-mark`).
+    SaveMark {
+        /// Bits copied.
+        mask: u32,
+    },
+    /// Copies conntrack mark bits to the packet mark (`meta mark set ct mark`,
+    /// `--restore-mark`).
+    RestoreMark {
+        /// Bits copied.
+        mask: u32,
+    },
+    /// Changes the conntrack mark in a way that is not modelled.
+    CtMarkUnknown(String),
     /// Marks the connection untracked (`notrack`, `-j CT --notrack`): ct state becomes untracked.
     Notrack,
     /// Any other statement without effect on the filtering decision (kept, ignored).

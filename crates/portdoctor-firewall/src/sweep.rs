@@ -689,13 +689,7 @@ fn policy_ref(ix: &Index, tid: TableId, ci: usize) -> RuleRef {
 pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     let covered = covered_tables(rulesets);
     let ix = Index::new(rulesets.iter().collect(), &covered);
-    let st = PktState {
-        mark: packet.mark,
-        ct: packet.ct_state,
-        view: CtView::Tracked,
-        dport: None,
-        dst_rewritten: false,
-    };
+    let st = PktState::new(packet);
     let mut sw = Sweeper {
         ctx: Ctx {
             ix: &ix,

@@ -105,6 +105,8 @@ fn opt() -> impl Strategy<Value = String> {
             ]
         )
             .prop_map(|(n, t)| format!("-m conntrack {n}--ctstatus {t}")),
+        (neg(), any::<u32>(), any::<u32>())
+            .prop_map(|(n, v, m)| format!("-m connmark {n}--mark {:#x}/{m:#x}", v & m)),
         Just("-m limit --limit 3/min --limit-burst 10".to_string()),
         Just("-m recent --name ssh --rcheck --seconds 60".to_string()),
         Just("-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN".to_string()),
@@ -125,6 +127,9 @@ fn target() -> impl Strategy<Value = String> {
         Just("-j LOG --log-prefix \"in: \"".to_string()),
         Just("-j MARK --set-xmark 0x4000/0x4000".to_string()),
         Just("-j CONNMARK --restore-mark".to_string()),
+        Just("-j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff".to_string()),
+        Just("-j CONNMARK --set-xmark 0x10/0xff".to_string()),
+        Just("-j CONNMARK --set-mark 0x1".to_string()),
         Just("-j NFQUEUE --queue-num 1".to_string()),
         Just(String::new()),
     ]

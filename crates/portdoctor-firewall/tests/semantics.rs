@@ -370,3 +370,33 @@ COMMIT
     );
     assert_eq!(evaluate(&rs, &v6).decision, Decision::Drop);
 }
+
+#[test]
+fn connmark_set_save_restore() {
+    let rs = ipt("*mangle
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 1 -j CONNMARK --set-xmark 0x5/0xffffffff
+-A PREROUTING -p tcp -m tcp --dport 2 -j MARK --set-xmark 0x7/0xffffffff
+-A PREROUTING -p tcp -m tcp --dport 2 -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff
+-A PREROUTING -p tcp -m tcp --dport 3 -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -m connmark --mark 0x5 -j DROP
+-A INPUT -m connmark --mark 0x7 -j REJECT
+-A INPUT -m connmark ! --mark 0x0 -j REJECT --reject-with tcp-reset
+-A INPUT -m mark ! --mark 0x0 -j REJECT --reject-with icmp-host-prohibited
+COMMIT
+");
+    assert_eq!(evaluate(&rs, &syn(1)).decision, Decision::Drop);
+    assert_eq!(
+        evaluate(&rs, &syn(2)).decision,
+        Decision::Reject(RejectKind::PortUnreachable)
+    );
+    // A new connection's conntrack mark is 0: restoring it leaves the mark 0.
+    assert_eq!(evaluate(&rs, &syn(3)).decision, Decision::Accept);
+    // An established connection's conntrack mark is unknown.
+    let mut p = syn(4);
+    p.ct_state = CtState::Established;
+    assert!(matches!(evaluate(&rs, &p).decision, Decision::Unknown(_)));
+}

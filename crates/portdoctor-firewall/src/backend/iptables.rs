@@ -344,6 +344,7 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                         | "set"
                         | "mark"
                         | "pkttype"
+                        | "connmark"
                 ) {
                     // Unmodelled module: keep it and all its options verbatim.
                     let mut end = p.i;
@@ -576,6 +577,16 @@ fn module_opt(
             let n = names::pkt_type(&a.s).ok_or_else(|| p.err(a, "unknown packet type"))?;
             r.matches.push(cmp(Field::PktType, neg, vec![Elem::val(n)]));
         }
+        ("connmark", "--mark") => {
+            let a = p.arg(t)?;
+            let (v, m) = parse_mark(&a.s).ok_or_else(|| p.err(a, "bad mark"))?;
+            r.matches.push(Match::Cmp {
+                key: vec![Field::CtMark],
+                mask: (m != u32::MAX as u128).then_some(m),
+                negated: neg,
+                values: Values::Inline(vec![vec![Elem::val(v & m)]]),
+            });
+        }
         ("mark", "--mark") => {
             let a = p.arg(t)?;
             let (v, m) = parse_mark(&a.s).ok_or_else(|| p.err(a, "bad mark"))?;
@@ -676,10 +687,7 @@ fn target(
             r.statements
                 .push(st.unwrap_or(Statement::MarkUnknown(text)));
         }
-        "CONNMARK" if opts.iter().any(|t| t.s == "--restore-mark") => {
-            r.statements.push(Statement::MarkUnknown(text))
-        }
-        "CONNMARK" => r.statements.push(Statement::Other(text)),
+        "CONNMARK" => r.statements.push(connmark(opts, text)),
         "CT" if opts.iter().any(|t| t.s == "--notrack") => r.statements.push(Statement::Notrack),
         "NOTRACK" => r.statements.push(Statement::Notrack),
         "CT" => r.statements.push(Statement::Other(text)),
@@ -695,6 +703,54 @@ fn target(
         }
     }
     Ok(())
+}
+
+/// `-j CONNMARK …`: set, save or restore; anything else changes the conntrack mark in a way
+/// that is not modelled.
+fn connmark(opts: &[Tok], text: String) -> Statement {
+    let opt = |k: &str| {
+        opts.iter()
+            .position(|t| t.s == k)
+            .and_then(|i| opts.get(i + 1))
+    };
+    let num = |t: Option<&Tok>| t.and_then(|t| parse_mark(&t.s)).map(|(v, _)| v as u32);
+    let has = |k: &str| opts.iter().any(|t| t.s == k);
+    // --mask M sets both masks; --nfmask/--ctmask must agree to be modelled.
+    let mask = match (
+        num(opt("--mask")),
+        num(opt("--nfmask")),
+        num(opt("--ctmask")),
+    ) {
+        (Some(m), None, None) => Some(m),
+        (None, Some(a), Some(b)) if a == b => Some(a),
+        (None, None, None) => Some(u32::MAX),
+        _ => None,
+    };
+    if let Some(t) = opt("--set-xmark") {
+        if let Some((v, m)) = parse_mark(&t.s) {
+            return Statement::SetCtMark {
+                value: v as u32,
+                mask: m as u32,
+            };
+        }
+    } else if let Some(t) = opt("--set-mark") {
+        if let Some((v, m)) = parse_mark(&t.s) {
+            return Statement::SetCtMark {
+                value: v as u32,
+                mask: (m | v) as u32,
+            };
+        }
+    } else if has("--save-mark") {
+        if let Some(mask) = mask {
+            return Statement::SaveMark { mask };
+        }
+    } else if has("--restore-mark") {
+        return match mask {
+            Some(mask) => Statement::RestoreMark { mask },
+            None => Statement::MarkUnknown(text),
+        };
+    }
+    Statement::CtMarkUnknown(text)
 }
 
 /// Parse `iptables-save` (family [`IpFamily::Ipv4`]) or `ip6tables-save` ([`IpFamily::Ipv6`])

@@ -181,6 +181,13 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                         names::tcp_flags_names(c)
                     )
                 }
+                Field::CtMark => {
+                    let v = single(entries).unwrap_or(0);
+                    match mask {
+                        Some(m) => format!("-m connmark {bang}--mark {v:#x}/{m:#x}"),
+                        None => format!("-m connmark {bang}--mark {v:#x}"),
+                    }
+                }
                 Field::Mark => {
                     let v = single(entries).unwrap_or(0);
                     match mask {
@@ -230,9 +237,19 @@ fn print_rule(chain: &str, r: &Rule, v6: bool) -> String {
     }
     for s in &r.statements {
         match s {
-            Statement::Log(t) | Statement::Other(t) | Statement::MarkUnknown(t) => {
-                parts.push(t.clone())
+            Statement::SetCtMark { value, mask } => {
+                parts.push(format!("-j CONNMARK --set-xmark {value:#x}/{mask:#x}"))
             }
+            Statement::SaveMark { mask } => parts.push(format!(
+                "-j CONNMARK --save-mark --nfmask {mask:#x} --ctmask {mask:#x}"
+            )),
+            Statement::RestoreMark { mask } => parts.push(format!(
+                "-j CONNMARK --restore-mark --nfmask {mask:#x} --ctmask {mask:#x}"
+            )),
+            Statement::Log(t)
+            | Statement::Other(t)
+            | Statement::MarkUnknown(t)
+            | Statement::CtMarkUnknown(t) => parts.push(t.clone()),
             Statement::SetMark { value, mask } => {
                 parts.push(format!("-j MARK --set-xmark {value:#x}/{mask:#x}"))
             }

@@ -237,6 +237,7 @@ fn ty_of_field(f: Field) -> Ty {
         Field::TcpFlags => Ty::TcpFlags,
         Field::Mark => Ty::Int,
         Field::PktType => Ty::PktType,
+        Field::CtMark => Ty::Int,
         Field::EtherType => Ty::EtherType,
         Field::CtStatus => Ty::CtStatus,
     }
@@ -494,6 +495,7 @@ fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
         return match (c.get("key").and_then(Value::as_str), c.get("dir")) {
             (Some("state"), None) => Ok((Field::CtState, vec![])),
             (Some("status"), None) => Ok((Field::CtStatus, vec![])),
+            (Some("mark"), None) => Ok((Field::CtMark, vec![])),
             (k, _) => Err(format!("ct {} not modelled", k.unwrap_or("?"))),
         };
     }
@@ -780,22 +782,7 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                 text: render(e),
             }),
             "notrack" => statements.push(Statement::Notrack),
-            "mangle" => {
-                let key = body.get("key");
-                let is_mark = key
-                    .and_then(|k| k.get("meta"))
-                    .and_then(|m| m.get("key"))
-                    .and_then(Value::as_str)
-                    == Some("mark");
-                match (is_mark, body.get("value").and_then(Value::as_u64)) {
-                    (true, Some(v)) => statements.push(Statement::SetMark {
-                        value: v as u32,
-                        mask: u32::MAX,
-                    }),
-                    (true, None) => statements.push(Statement::MarkUnknown(render(e))),
-                    _ => statements.push(Statement::Other(render(e))),
-                }
-            }
+            "mangle" => statements.push(mangle(body, e)),
             "xt" => {
                 let name = body.get("name").and_then(Value::as_str).unwrap_or("?");
                 let why = format!(
@@ -1091,6 +1078,45 @@ pub fn has_unknown_devices(rs: &Ruleset) -> bool {
             .as_ref()
             .is_some_and(|b| b.hook == Hook::Ingress && b.devices.is_empty())
     })
+}
+
+/// `meta mark set …` / `ct mark set …`.
+fn mangle(body: &Value, e: &Value) -> Statement {
+    let key_of = |v: Option<&Value>, kind: &str| {
+        v.and_then(|k| k.get(kind))
+            .and_then(|m| m.get("key"))
+            .and_then(Value::as_str)
+            == Some("mark")
+    };
+    let key = body.get("key");
+    let value = body.get("value");
+    let num = value.and_then(Value::as_u64).map(|v| v as u32);
+    if key_of(key, "meta") {
+        match num {
+            Some(v) => Statement::SetMark {
+                value: v,
+                mask: u32::MAX,
+            },
+            None if key_of(value, "ct") => Statement::RestoreMark { mask: u32::MAX },
+            None => Statement::MarkUnknown(render(e)),
+        }
+    } else if key_of(key, "ct")
+        && key
+            .and_then(|k| k.get("ct"))
+            .and_then(|c| c.get("dir"))
+            .is_none()
+    {
+        match num {
+            Some(v) => Statement::SetCtMark {
+                value: v,
+                mask: u32::MAX,
+            },
+            None if key_of(value, "meta") => Statement::SaveMark { mask: u32::MAX },
+            None => Statement::CtMarkUnknown(render(e)),
+        }
+    } else {
+        Statement::Other(render(e))
+    }
 }
 
 /// Move the state-changing statements at `statements[from..]` to `effects`, at position `n`.

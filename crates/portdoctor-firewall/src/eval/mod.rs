@@ -70,6 +70,27 @@ pub(crate) struct PktState {
     pub(crate) dport: Option<u16>,
     /// The destination address was rewritten (redirect).
     pub(crate) dst_rewritten: bool,
+    /// Conntrack mark (`None`: unknown).
+    pub(crate) ct_mark: Option<u32>,
+}
+
+impl PktState {
+    /// Initial state for a packet.
+    pub(crate) fn new(p: &Packet) -> PktState {
+        PktState {
+            mark: p.mark,
+            ct: p.ct_state,
+            view: CtView::Tracked,
+            dport: None,
+            dst_rewritten: false,
+            ct_mark: (p.ct_state == CtState::New).then_some(0),
+        }
+    }
+
+    /// Whether the packet has a conntrack entry here.
+    fn has_ct(&self) -> bool {
+        self.view != CtView::NotYet && !matches!(self.ct, CtState::Untracked | CtState::Invalid)
+    }
 }
 
 /// Where the current base chain sits relative to conntrack (prerouting priority -200).
@@ -136,6 +157,14 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
         },
         Field::DaddrType | Field::DaddrTypeXt => KeyVal::Num(2),
         Field::PktType => KeyVal::Num(0),
+        Field::CtMark if !st.has_ct() => KeyVal::Absent,
+        Field::CtMark if st.view == CtView::Ambiguous => KeyVal::Unknown(
+            "base chain at priority -200 runs in an unknowable order with conntrack".into(),
+        ),
+        Field::CtMark => match st.ct_mark {
+            Some(m) => KeyVal::Num(m as u128),
+            None => KeyVal::Unknown("conntrack mark of an existing connection".into()),
+        },
         Field::EtherType => KeyVal::Num(if v4 { 0x0800 } else { 0x86dd }),
         Field::CtStatus => match (st.view, st.ct) {
             (CtView::NotYet, _) | (_, CtState::Untracked) | (_, CtState::Invalid) => KeyVal::Absent,
@@ -378,7 +407,13 @@ fn lookup_index(si: &SetIndex, vals: &[KeyVal]) -> Tri {
 pub(crate) fn has_effect(s: &Statement) -> bool {
     matches!(
         s,
-        Statement::SetMark { .. } | Statement::MarkUnknown(_) | Statement::Notrack
+        Statement::SetMark { .. }
+            | Statement::MarkUnknown(_)
+            | Statement::Notrack
+            | Statement::SetCtMark { .. }
+            | Statement::SaveMark { .. }
+            | Statement::RestoreMark { .. }
+            | Statement::CtMarkUnknown(_)
     )
 }
 
@@ -388,6 +423,26 @@ pub(crate) fn apply_statement(s: &Statement, st: &mut PktState) {
             st.mark = st.mark.map(|m| (m & !mask) ^ value);
         }
         Statement::MarkUnknown(_) => st.mark = None,
+        // Without a conntrack entry the conntrack mark statements do nothing.
+        Statement::SetCtMark { .. } | Statement::SaveMark { .. } | Statement::CtMarkUnknown(_)
+            if !st.has_ct() => {}
+        Statement::SetCtMark { value, mask } => {
+            st.ct_mark = st.ct_mark.map(|m| (m & !mask) ^ value);
+        }
+        Statement::SaveMark { mask } => {
+            st.ct_mark = match (st.ct_mark, st.mark) {
+                (Some(c), Some(m)) => Some((c & !mask) ^ (m & mask)),
+                _ => None,
+            };
+        }
+        Statement::CtMarkUnknown(_) => st.ct_mark = None,
+        Statement::RestoreMark { .. } if !st.has_ct() => {}
+        Statement::RestoreMark { mask } => {
+            st.mark = match (st.mark, st.ct_mark) {
+                (Some(m), Some(c)) => Some((m & !mask) ^ (c & mask)),
+                _ => None,
+            };
+        }
         Statement::Notrack => st.ct = CtState::Untracked,
         _ => {}
     }
