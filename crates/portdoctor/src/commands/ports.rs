@@ -93,12 +93,16 @@ pub fn run(args: &PortsArgs, out: &Output) -> Result<Exit, CliError> {
         states: args.state.clone(),
         all: args.all,
     };
+    let start = std::time::Instant::now();
     let report = query::report(&snapshot, &filter);
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1000.0, "report built");
+    let start = std::time::Instant::now();
     if out.json {
         render_json(&snapshot, &report, out)?;
     } else {
         render_table(&snapshot, &report, &filter, out)?;
     }
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1000.0, "rendered");
     let nothing_found = report.sockets.is_empty()
         && (args.port.is_some() || args.pid.is_some() || args.process.is_some());
     Ok(if nothing_found {

@@ -10,6 +10,7 @@ pub(crate) fn snapshot(opts: &SnapshotOptions) -> Result<Snapshot, SocketsError>
     let mut notes = Vec::new();
     // `PORTDOCTOR_SOCKETS=procnet` takes the fallback path on purpose (tests, comparisons).
     let forced = std::env::var("PORTDOCTOR_SOCKETS").is_ok_and(|v| v == "procnet");
+    let start = std::time::Instant::now();
     let dumped = if forced {
         Err(std::io::Error::other("PORTDOCTOR_SOCKETS=procnet"))
     } else {
@@ -24,14 +25,21 @@ pub(crate) fn snapshot(opts: &SnapshotOptions) -> Result<Snapshot, SocketsError>
             (read_proc_net(opts)?, Source::ProcNet)
         }
     };
+    tracing::debug!(sockets = sockets.len(), ms = ms(start), "socket table read");
     if opts.owners {
+        let start = std::time::Instant::now();
         attach_owners(&mut sockets, &mut notes);
+        tracing::debug!(ms = ms(start), "owners attached");
     }
     Ok(Snapshot {
         source,
         notes,
         sockets,
     })
+}
+
+fn ms(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 fn read_proc_net(opts: &SnapshotOptions) -> Result<Vec<Socket>, SocketsError> {
