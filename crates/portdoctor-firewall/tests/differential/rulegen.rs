@@ -884,6 +884,8 @@ fn nft_verdict(rng: &mut StdRng, ctx: &NftCtx, fam: Fam, l4: &mut L4) -> Verdict
             }
         }
         80..=87 if ctx.regular => Verdict::Return,
+        // In a base chain, return applies the chain's policy.
+        80..=81 => Verdict::Return,
         88..=95 => {
             // Verdict maps: named (accept/drop) or anonymous (may jump).
             let proto = match *l4 {
@@ -1225,6 +1227,8 @@ fn ipt_rule(
             }
         }
         85..=92 if user_chain => Verdict::Return,
+        // In a builtin chain, RETURN applies the chain's policy.
+        85..=86 => Verdict::Return,
         93..=95 if table == "mangle" => {
             Verdict::Target(format!("MARK --set-mark 0x{}", rng.random_range(1..=3)))
         }
