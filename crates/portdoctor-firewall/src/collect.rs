@@ -21,8 +21,9 @@ pub struct RunOutput {
     pub stderr: String,
 }
 
-/// Runs programs; implement it to fake outputs in tests.
-pub trait Runner {
+/// Runs programs; implement it to fake outputs in tests. `Sync`: [`collect`] runs the
+/// programs concurrently.
+pub trait Runner: Sync {
     /// Run `program` with `args`. `Err` with `ErrorKind::NotFound` means "not installed".
     fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput>;
 }
@@ -208,36 +209,7 @@ fn parse_err(tool: &str, e: ParseError) -> CollectError {
 /// attached to the iptables rulesets (when `ipset save` fails they stay unknown).
 pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
     let mut c = Collected::default();
-    let ipsets = match classify(&progs.ipset, runner.run(&progs.ipset, &["save"])) {
-        Ok(text) => parse_ipset_save(&text).ok(),
-        Err(_) => None,
-    };
     let nft = &progs.nft;
-    let r = classify(nft, runner.run(nft, &["-j", "list", "ruleset"])).and_then(|t| {
-        if t.trim().is_empty() {
-            Ok(Ruleset {
-                backend: Some(Backend::Nftables),
-                ..Ruleset::default()
-            })
-        } else {
-            parse_nft_json(&t).map_err(|e| parse_err(nft, e))
-        }
-    });
-    let r = r.map(|mut rs| {
-        if crate::backend::nft::has_unknown_devices(&rs) {
-            if let Ok(text) = classify(nft, runner.run(nft, &["list", "ruleset"])) {
-                crate::backend::nft::apply_text_devices(&mut rs, &text);
-            }
-        }
-        if has_hidden_nfproto(&rs) {
-            let dbg = runner.run(nft, &["--debug=netlink", "list", "ruleset"]);
-            if let Ok(text) = classify(nft, dbg) {
-                crate::backend::nft::apply_netlink_debug(&mut rs, &text);
-            }
-        }
-        rs
-    });
-    push(&mut c, nft, Some(Backend::Nftables), r);
     let ipt = [
         (
             &progs.iptables_legacy_save,
@@ -260,8 +232,59 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
             Backend::IptablesNft,
         ),
     ];
-    for (tool, fam, backend) in ipt {
-        let r = classify(tool, runner.run(tool, &[])).and_then(|t| {
+    // Every program runs at once: on a big ruleset `nft` dominates, and its netlink-debug
+    // listing (needed only when a `reject with tcp reset` hides its nfproto) is started
+    // speculatively beside the JSON listing so it costs no extra wall time.
+    let (ipset_out, nft_json, nft_debug, ipt_outs) = std::thread::scope(|s| {
+        let ipset = s.spawn(|| runner.run(&progs.ipset, &["save"]));
+        let json = s.spawn(|| runner.run(nft, &["-j", "list", "ruleset"]));
+        let debug = s.spawn(|| runner.run(nft, &["--debug=netlink", "list", "ruleset"]));
+        let ipts: Vec<_> = ipt
+            .iter()
+            .map(|(tool, _, _)| s.spawn(move || runner.run(tool, &[])))
+            .collect();
+        let join = |h: std::thread::ScopedJoinHandle<'_, std::io::Result<RunOutput>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("runner thread panicked")))
+        };
+        (
+            join(ipset),
+            join(json),
+            join(debug),
+            ipts.into_iter().map(join).collect::<Vec<_>>(),
+        )
+    });
+    let ipset_result = classify(&progs.ipset, ipset_out);
+    let ipsets = match &ipset_result {
+        Ok(text) => parse_ipset_save(text).ok(),
+        Err(_) => None,
+    };
+    let r = classify(nft, nft_json).and_then(|t| {
+        if t.trim().is_empty() {
+            Ok(Ruleset {
+                backend: Some(Backend::Nftables),
+                ..Ruleset::default()
+            })
+        } else {
+            parse_nft_json(&t).map_err(|e| parse_err(nft, e))
+        }
+    });
+    let r = r.map(|mut rs| {
+        if crate::backend::nft::has_unknown_devices(&rs) {
+            if let Ok(text) = classify(nft, runner.run(nft, &["list", "ruleset"])) {
+                crate::backend::nft::apply_text_devices(&mut rs, &text);
+            }
+        }
+        if has_hidden_nfproto(&rs) {
+            if let Ok(text) = classify(nft, nft_debug) {
+                crate::backend::nft::apply_netlink_debug(&mut rs, &text);
+            }
+        }
+        rs
+    });
+    push(&mut c, nft, Some(Backend::Nftables), r);
+    for ((tool, fam, backend), out) in ipt.into_iter().zip(ipt_outs) {
+        let r = classify(tool, out).and_then(|t| {
             parse_iptables_save(&t, fam, backend)
                 .map(|mut rs| {
                     rs.ipsets = ipsets.clone();
@@ -274,9 +297,9 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
     c.sources.push(SourceReport {
         tool: progs.ipset.clone(),
         backend: None,
-        active: match &ipsets {
-            Some(s) => Ok(!s.is_empty()),
-            None => classify(&progs.ipset, runner.run(&progs.ipset, &["save"])).map(|_| false),
+        active: match (&ipsets, ipset_result) {
+            (Some(s), _) => Ok(!s.is_empty()),
+            (None, r) => r.map(|_| false),
         },
     });
     c
