@@ -29,6 +29,9 @@
 //! Lab policy: without the lab (not root) the tests skip with the reason, unless
 //! `PORTDOCTOR_LAB=1`, where they fail.
 
+// The kernel oracle needs Linux network namespaces and error queues.
+#![cfg(target_os = "linux")]
+
 #[path = "differential/compare.rs"]
 mod compare;
 #[path = "differential/model.rs"]

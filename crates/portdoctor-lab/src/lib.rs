@@ -21,7 +21,6 @@
 use std::fs::File;
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -360,7 +359,9 @@ fn finish(
 }
 
 /// Moves the calling thread into the network namespace at `path`.
+#[cfg(target_os = "linux")]
 fn join_netns(path: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
     let file = File::open(path)?;
     // SAFETY: setns only reads the descriptor, which stays open for the call's duration; it
     // affects the calling thread alone, which the lab created for this purpose.
@@ -371,6 +372,16 @@ fn join_netns(path: &str) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Network namespaces are Linux-only; elsewhere the lab cannot be built (tests skip).
+#[cfg(not(target_os = "linux"))]
+fn join_netns(path: &str) -> std::io::Result<()> {
+    let _ = File::open(path)?;
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "network namespaces need Linux",
+    ))
 }
 
 #[cfg(test)]
