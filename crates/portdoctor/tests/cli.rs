@@ -89,3 +89,72 @@ fn ports_json_is_valid_without_a_lab() {
     assert!(doc["sockets"].is_array());
     assert!(doc["notes"].is_array());
 }
+
+#[test]
+fn malformed_saved_rulesets_exit_2_with_their_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "rules.save",
+            "*filter\n:INPUT DROP [0:0]\n-A INPUT -m comment --comment \"open -j ACCEPT\nCOMMIT\n",
+            "line 3, column 31",
+        ),
+        (
+            "rules.json",
+            "{\"nftables\": [{\"metainfo\": {\"json_schema_version\": 1}}, {\"chain\": ",
+            "line 1, column",
+        ),
+    ];
+    for (name, text, position) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = portdoctor(&[
+            "explain",
+            "8080",
+            "--from",
+            "192.0.2.10",
+            "--to",
+            "198.51.100.1",
+            "--ruleset",
+            path.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(position), "{err}");
+    }
+}
+
+#[test]
+fn saved_ruleset_is_evaluated_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.save");
+    std::fs::write(
+        &path,
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let args = |port| {
+        vec![
+            "explain",
+            port,
+            "--from",
+            "192.0.2.10",
+            "--to",
+            "198.51.100.1",
+            "--iface",
+            "eth0",
+            "--ruleset",
+            file,
+            "--json",
+        ]
+    };
+    let ssh = portdoctor(&args("22"));
+    assert_eq!(ssh.status.code(), Some(0));
+    let web = portdoctor(&args("8080"));
+    assert_eq!(web.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&web.stdout).unwrap();
+    assert_eq!(doc["overall"]["decision"], "drop");
+    assert_eq!(doc["overall"]["decided_by"]["is_policy"], true);
+}

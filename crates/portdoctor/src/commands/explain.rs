@@ -23,6 +23,8 @@ Examples:
   portdoctor explain 22 --from 2001:db8::7 --iface eth0
   portdoctor explain 8080 --all-ports           also every port 0-65535, as ranges
   portdoctor explain 8080 --json | jq .overall.decided_by
+  portdoctor explain 8080 --from 192.0.2.10 --to 198.51.100.1 --iface eth0 \\
+      --ruleset server-nft.json --ruleset server-iptables.save
 
 Every active backend is read (nftables, iptables legacy and nft-backed, ip6tables, ipset) and
 the packet goes through all their base chains by hook and priority, as in the kernel. What
@@ -59,8 +61,40 @@ pub struct ExplainArgs {
     pub all_ports: bool,
 
     /// Linux: read the rulesets of this network namespace (`ip netns exec NAME ...`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "ruleset")]
     pub netns: Option<String>,
+
+    /// Evaluate saved rulesets instead of the live ones (repeatable): `nft -j list ruleset`
+    /// output, or `iptables-save` / `ip6tables-save` output (a file whose name contains
+    /// `ip6` is read as IPv6). A malformed file is an error naming its line and column.
+    #[arg(long, value_name = "FILE")]
+    pub ruleset: Vec<std::path::PathBuf>,
+}
+
+/// Reads saved rulesets; a malformed one is a usage error with its position.
+fn read_saved(files: &[std::path::PathBuf]) -> Result<collect::Collected, CliError> {
+    let mut collected = collect::Collected::default();
+    for path in files {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
+        let ruleset = if text.trim_start().starts_with('{') {
+            fw::parse_nft_json(&text)
+        } else {
+            let v6 = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("ip6"));
+            let family = if v6 {
+                fw::IpFamily::Ipv6
+            } else {
+                fw::IpFamily::Ipv4
+            };
+            fw::parse_iptables_save(&text, family, fw::Backend::IptablesLegacy)
+        }
+        .map_err(|e| usage(format!("{shown}: {e}")))?;
+        collected.rulesets.push(ruleset);
+    }
+    Ok(collected)
 }
 
 fn parse_ct_state(text: &str) -> Result<CtState, String> {
@@ -96,7 +130,11 @@ pub fn run(args: &ExplainArgs, out: &Output) -> Result<Exit, CliError> {
         Some(ns) => CommandRunner::with_prefix(["ip", "netns", "exec", ns.as_str()]),
         None => CommandRunner::default(),
     };
-    let collected = collect::collect(&runner, &Programs::default());
+    let collected = if args.ruleset.is_empty() {
+        collect::collect(&runner, &Programs::default())
+    } else {
+        read_saved(&args.ruleset)?
+    };
     if collected.rulesets.is_empty() {
         let errors: Vec<&CollectError> = collected
             .sources
