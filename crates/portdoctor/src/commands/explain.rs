@@ -135,25 +135,8 @@ pub fn run(args: &ExplainArgs, out: &Output) -> Result<Exit, CliError> {
     } else {
         read_saved(&args.ruleset)?
     };
-    if collected.rulesets.is_empty() {
-        let errors: Vec<&CollectError> = collected
-            .sources
-            .iter()
-            .filter_map(|s| s.active.as_ref().err())
-            .collect();
-        if errors
-            .iter()
-            .any(|e| matches!(e, CollectError::PermissionDenied { .. }))
-        {
-            return Err(environment(
-                "reading the firewall rules needs root or CAP_NET_ADMIN (try sudo)",
-            ));
-        }
-        let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        return Err(environment(format!(
-            "no firewall ruleset could be read: {}",
-            all.join("; ")
-        )));
+    if let Some(reason) = crate::gather::firewall_unreadable(&collected) {
+        return Err(environment(reason));
     }
     for s in &collected.sources {
         if let Err(e) = &s.active {

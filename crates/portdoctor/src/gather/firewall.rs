@@ -32,26 +32,8 @@ pub(super) fn gather(
         ms = start.elapsed().as_secs_f64() * 1000.0,
         "firewall rulesets read and parsed"
     );
-    let errors: Vec<&CollectError> = collected
-        .sources
-        .iter()
-        .filter_map(|s| s.active.as_ref().err())
-        .collect();
-    if collected.rulesets.is_empty() {
-        let denied = errors
-            .iter()
-            .any(|e| matches!(e, CollectError::PermissionDenied { .. }));
-        return Part::missing(if denied {
-            "reading the ruleset needs root or CAP_NET_ADMIN".to_string()
-        } else if errors.is_empty() {
-            "no firewall tool found".to_string()
-        } else {
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
+    if let Some(reason) = unreadable(&collected) {
+        return Part::missing(reason);
     }
     let questions = questions(req, addresses);
     let mut out: Vec<FirewallEvidence> = Vec::new();
@@ -98,6 +80,29 @@ pub(super) fn gather(
         }
     }
     Part::present(out)
+}
+
+/// Why no ruleset at all could be read, or `None` when at least one was.
+pub fn unreadable(collected: &collect::Collected) -> Option<String> {
+    if !collected.rulesets.is_empty() {
+        return None;
+    }
+    let errors: Vec<&CollectError> = collected
+        .sources
+        .iter()
+        .filter_map(|s| s.active.as_ref().err())
+        .collect();
+    let denied = errors
+        .iter()
+        .any(|e| matches!(e, CollectError::PermissionDenied { .. }));
+    Some(if denied {
+        "reading the firewall rules needs root or CAP_NET_ADMIN (try sudo)".to_string()
+    } else if errors.is_empty() {
+        "no firewall tool found".to_string()
+    } else {
+        let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        format!("no firewall ruleset could be read: {}", all.join("; "))
+    })
 }
 
 /// Loopback, "anyone else" on each reachable address, and the peer when given.
@@ -149,6 +154,7 @@ fn questions(req: &Request<'_>, addresses: &Result<Vec<LocalAddress>, String>) -
     qs
 }
 
+/// Same /24 (IPv4) or /64 (IPv6): the address a peer on that subnet uses.
 pub(super) fn same_subnet(a: IpAddr, b: IpAddr) -> bool {
     match (a, b) {
         (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],

@@ -7,17 +7,13 @@ mod probes;
 
 pub use probes::outcome as probe_outcome;
 
-/// Same /24 (IPv4) or /64 (IPv6).
-fn firewall_same_subnet(a: IpAddr, b: IpAddr) -> bool {
-    firewall::same_subnet(a, b)
-}
-
 use portdoctor_diagnose::{Evidence, HealthEvidence, LocalAddress, Part, ProbeOutcome};
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::{Proto, SnapshotOptions};
 use std::net::IpAddr;
 
 pub use addresses::local_addresses;
+pub use firewall::unreadable as firewall_unreadable;
 
 /// A probe run from somewhere else (e.g. a peer network namespace): dst, port → outcome.
 pub type PeerProbe<'a> = &'a (dyn Fn(IpAddr, u16) -> (ProbeOutcome, Option<f64>) + Sync);

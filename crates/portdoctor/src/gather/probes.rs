@@ -76,7 +76,7 @@ pub(super) fn gather(
         let family_match = reachable_addresses(addresses)
             .into_iter()
             .filter(|a| a.addr.is_ipv4() == peer.is_ipv4())
-            .find(|a| super::firewall_same_subnet(a.addr, peer))
+            .find(|a| super::firewall::same_subnet(a.addr, peer))
             .or_else(|| {
                 reachable_addresses(addresses)
                     .into_iter()
