@@ -7,7 +7,7 @@ use crate::finding::{Code, Finding, Fix, Operation, Severity};
 use crate::fixes::{self, OpenRequest};
 use portdoctor_sockets::query::{self, ConflictKind};
 use portdoctor_sockets::{Family, Reach, Socket, SocketState};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// CLOSE_WAIT sockets on one port from which on the application is called leaky.
 pub const CLOSE_WAIT_THRESHOLD: usize = 16;
@@ -80,11 +80,9 @@ fn owner_label(s: &Socket) -> String {
     }
 }
 
+/// `addr:port`, IPv6 in brackets.
 fn endpoint(addr: IpAddr, port: u16) -> String {
-    match addr {
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-        a => format!("{a}:{port}"),
-    }
+    SocketAddr::new(addr, port).to_string()
 }
 
 fn accepts_ipv4(s: &Socket) -> bool {
@@ -267,8 +265,7 @@ fn listening(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// PD005 several programs on the port, PD006 the wrong program holds it.
 fn conflicts(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let port = ctx.port_label();
-    let listeners: Vec<Socket> = ctx.listeners.iter().map(|s| (*s).clone()).collect();
-    for c in query::conflicts(&listeners, Some(ctx.ev.port)) {
+    for c in query::conflicts(ctx.listeners.iter().copied(), Some(ctx.ev.port)) {
         let kind = match c.kind {
             ConflictKind::SameAddress => {
                 "share one address (SO_REUSEPORT): connections are spread among them"

@@ -198,6 +198,20 @@ pub struct Table {
     pub sets: Vec<NamedSet>,
 }
 
+impl Table {
+    /// An empty table (no chains or sets, not owned by iptables-nft).
+    pub fn new(family: Family, name: &str, handle: Option<u64>) -> Table {
+        Table {
+            family,
+            name: name.to_string(),
+            handle,
+            iptables_nft_owned: false,
+            chains: vec![],
+            sets: vec![],
+        }
+    }
+}
+
 /// A chain; base chains carry a [`BaseChain`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chain {

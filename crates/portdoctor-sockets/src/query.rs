@@ -201,10 +201,13 @@ pub fn state_counts(snapshot: &Snapshot, ports: &[u16]) -> Vec<PortStateCounts> 
 ///
 /// Sockets whose owners are unknown are left out: without root, one program's IPv4 and
 /// IPv6 listeners would otherwise look like two programs.
-pub fn conflicts(sockets: &[Socket], only_port: Option<u16>) -> Vec<Conflict> {
+pub fn conflicts<'a>(
+    sockets: impl IntoIterator<Item = &'a Socket>,
+    only_port: Option<u16>,
+) -> Vec<Conflict> {
     let mut by_port: BTreeMap<(Proto, u16), Vec<&Socket>> = BTreeMap::new();
     for s in sockets
-        .iter()
+        .into_iter()
         .filter(|s| is_listener(s) && !s.owners.is_empty())
     {
         if only_port.is_some_and(|p| p != s.local_port) {

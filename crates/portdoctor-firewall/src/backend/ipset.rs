@@ -116,15 +116,7 @@ fn parse_member_port(s: &str, v6: bool) -> Option<Vec<Elem>> {
 }
 
 fn parse_member(s: &str, v6: bool) -> Option<Elem> {
-    let addr = |a: &str| -> Option<u128> {
-        if v6 {
-            a.parse::<std::net::Ipv6Addr>().ok().map(u128::from)
-        } else {
-            a.parse::<std::net::Ipv4Addr>()
-                .ok()
-                .map(|x| u32::from(x) as u128)
-        }
-    };
+    let addr = |a: &str| crate::backend::names::addr_value(a, v6);
     let bits = if v6 { 128 } else { 32 };
     if let Some((a, l)) = s.split_once('/') {
         let l: u32 = l.parse().ok()?;

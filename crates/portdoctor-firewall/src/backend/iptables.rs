@@ -129,15 +129,7 @@ fn cmp(key: Field, negated: bool, elems: Vec<Elem>) -> Match {
 
 fn parse_addr(s: &str, v6: bool) -> Option<Elem> {
     let bits = if v6 { 128 } else { 32 };
-    let one = |a: &str| -> Option<u128> {
-        if v6 {
-            a.parse::<std::net::Ipv6Addr>().ok().map(u128::from)
-        } else {
-            a.parse::<std::net::Ipv4Addr>()
-                .ok()
-                .map(|x| u32::from(x) as u128)
-        }
-    };
+    let one = |a: &str| names::addr_value(a, v6);
     match s.split_once('/') {
         None => one(s).map(Elem::val),
         Some((a, m)) => {
@@ -789,14 +781,7 @@ pub fn parse_iptables_save(
             }
             // A later section for the same table replaces it, as with iptables-restore.
             rs.tables.retain(|t| t.name != name);
-            rs.tables.push(Table {
-                family: fam,
-                name: name.to_string(),
-                handle: None,
-                iptables_nft_owned: false,
-                chains: vec![],
-                sets: vec![],
-            });
+            rs.tables.push(Table::new(fam, name, None));
             cur = Some(rs.tables.len() - 1);
             // User chains are all declared before the rules; collect them for `-j NAME`.
             user_chains = text

@@ -24,6 +24,17 @@ pub fn priority_name(s: &str) -> Option<i32> {
     Some(b + off)
 }
 
+/// An IPv4 (`v6` false) or IPv6 address as a number, for ranges and prefixes.
+pub fn addr_value(a: &str, v6: bool) -> Option<u128> {
+    if v6 {
+        a.parse::<std::net::Ipv6Addr>().ok().map(u128::from)
+    } else {
+        a.parse::<std::net::Ipv4Addr>()
+            .ok()
+            .map(|x| u128::from(u32::from(x)))
+    }
+}
+
 /// Inclusive range covered by `base/len` in a `bits`-wide address space.
 pub fn prefix_range(base: u128, len: u32, bits: u32) -> Elem {
     let len = len.min(bits);

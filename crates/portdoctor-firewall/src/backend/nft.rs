@@ -44,14 +44,8 @@ pub fn parse_nft_json(text: &str) -> Result<Ruleset, ParseError> {
                         continue;
                     };
                     tix.entry((fam, name.to_string())).or_insert_with(|| {
-                        rs.tables.push(Table {
-                            family: fam,
-                            name: name.to_string(),
-                            handle: b.get("handle").and_then(Value::as_u64),
-                            iptables_nft_owned: false,
-                            chains: vec![],
-                            sets: vec![],
-                        });
+                        let handle = b.get("handle").and_then(Value::as_u64);
+                        rs.tables.push(Table::new(fam, name, handle));
                         cix.push(HashMap::new());
                         rs.tables.len() - 1
                     });
@@ -157,14 +151,7 @@ fn table_of(
     let fam = family(b)?;
     let name = str_of(b, "table")?;
     Some(*tix.entry((fam, name.to_string())).or_insert_with(|| {
-        rs.tables.push(Table {
-            family: fam,
-            name: name.to_string(),
-            handle: None,
-            iptables_nft_owned: false,
-            chains: vec![],
-            sets: vec![],
-        });
+        rs.tables.push(Table::new(fam, name, None));
         cix.push(HashMap::new());
         rs.tables.len() - 1
     }))

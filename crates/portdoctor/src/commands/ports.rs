@@ -6,6 +6,7 @@ use clap::Args;
 use portdoctor_sockets::query::{self, Filter, PortReport};
 use portdoctor_sockets::{Reach, Snapshot, SnapshotOptions, Socket, SocketState, Source};
 use serde::Serialize;
+use std::net::SocketAddr;
 
 /// Arguments of `portdoctor ports`.
 #[derive(Debug, Args)]
@@ -144,9 +145,9 @@ fn render_table(
         for s in &report.sockets {
             rows.push(vec![
                 s.proto.to_string(),
-                endpoint(s.local_addr, s.local_port),
+                SocketAddr::new(s.local_addr, s.local_port).to_string(),
                 match (s.remote_addr, s.remote_port) {
-                    (Some(a), Some(p)) => endpoint(a, p),
+                    (Some(a), Some(p)) => SocketAddr::new(a, p).to_string(),
                     _ => "*".into(),
                 },
                 s.state.to_string(),
@@ -211,13 +212,6 @@ fn render_table(
         note(n);
     }
     Ok(())
-}
-
-fn endpoint(addr: std::net::IpAddr, port: u16) -> String {
-    match addr {
-        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
-        a => format!("{a}:{port}"),
-    }
 }
 
 fn owner(s: &Socket) -> String {

@@ -116,14 +116,18 @@ pub fn map_err(e: ProbeError) -> CliError {
     }
 }
 
-/// Runs `probe`.
-pub fn run(args: &ProbeArgs, out: &Output) -> Result<Exit, CliError> {
-    let endpoints = args
-        .targets
+/// Parses `HOST:PORT[/PROTO]` targets; the first bad one is the error.
+pub fn parse_endpoints(targets: &[String]) -> Result<Vec<portdoctor_probe::Endpoint>, CliError> {
+    targets
         .iter()
         .map(|t| portdoctor_probe::parse_endpoint(t))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(map_err)?;
+        .map_err(map_err)
+}
+
+/// Runs `probe`.
+pub fn run(args: &ProbeArgs, out: &Output) -> Result<Exit, CliError> {
+    let endpoints = parse_endpoints(&args.targets)?;
     let cfg = args.net.config();
     let (per_endpoint, report) = runtime()?
         .block_on(async {

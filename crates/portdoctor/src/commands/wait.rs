@@ -65,12 +65,7 @@ pub struct WaitArgs {
 
 /// Runs `wait`.
 pub fn run(args: &WaitArgs, out: &Output) -> Result<Exit, CliError> {
-    let endpoints = args
-        .targets
-        .iter()
-        .map(|t| portdoctor_probe::parse_endpoint(t))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(map_err)?;
+    let endpoints = super::probe::parse_endpoints(&args.targets)?;
     let cfg = WaitConfig {
         timeout: args.timeout,
         interval: args.interval,

@@ -38,11 +38,11 @@ pub(super) fn gather(
     let questions = questions(req, addresses);
     let mut out: Vec<FirewallEvidence> = Vec::new();
     let attribution = Attribution::of(&collected.rulesets);
+    let proto = match req.proto {
+        portdoctor_sockets::Proto::Tcp => fw::Proto::Tcp,
+        portdoctor_sockets::Proto::Udp => fw::Proto::Udp,
+    };
     for q in &questions {
-        let proto = match req.proto {
-            portdoctor_sockets::Proto::Tcp => fw::Proto::Tcp,
-            portdoctor_sockets::Proto::Udp => fw::Proto::Udp,
-        };
         let packet = Packet::new(proto, q.src, q.dst, req.port).with_iif(&q.iif);
         let explanation = fw::explain(&collected.rulesets, &packet);
         for bv in explanation.backends {

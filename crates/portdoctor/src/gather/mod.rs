@@ -72,6 +72,14 @@ pub fn gather(req: &Request<'_>) -> Evidence {
     }
 }
 
+/// The prober's name for a socket protocol.
+pub fn probe_proto(proto: Proto) -> portdoctor_probe::Proto {
+    match proto {
+        Proto::Tcp => portdoctor_probe::Proto::Tcp,
+        Proto::Udp => portdoctor_probe::Proto::Udp,
+    }
+}
+
 /// Runs one part of the gathering, logging how long it took (`-v`).
 fn timed<T>(part: &str, f: impl FnOnce() -> T) -> T {
     let start = std::time::Instant::now();
@@ -109,12 +117,9 @@ fn health(req: &Request<'_>, path: &str) -> Part<HealthEvidence> {
         format!("/{path}")
     };
     let request = format!("GET http://{addr}{path}");
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::commands::probe::runtime() {
         Ok(rt) => rt,
-        Err(e) => return Part::missing(format!("cannot start the async runtime: {e}")),
+        Err(e) => return Part::missing(e.to_string()),
     };
     let result = rt.block_on(portdoctor_probe::http::get_status(
         addr,

@@ -3,7 +3,7 @@
 
 use super::{Request, reachable_addresses};
 use portdoctor_diagnose::{LocalAddress, Part, ProbeEvidence, ProbeOutcome, Viewpoint};
-use portdoctor_probe::{Job, PortState, ProbeConfig, Proto};
+use portdoctor_probe::{Job, PortState, ProbeConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -34,10 +34,7 @@ pub(super) fn gather(
             a.addr,
         ));
     }
-    let proto = match req.proto {
-        portdoctor_sockets::Proto::Tcp => Proto::Tcp,
-        portdoctor_sockets::Proto::Udp => Proto::Udp,
-    };
+    let proto = super::probe_proto(req.proto);
     let jobs: Vec<Job> = targets
         .iter()
         .map(|(_, dst)| Job {
@@ -51,12 +48,9 @@ pub(super) fn gather(
         retries: 0,
         ..ProbeConfig::default()
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::commands::probe::runtime() {
         Ok(rt) => rt,
-        Err(e) => return Part::missing(format!("cannot start the async runtime: {e}")),
+        Err(e) => return Part::missing(e.to_string()),
     };
     let report = match rt.block_on(portdoctor_probe::run(jobs, &cfg, |_| {})) {
         Ok(r) => r,

@@ -21,10 +21,7 @@ pub fn probe_once(dst: IpAddr, port: u16, proto: Proto) -> (ProbeOutcome, Option
     let job = Job {
         host: dst.to_string(),
         addr: SocketAddr::new(dst, port),
-        proto: match proto {
-            Proto::Tcp => portdoctor_probe::Proto::Tcp,
-            Proto::Udp => portdoctor_probe::Proto::Udp,
-        },
+        proto: crate::gather::probe_proto(proto),
     };
     let cfg = ProbeConfig {
         timeout: Duration::from_millis(1500),
@@ -32,10 +29,7 @@ pub fn probe_once(dst: IpAddr, port: u16, proto: Proto) -> (ProbeOutcome, Option
         adaptive: false,
         ..ProbeConfig::default()
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::commands::probe::runtime() {
         Ok(rt) => rt,
         Err(e) => return (ProbeOutcome::Error(e.to_string()), None),
     };
