@@ -45,18 +45,22 @@
 
 pub mod backend;
 pub mod collect;
+pub mod engine;
 mod error;
 pub mod eval;
 mod explain;
 mod index;
 pub mod model;
+pub mod netfilter;
 pub mod sweep;
 
 pub use backend::ipset::parse_ipset_save;
 pub use backend::iptables::parse_iptables_save;
 pub use backend::iptables_print::print_iptables_save;
 pub use backend::nft::{apply_netlink_debug, apply_text_devices, parse_nft_json};
+pub use engine::{Edit, EditError, Engine, EngineKind, Place};
 pub use error::ParseError;
 pub use explain::{BackendVerdict, Explanation, evaluate, explain};
 pub use model::*;
+pub use netfilter::Netfilter;
 pub use sweep::{PortRange, Sweep, sweep};

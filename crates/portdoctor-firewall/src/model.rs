@@ -16,6 +16,11 @@ pub enum Backend {
     IptablesLegacy,
     /// nf_tables-backed iptables (`iptables-nft-save`, `ip6tables-nft-save`).
     IptablesNft,
+    /// Windows Defender Firewall (rules named by DisplayName; `table` holds the policy store,
+    /// `chain` the rule group).
+    WindowsFirewall,
+    /// pf (`table` holds the anchor, `position` the rule number, `comment` the label).
+    Pf,
 }
 
 impl Backend {
@@ -25,7 +30,34 @@ impl Backend {
             Backend::Nftables => "nftables",
             Backend::IptablesLegacy => "iptables_legacy",
             Backend::IptablesNft => "iptables_nft",
+            Backend::WindowsFirewall => "windows_firewall",
+            Backend::Pf => "pf",
         }
+    }
+
+    /// Human name: `nftables`, `iptables (legacy)`, `iptables (nft)`, …
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Nftables => "nftables",
+            Backend::IptablesLegacy => "iptables (legacy)",
+            Backend::IptablesNft => "iptables (nft)",
+            Backend::WindowsFirewall => "Windows Defender Firewall",
+            Backend::Pf => "pf",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Backend, String> {
+        Ok(match s.replace('-', "_").as_str() {
+            "nftables" | "nft" => Backend::Nftables,
+            "iptables_legacy" => Backend::IptablesLegacy,
+            "iptables_nft" | "iptables" => Backend::IptablesNft,
+            "windows_firewall" | "windows" => Backend::WindowsFirewall,
+            "pf" => Backend::Pf,
+            o => return Err(format!("unknown firewall backend `{o}`")),
+        })
     }
 }
 
@@ -375,6 +407,18 @@ pub enum Match {
         /// The values.
         values: Values,
     },
+    /// A condition on traffic history (a rate limit, a `recent` list, a connection count)
+    /// decided under a stated assumption: the packet is the first connection from a source
+    /// that has not exceeded any rate and is in no list. With
+    /// [`Packet::assume_fresh_source`] off it is unknown instead.
+    Assumed {
+        /// Whether the match holds under the assumption.
+        holds: bool,
+        /// The assumption, in words (e.g. "fewer than 3/minute from this source").
+        assumption: String,
+        /// The expression's own text.
+        text: String,
+    },
     /// Something this crate does not model; never guessed.
     Unmodelled {
         /// Why it is not modelled.
@@ -606,6 +650,15 @@ pub struct Packet {
     /// Packet mark on arrival (`None` = unknown; default 0).
     #[serde(default = "default_mark")]
     pub mark: Option<u32>,
+    /// Decide rate limits, `recent` lists and connection counts as for a first connection
+    /// from a source that has exceeded nothing ([`Match::Assumed`]); the assumptions used
+    /// are reported in [`Verdict::assumptions`]. Off: such matches are unknown.
+    #[serde(default = "default_true")]
+    pub assume_fresh_source: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_tcp_flags() -> u8 {
@@ -641,6 +694,7 @@ impl Packet {
             ct_state: CtState::New,
             tcp_flags: 0x02,
             mark: Some(0),
+            assume_fresh_source: true,
         }
     }
 
@@ -751,4 +805,28 @@ pub struct Verdict {
     /// decided at all. Empty when the decision is definite.
     #[serde(default)]
     pub possible: Vec<Decision>,
+    /// Every rule (or policy) that decides on some evaluation path, in path order, without
+    /// repeats: one entry when [`Verdict::decided_by`] is set; several when undecided matches
+    /// lead to the same decision by different rules, or to different decisions.
+    #[serde(default)]
+    pub deciders: Vec<RuleRef>,
+    /// Assumptions the decision rests on (see [`Match::Assumed`]), e.g. "fewer than
+    /// 3/minute from this source".
+    #[serde(default)]
+    pub assumptions: Vec<String>,
+}
+
+impl Verdict {
+    /// An unknown verdict with its reason and nothing else.
+    pub fn unknown(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            decision: Decision::Unknown(reason.into()),
+            decided_by: None,
+            trace: vec![],
+            redirected_to: None,
+            possible: vec![],
+            deciders: vec![],
+            assumptions: vec![],
+        }
+    }
 }

@@ -691,10 +691,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     let ix = Index::new(rulesets.iter().collect(), &covered);
     let st = PktState::new(packet);
     let mut sw = Sweeper {
-        ctx: Ctx {
-            ix: &ix,
-            pkt: packet,
-        },
+        ctx: Ctx::new(&ix, packet),
         st,
         profiles: HashMap::new(),
         memo: HashMap::new(),

@@ -146,17 +146,30 @@ fn unknown_when_paths_differ_definite_when_they_agree() {
 -A INPUT -p tcp -m tcp --dport 443 -m recent --name y --rcheck -j DROP
 COMMIT
 ");
-    // 22: recent undecided; accept vs policy drop: unknown, with the reason.
-    match evaluate(&rs, &syn(22)).decision {
+    // Under the fresh-source assumption the source is in no recent list: 22 falls to the
+    // policy, 443 to it too, and the assumption is reported.
+    let v = evaluate(&rs, &syn(22));
+    assert_eq!(v.decision, Decision::Drop);
+    assert!(v.assumptions[0].contains("recent list x"), "{v:?}");
+    // Without it, 22: recent undecided; accept vs policy drop: unknown, with the reason.
+    let strict = |port| {
+        let mut p = syn(port);
+        p.assume_fresh_source = false;
+        p
+    };
+    match evaluate(&rs, &strict(22)).decision {
         Decision::Unknown(r) => assert!(r.contains("recent"), "{r}"),
         d => panic!("{d:?}"),
     }
     // 80: the undecided limit only guards a LOG: definite accept.
     assert_eq!(evaluate(&rs, &syn(80)).decision, Decision::Accept);
     // 443: recent undecided, but both outcomes drop (rule or policy): definite drop, no rule.
-    let v = evaluate(&rs, &syn(443));
+    let v = evaluate(&rs, &strict(443));
     assert_eq!(v.decision, Decision::Drop);
     assert!(v.decided_by.is_none());
+    // ... and both deciding rules are listed, for fixes that must get past all of them.
+    assert_eq!(v.deciders.len(), 2, "{v:?}");
+    assert_eq!(evaluate(&rs, &strict(80)).decision, Decision::Accept);
     // An unmodelled match excluded by a known failing match does not matter.
     assert_eq!(evaluate(&rs, &syn(23)).decision, Decision::Drop);
 }
@@ -224,10 +237,16 @@ fn set_statements_carry_dependencies_and_limits() {
     .unwrap();
     let rs = portdoctor_firewall::parse_nft_json(&json).unwrap();
     // `update @m { ip saddr limit rate over 3/minute } drop`: depends on traffic history.
+    let mut strict = syn(22);
+    strict.assume_fresh_source = false;
     assert!(matches!(
-        evaluate(&rs, &syn(22)).decision,
+        evaluate(&rs, &strict).decision,
         Decision::Unknown(_)
     ));
+    // A fresh source is under the rate: the rule does not drop it.
+    let v = evaluate(&rs, &syn(22));
+    assert_eq!(v.decision, Decision::Accept, "{v:?}");
+    assert!(v.assumptions[0].contains("3/minute"), "{v:?}");
     // `add @m { ip saddr } drop`: drops IPv4, and cannot match IPv6 (ip saddr dependency).
     assert_eq!(evaluate(&rs, &syn(23)).decision, Decision::Drop);
     let v6 = Packet::tcp_syn(

@@ -234,6 +234,34 @@ pub(crate) fn quote(s: &str) -> String {
     o
 }
 
+/// iptables before 1.4.3 wrote negation after the option (`-s ! 10.0.0.1`, `--dport ! 22`);
+/// rewrite it to the current order (`! -s 10.0.0.1`).
+fn old_negation(mut toks: Vec<Tok>) -> Vec<Tok> {
+    let mut i = 0;
+    while i + 2 < toks.len() {
+        let opt = toks[i].s.starts_with('-') && !toks[i].quoted;
+        if opt && toks[i + 1].s == "!" && !toks[i + 2].s.starts_with('-') {
+            toks.swap(i, i + 1);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    toks
+}
+
+/// Index of the first token after the current match module's options.
+fn module_end(p: &P) -> usize {
+    let mut end = p.i;
+    while let Some(n) = p.toks.get(end) {
+        if is_basic(&n.s) || (n.s == "!" && p.toks.get(end + 1).is_none_or(|x| is_basic(&x.s))) {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
+
 fn toks_text(t: &[Tok]) -> String {
     t.iter()
         .map(|t| if t.quoted { quote(&t.s) } else { t.s.clone() })
@@ -323,6 +351,16 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                     return Err(p.err(t, "`!` before -m"));
                 }
                 module = Some(a.s.as_str());
+                if crate::backend::iptables_rate::is_rate_module(&a.s) {
+                    let end = module_end(p);
+                    let opts: Vec<&str> = p.toks[p.i..end].iter().map(|t| t.s.as_str()).collect();
+                    let text = toks_text(&p.toks[start..end]);
+                    p.i = end;
+                    r.matches
+                        .push(crate::backend::iptables_rate::rate_match(&a.s, &opts, text));
+                    module = None;
+                    continue;
+                }
                 if !matches!(
                     a.s.as_str(),
                     "tcp"
@@ -339,15 +377,7 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                         | "connmark"
                 ) {
                     // Unmodelled module: keep it and all its options verbatim.
-                    let mut end = p.i;
-                    while let Some(n) = p.toks.get(end) {
-                        if is_basic(&n.s)
-                            || (n.s == "!" && p.toks.get(end + 1).is_none_or(|x| is_basic(&x.s)))
-                        {
-                            break;
-                        }
-                        end += 1;
-                    }
+                    let end = module_end(p);
                     p.i = end;
                     r.matches.push(Match::Unmodelled {
                         reason: format!("match module `{}` not modelled", a.s),
@@ -805,7 +835,7 @@ pub fn parse_iptables_save(
             cur = None;
             continue;
         }
-        let toks = tokenize(line, line_no)?;
+        let toks = old_negation(tokenize(line, line_no)?);
         let table = &mut rs.tables[ti];
         if let Some(decl) = trimmed.strip_prefix(':') {
             let mut parts = decl.split_whitespace();

@@ -3,6 +3,7 @@
 pub mod ipset;
 pub mod iptables;
 pub mod iptables_print;
+mod iptables_rate;
 pub mod names;
 pub mod nft;
 pub mod nft_render;

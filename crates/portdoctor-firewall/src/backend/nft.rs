@@ -764,6 +764,9 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
             "match" => matches.extend(parse_match(body)),
             "counter" => statements.push(Statement::Counter),
             "log" => statements.push(Statement::Log(render(e))),
+            "limit" | "meter" | "ct count" if stateful_assumption(body).is_some() => {
+                matches.push(assumed(body, render(e)))
+            }
             "limit" | "quota" | "meter" | "numgen" | "hash" => matches.push(Match::Unmodelled {
                 reason: format!("{k} depends on traffic history, not on this packet"),
                 text: render(e),
@@ -805,6 +808,9 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
             }
             // A set update carrying a stateful expression (limit, quota, ct count) breaks the
             // rule like a match does, depending on traffic history.
+            "set" | "map" if stateful_assumption(body).is_some() => {
+                matches.push(assumed(body, render(e)))
+            }
             "set" | "map"
                 if ["limit", "quota", "ct count", "connlimit"]
                     .iter()
@@ -918,7 +924,7 @@ fn family_dependency(b: &Map<String, Value>, exprs: &[Value], matches: &mut Vec<
                             | Field::Daddr6
                     )
                 }),
-                Match::Unmodelled { .. } => false,
+                Match::Unmodelled { .. } | Match::Assumed { .. } => false,
             });
             if multi && !shows_family {
                 matches.push(Match::Unmodelled {
@@ -1150,4 +1156,57 @@ fn vmap_data(key: &[Field], d: &Value) -> Result<VerdictMap, String> {
 
 fn compact(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The stateful statement of a `limit`, `ct count`, `meter` or set update body that can be
+/// decided under the fresh-source assumption: `(holds, assumption)`. Byte rates and quotas
+/// count all traffic, not one source's: they stay unmodelled.
+fn stateful_assumption(body: &Value) -> Option<(bool, String)> {
+    let inner = match body.get("stmt") {
+        Some(Value::Array(a)) if a.len() == 1 => &a[0],
+        Some(Value::Array(_)) => return None,
+        Some(one) => one,
+        None => return limit_or_count(body),
+    };
+    let (kind, b) = inner.as_object()?.iter().next()?;
+    match kind.as_str() {
+        "limit" | "ct count" => {
+            let (holds, what) = limit_or_count(b)?;
+            Some((holds, format!("{what}, counted per {}", key_text(body))))
+        }
+        _ => None,
+    }
+}
+
+/// `limit` (packet rates only) or `ct count` body: whether it matches a fresh source.
+fn limit_or_count(b: &Value) -> Option<(bool, String)> {
+    let inv = b.get("inv").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(n) = b.get("val").and_then(Value::as_u64) {
+        return Some((!inv, format!("at most {n} connections are counted")));
+    }
+    if b.get("rate_unit").is_some() {
+        return None;
+    }
+    let rate = b.get("rate").and_then(Value::as_u64)?;
+    let per = b.get("per").and_then(Value::as_str)?;
+    Some((!inv, format!("the rate stays under {rate}/{per}")))
+}
+
+/// The key of a meter or set update, as text (`ip saddr`), or "packet" when there is none.
+fn key_text(body: &Value) -> String {
+    match body.get("key").or_else(|| body.get("elem")) {
+        Some(k) => render(k),
+        None => "packet".into(),
+    }
+}
+
+/// A [`Match::Assumed`] for a stateful expression accepted by [`stateful_assumption`].
+fn assumed(body: &Value, text: String) -> Match {
+    let (holds, assumption) =
+        stateful_assumption(body).expect("checked by the caller with stateful_assumption");
+    Match::Assumed {
+        holds,
+        assumption: format!("{assumption} (`{text}`)"),
+        text,
+    }
 }

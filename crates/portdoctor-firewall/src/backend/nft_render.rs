@@ -6,6 +6,15 @@ fn compact(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// `over ` when the statement is inverted (`"inv": true`).
+fn over(b: &Value) -> &'static str {
+    if b.get("inv").and_then(Value::as_bool) == Some(true) {
+        "over "
+    } else {
+        ""
+    }
+}
+
 /// Render one JSON expression (statement or value) in nft syntax, best effort.
 pub fn render(v: &Value) -> String {
     match v {
@@ -110,7 +119,9 @@ pub fn render(v: &Value) -> String {
                     Some(p) => format!("log prefix \"{}\"", render(p)),
                     None => "log".into(),
                 },
-                "limit" => format!("limit rate {}/{}", g("rate"), g("per")),
+                "limit" => format!("limit rate {}{}/{}", over(b), g("rate"), g("per")),
+                "ct count" => format!("ct count {}{}", over(b), g("val")),
+                "meter" => format!("meter {} {{ {} {} }}", g("name"), g("key"), g("stmt")),
                 "vmap" => format!("{} vmap {}", g("key"), g("data")),
                 "mangle" => format!("{} set {}", g("key"), g("value")),
                 "xt" => format!("xt {} {}", g("type"), g("name")),

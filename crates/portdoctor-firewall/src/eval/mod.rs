@@ -210,6 +210,40 @@ fn entries_contain(entries: &[Vec<Elem>], vals: &[KeyVal]) -> bool {
 pub(crate) struct Ctx<'a, 'i> {
     pub(crate) ix: &'i Index<'a>,
     pub(crate) pkt: &'i Packet,
+    /// Assumptions consulted so far ([`Match::Assumed`] reached with the assumption on).
+    pub(crate) assumed: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a, 'i> Ctx<'a, 'i> {
+    /// A context for `pkt` over `ix`.
+    pub(crate) fn new(ix: &'i Index<'a>, pkt: &'i Packet) -> Ctx<'a, 'i> {
+        Ctx {
+            ix,
+            pkt,
+            assumed: std::cell::RefCell::new(vec![]),
+        }
+    }
+
+    /// The assumptions consulted, sorted, without repeats.
+    pub(crate) fn assumptions(&self) -> Vec<String> {
+        let mut a = self.assumed.borrow().clone();
+        a.sort();
+        a.dedup();
+        a
+    }
+
+    fn assumed_match(&self, holds: bool, assumption: &str, text: &str) -> Tri {
+        if !self.pkt.assume_fresh_source {
+            return Tri::Unknown(format!(
+                "{text}: depends on traffic history (not assumed: {assumption})"
+            ));
+        }
+        let mut seen = self.assumed.borrow_mut();
+        if !seen.iter().any(|a| a == assumption) {
+            seen.push(assumption.to_string());
+        }
+        tri(holds)
+    }
 }
 
 impl Ctx<'_, '_> {
@@ -264,6 +298,11 @@ impl Ctx<'_, '_> {
     pub(crate) fn eval_match(&self, tid: TableId, m: &Match, st: &PktState) -> Tri {
         match m {
             Match::Unmodelled { reason, text } => Tri::Unknown(format!("{text}: {reason}")),
+            Match::Assumed {
+                holds,
+                assumption,
+                text,
+            } => self.assumed_match(*holds, assumption, text),
             Match::Cmp {
                 key,
                 mask,

@@ -281,27 +281,13 @@ pub(crate) fn evaluate_index(ix: &Index, pkt: &Packet) -> Verdict {
 
 /// [`evaluate_index`] with at most `max_paths` evaluation paths.
 pub(crate) fn evaluate_capped(ix: &Index, pkt: &Packet, max_paths: usize) -> Verdict {
-    let ctx = Ctx { ix, pkt };
+    let ctx = Ctx::new(ix, pkt);
     if let Some(reason) = packet_problem(pkt) {
-        return Verdict {
-            decision: Decision::Unknown(reason),
-            decided_by: None,
-            trace: vec![],
-            redirected_to: None,
-            possible: vec![],
-        };
+        return Verdict::unknown(reason);
     }
     let orders = match base_orders(ix, pkt) {
         Ok(o) => o,
-        Err(reason) => {
-            return Verdict {
-                decision: Decision::Unknown(reason),
-                decided_by: None,
-                trace: vec![],
-                redirected_to: None,
-                possible: vec![],
-            };
-        }
+        Err(reason) => return Verdict::unknown(reason),
     };
     let start = Path {
         order: Rc::new(vec![]),
@@ -330,17 +316,27 @@ pub(crate) fn evaluate_capped(ix: &Index, pkt: &Packet, max_paths: usize) -> Ver
         outcomes.push(o);
         if forks > max_paths {
             return Verdict {
-                decision: Decision::Unknown(format!(
-                    "more than {max_paths} evaluation paths through undecided matches"
-                )),
-                decided_by: None,
                 trace: outcomes.swap_remove(0).trace,
-                redirected_to: None,
-                possible: vec![],
+                ..Verdict::unknown(format!(
+                    "more than {max_paths} evaluation paths through undecided matches"
+                ))
             };
         }
     }
-    combine(outcomes, n_orders > 1)
+    let mut v = combine(outcomes, n_orders > 1);
+    v.assumptions = ctx.assumptions();
+    v
+}
+
+/// Every deciding rule of the outcomes, in order, without repeats.
+fn deciders(outcomes: &[Outcome]) -> Vec<RuleRef> {
+    let mut out: Vec<RuleRef> = vec![];
+    for r in outcomes.iter().filter_map(|o| o.by.as_ref()) {
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    out
 }
 
 fn reject_name(k: &crate::model::RejectKind) -> String {
@@ -376,6 +372,7 @@ fn combine(mut outcomes: Vec<Outcome>, several_orders: bool) -> Verdict {
     // false"-or-first path. Put the path that assumed least first for the trace.
     outcomes.sort_by_key(|o| o.assumed.len());
     let first = outcomes[0].clone();
+    let deciders = deciders(&outcomes);
     let all_same = outcomes
         .iter()
         .all(|o| o.decision == first.decision && o.redirect == first.redirect);
@@ -410,6 +407,8 @@ fn combine(mut outcomes: Vec<Outcome>, several_orders: bool) -> Verdict {
             trace,
             redirected_to: first.redirect,
             possible: vec![],
+            deciders,
+            assumptions: vec![],
         };
     }
     let mut reasons: Vec<String> = Vec::new();
@@ -455,6 +454,8 @@ fn combine(mut outcomes: Vec<Outcome>, several_orders: bool) -> Verdict {
         trace: first.trace,
         redirected_to: None,
         possible,
+        deciders,
+        assumptions: vec![],
     }
 }
 

@@ -80,6 +80,8 @@ pub fn packet_for(r: &ProbeResult, iif: &str) -> Packet {
     };
     let mut p = Packet::new(proto, r.spec.src, r.spec.dst.ip(), r.spec.dst.port()).with_iif(iif);
     p.sport = r.sport;
+    // Probes repeat from the same source: traffic-history matches stay unknown here.
+    p.assume_fresh_source = false;
     if r.spec.established {
         p.ct_state = portdoctor_firewall::CtState::Established;
         p.tcp_flags = 0x18; // PSH|ACK
@@ -163,10 +165,7 @@ fn expected_established(
         };
         let v = Verdict {
             decision: decision.clone(),
-            decided_by: None,
-            trace: Vec::new(),
-            redirected_to: None,
-            possible: Vec::new(),
+            ..Verdict::unknown("")
         };
         return expected(&v, &first).map(|o| o.unwrap_or(Observed::Timeout));
     }

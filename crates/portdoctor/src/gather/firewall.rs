@@ -275,6 +275,8 @@ impl Attribution {
             fw::Backend::IptablesLegacy | fw::Backend::IptablesNft if self.ufw => Backend::Ufw,
             fw::Backend::IptablesLegacy => Backend::IptablesLegacy,
             fw::Backend::IptablesNft => Backend::IptablesNft,
+            fw::Backend::WindowsFirewall => Backend::WindowsFirewall,
+            fw::Backend::Pf => Backend::Pf,
         }
     }
 }

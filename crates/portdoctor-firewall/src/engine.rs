@@ -1,0 +1,141 @@
+//! The seam between firewall *engines* and everything above them.
+//!
+//! An engine is what actually filters packets on a host: netfilter on Linux (native nftables,
+//! iptables legacy and nft-backed, read together because the kernel runs them together),
+//! Windows Defender Firewall, pf. Each engine reads its live state or a saved copy, evaluates a
+//! packet exactly as the host would (or says `unknown` and why), and answers "what if"
+//! questions on an edited copy of itself. Managers (ufw, firewalld: [`crate::manager`]) sit on
+//! top of an engine and speak about its rules in their own words.
+
+use crate::collect::SourceReport;
+use crate::explain::Explanation;
+use crate::model::{Action, Backend, Family, Packet, Rule, RuleRef};
+use crate::sweep::Sweep;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Which engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// Linux netfilter: nftables and iptables (legacy and nft-backed) together.
+    Netfilter,
+    /// Windows Defender Firewall.
+    Windows,
+    /// pf (macOS, FreeBSD, OpenBSD).
+    Pf,
+}
+
+impl EngineKind {
+    /// Human name.
+    pub fn label(self) -> &'static str {
+        match self {
+            EngineKind::Netfilter => "netfilter (nftables, iptables)",
+            EngineKind::Windows => "Windows Defender Firewall",
+            EngineKind::Pf => "pf",
+        }
+    }
+}
+
+/// Where in a ruleset a new rule goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    /// Backend whose ruleset holds the chain.
+    pub backend: Backend,
+    /// Table family.
+    pub family: Family,
+    /// Table name.
+    pub table: String,
+    /// Chain name.
+    pub chain: String,
+    /// Insert before the rule at this 1-based position; `None`: append.
+    pub before: Option<usize>,
+}
+
+/// One change to a ruleset, for "what if" questions and for planning fixes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Edit {
+    /// Remove this rule (found by backend, table, chain and position; its text must match).
+    Remove {
+        /// The rule.
+        rule: RuleRef,
+    },
+    /// Insert a rule.
+    Insert {
+        /// Where.
+        place: Place,
+        /// The rule (its position is assigned on insertion).
+        rule: Rule,
+    },
+    /// Change the final action of this rule (e.g. ufw turning a deny into an allow in place).
+    SetAction {
+        /// The rule.
+        rule: RuleRef,
+        /// Its new action.
+        action: Action,
+    },
+}
+
+/// Why an edit cannot be applied to an engine's state.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EditError {
+    /// The table or chain does not exist.
+    #[error("no chain {chain} in {family} table {table} of {backend}")]
+    NoChain {
+        /// Backend.
+        backend: String,
+        /// Family.
+        family: String,
+        /// Table.
+        table: String,
+        /// Chain.
+        chain: String,
+    },
+    /// The rule is not (or no longer) there.
+    #[error("rule {position} of chain {chain} is not `{text}`")]
+    NoRule {
+        /// Chain.
+        chain: String,
+        /// Position looked at.
+        position: usize,
+        /// The text expected there.
+        text: String,
+    },
+    /// The engine does not support this kind of edit.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A firewall engine's state, read live or from saved files.
+pub trait Engine: Send + Sync {
+    /// Which engine this is.
+    fn kind(&self) -> EngineKind;
+    /// What was read, and what could not be (with why).
+    fn sources(&self) -> &[SourceReport];
+    /// True when nothing at all could be read (every source failed).
+    fn unread(&self) -> bool;
+    /// Evaluates one inbound packet: the overall verdict and one per backend.
+    fn explain(&self, packet: &Packet) -> Explanation;
+    /// Decisions for every destination port of `packet` (its `dport` is ignored).
+    fn sweep(&self, packet: &Packet) -> Sweep;
+    /// A copy of this state with `edits` applied in order: for "what if" questions.
+    fn edited(&self, edits: &[Edit]) -> Result<Box<dyn Engine>, EditError>;
+    /// The netfilter state, when this is the netfilter engine (managers on top of netfilter
+    /// read its tables).
+    fn as_netfilter(&self) -> Option<&crate::netfilter::Netfilter> {
+        None
+    }
+}
+
+/// "What if this rule were gone?": the verdict for `packet` on a copy without `rule`.
+/// `None` when the rule cannot be found.
+pub fn without_rule(
+    engine: &dyn Engine,
+    rule: &RuleRef,
+    packet: &Packet,
+) -> Option<crate::model::Verdict> {
+    let edit = Edit::Remove { rule: rule.clone() };
+    let copy = engine.edited(std::slice::from_ref(&edit)).ok()?;
+    Some(copy.explain(packet).overall)
+}
