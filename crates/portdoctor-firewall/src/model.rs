@@ -655,6 +655,13 @@ pub struct Packet {
     /// are reported in [`Verdict::assumptions`]. Off: such matches are unknown.
     #[serde(default = "default_true")]
     pub assume_fresh_source: bool,
+    /// The program that owns the listening socket (full image path on Windows), when known:
+    /// Windows Firewall rules can be limited to a program.
+    #[serde(default)]
+    pub local_program: Option<String>,
+    /// The service (Windows service short name) that owns the listening socket, when known.
+    #[serde(default)]
+    pub local_service: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -695,6 +702,8 @@ impl Packet {
             tcp_flags: 0x02,
             mark: Some(0),
             assume_fresh_source: true,
+            local_program: None,
+            local_service: None,
         }
     }
 
