@@ -18,6 +18,9 @@
 //! Policy: with `PORTDOCTOR_LAB=1` (CI, as root) a lab that cannot be built is a test failure;
 //! otherwise [`Lab::for_test`] prints why and returns `None`, so the test skips.
 
+pub mod managers;
+mod mounts;
+
 use std::fs::File;
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -65,6 +68,9 @@ pub enum LabError {
 pub struct Netns {
     name: String,
     owned: bool,
+    /// A private mount namespace joined with this network namespace, once asked for
+    /// ([`Netns::private_mounts`]): commands then run in both.
+    mounts: std::sync::OnceLock<mounts::Holder>,
 }
 
 impl Netns {
@@ -73,7 +79,11 @@ impl Netns {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("{NAME_PREFIX}{}-{n}-{role}", std::process::id());
         run_host("ip", &["netns", "add", &name])?;
-        let ns = Netns { name, owned: true };
+        let ns = Netns {
+            name,
+            owned: true,
+            mounts: std::sync::OnceLock::new(),
+        };
         ns.run("ip", &["link", "set", "lo", "up"])?;
         Ok(ns)
     }
@@ -90,6 +100,7 @@ impl Netns {
         Ok(Netns {
             name: name.to_string(),
             owned: false,
+            mounts: std::sync::OnceLock::new(),
         })
     }
 
@@ -98,8 +109,12 @@ impl Netns {
         &self.name
     }
 
-    /// A `Command` that runs `program` inside this namespace (`ip netns exec NAME program`).
+    /// A `Command` that runs `program` inside this namespace (`ip netns exec NAME program`,
+    /// or `nsenter` into the namespace and its private mounts once they exist).
     pub fn command(&self, program: &str) -> Command {
+        if let Some(m) = self.mounts.get() {
+            return m.command(program);
+        }
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name, program]);
         cmd
@@ -122,19 +137,56 @@ impl Netns {
     /// Runs `f` on a fresh thread that has joined this namespace and returns its result.
     ///
     /// Sockets created inside `f` belong to this namespace and stay there after `f` returns.
-    /// Panics in `f` are propagated.
+    /// Panics in `f` are propagated; failing to join the namespace panics too (tests); product
+    /// code uses [`Netns::try_enter`].
     pub fn enter<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.try_enter(f)
+            .unwrap_or_else(|e| panic!("cannot enter namespace {}: {e}", self.name))
+    }
+
+    /// Like [`Netns::enter`], with an error when the namespace cannot be joined.
+    pub fn try_enter<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, LabError> {
         let path = format!("/run/netns/{}", self.name);
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    join_netns(&path)
-                        .unwrap_or_else(|e| panic!("cannot enter namespace {}: {e}", self.name));
-                    f()
+                    join_netns(&path).map_err(|source| LabError::Enter {
+                        name: self.name.clone(),
+                        source,
+                    })?;
+                    Ok(f())
                 })
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
+    }
+
+    /// Gives this namespace a private mount namespace (once): from then on every command run
+    /// through [`Netns::command`] sees the mounts made with [`Netns::bind_copy`] and
+    /// [`Netns::mount_tmpfs`], and the host's files stay untouched. Needed by firewall
+    /// managers that keep state in /etc (ufw, firewalld).
+    pub fn private_mounts(&self) -> Result<(), LabError> {
+        if self.mounts.get().is_some() {
+            return Ok(());
+        }
+        let holder = mounts::Holder::start(&self.name)?;
+        let _ = self.mounts.set(holder);
+        Ok(())
+    }
+
+    /// Copies the host's `path` (a directory) to a temporary directory and bind-mounts the
+    /// copy over `path` inside the private mount namespace: changes stay in the copy.
+    pub fn bind_copy(&self, path: &str) -> Result<(), LabError> {
+        self.private_mounts()?;
+        self.mounts.get().expect("set above").bind_copy(path)
+    }
+
+    /// Mounts an empty tmpfs over `path` inside the private mount namespace.
+    pub fn mount_tmpfs(&self, path: &str) -> Result<(), LabError> {
+        self.private_mounts()?;
+        let m = self.mounts.get().expect("set above");
+        m.run("mount", &["-t", "tmpfs", "tmpfs", path])?;
+        Ok(())
     }
 
     /// Path of the namespace file, for tools that take one (`nsenter --net=PATH`).
@@ -145,6 +197,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        if let Some(m) = self.mounts.take() {
+            m.stop();
+        }
         if self.owned {
             kill_processes_in(&self.name);
             let _ = run_host("ip", &["netns", "del", &self.name]);
@@ -318,13 +373,13 @@ fn kill_processes_in(name: &str) {
     }
 }
 
-fn run_host(program: &str, args: &[&str]) -> Result<String, LabError> {
+pub(crate) fn run_host(program: &str, args: &[&str]) -> Result<String, LabError> {
     let mut cmd = Command::new(program);
     cmd.args(args);
     finish(cmd, program, args, None)
 }
 
-fn finish(
+pub(crate) fn finish(
     mut cmd: Command,
     program: &str,
     args: &[&str],
@@ -439,5 +494,36 @@ mod tests {
             assert!(result.is_err());
             assert!(!std::path::Path::new(&format!("/run/netns/{name}")).exists());
         }
+    }
+}
+
+#[cfg(test)]
+mod manager_tests {
+    use super::*;
+
+    #[test]
+    fn ufw_runs_in_private_mounts() {
+        let Some(lab) = Lab::for_test("ufw_runs_in_private_mounts") else {
+            return;
+        };
+        managers::start_ufw(lab.host()).unwrap();
+        lab.host().run("ufw", &["deny", "8080/tcp"]).unwrap();
+        let status = lab.host().run("ufw", &["status", "numbered"]).unwrap();
+        assert!(status.contains("8080/tcp"), "{status}");
+        // The host's own ufw configuration is untouched.
+        let own = std::fs::read_to_string("/etc/ufw/user.rules").unwrap_or_default();
+        assert!(!own.contains("8080"), "host /etc/ufw/user.rules changed");
+    }
+
+    #[test]
+    fn firewalld_runs_in_private_mounts() {
+        let Some(lab) = Lab::for_test("firewalld_runs_in_private_mounts") else {
+            return;
+        };
+        let _fw = managers::Firewalld::start(lab.host()).unwrap();
+        let zone = lab.host().run("firewall-cmd", &["--get-default-zone"]).unwrap();
+        assert_eq!(zone.trim(), "public");
+        let rules = lab.host().run("nft", &["list", "tables"]).unwrap();
+        assert!(rules.contains("firewalld"), "{rules}");
     }
 }
