@@ -43,6 +43,7 @@
 //! [`Action::Unmodelled`]; it makes the result [`Decision::Unknown`] only when it can change
 //! the decision. See the crate README for the full list.
 
+pub mod attribution;
 pub mod backend;
 pub mod collect;
 pub mod engine;
@@ -50,9 +51,13 @@ mod error;
 pub mod eval;
 mod explain;
 mod index;
+pub mod manager;
 pub mod model;
 pub mod netfilter;
+pub mod plan;
+pub mod saved;
 pub mod sweep;
+pub mod viewpoint;
 
 pub use backend::ipset::parse_ipset_save;
 pub use backend::iptables::parse_iptables_save;

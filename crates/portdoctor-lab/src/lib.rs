@@ -521,7 +521,10 @@ mod manager_tests {
             return;
         };
         let _fw = managers::Firewalld::start(lab.host()).unwrap();
-        let zone = lab.host().run("firewall-cmd", &["--get-default-zone"]).unwrap();
+        let zone = lab
+            .host()
+            .run("firewall-cmd", &["--get-default-zone"])
+            .unwrap();
         assert_eq!(zone.trim(), "public");
         let rules = lab.host().run("nft", &["list", "tables"]).unwrap();
         assert!(rules.contains("firewalld"), "{rules}");

@@ -6,10 +6,12 @@ use crate::{LabError, Netns};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// Enables the real ufw inside `ns` (with copies of /etc/ufw and /lib/ufw).
+/// Enables the real ufw inside `ns` (with copies of /etc/ufw, /lib/ufw and /etc/default/ufw,
+/// which `ufw default …` edits).
 pub fn start_ufw(ns: &Netns) -> Result<(), LabError> {
     ns.bind_copy("/etc/ufw")?;
     ns.bind_copy("/lib/ufw")?;
+    ns.bind_copy("/etc/default/ufw")?;
     ns.run("ufw", &["--force", "enable"])?;
     Ok(())
 }

@@ -17,11 +17,18 @@ impl Holder {
     /// namespace.
     pub(crate) fn start(netns: &str) -> Result<Holder, LabError> {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", netns, "unshare", "--mount", "--propagation"])
-            .args(["private", "sleep", "infinity"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "netns",
+            "exec",
+            netns,
+            "unshare",
+            "--mount",
+            "--propagation",
+        ])
+        .args(["private", "sleep", "infinity"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         let child = cmd.spawn().map_err(|source| LabError::Spawn {
             program: "unshare".into(),
             source,

@@ -2,6 +2,7 @@
 //! evaluated together as the kernel runs them. The readers are in [`crate::backend`], the
 //! evaluator in [`crate::eval`]; this folder ties them to the [`Engine`] seam.
 
+pub mod build;
 mod edit;
 
 use crate::collect::{self, CollectError, Collected, Runner, SourceReport};

@@ -1,0 +1,147 @@
+//! A decision in the words of whoever is in charge: the one shape in which `explain` and
+//! `diagnose` report what a firewall does with a packet.
+
+use crate::explain::{BackendVerdict, Explanation};
+use crate::manager::{self, ManagedRule, Manager, ManagerKind};
+use crate::model::{Backend, Decision, Packet, RuleRef, Verdict};
+use serde::{Deserialize, Serialize};
+
+/// What one backend (or all of them together) decides for a packet, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decided {
+    /// The kernel backend; for the overall decision, the backend of the deciding rule.
+    pub backend: Backend,
+    /// The manager in charge of the deciding rule, if any (ufw, firewalld).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manager: Option<ManagerKind>,
+    /// False when the backend has no rule and only accepting policies.
+    pub active: bool,
+    /// Accept, drop, reject or unknown.
+    pub decision: Decision,
+    /// The kernel rule (or chain policy) that decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRef>,
+    /// The manager's own rule behind it ("ufw rule [2]", "zone public …").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedRule>,
+    /// For unknown decisions: the decisions the possible paths reach.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub possible: Vec<Decision>,
+    /// Assumptions the decision rests on (rate limits and the like).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub assumptions: Vec<String>,
+    /// A `redirect` sent the connection to this local port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirected_to: Option<u16>,
+}
+
+impl Decided {
+    /// Who speaks for this decision: the manager, else the backend (`ufw`, `nftables`).
+    pub fn owner_label(&self) -> &'static str {
+        self.manager.map_or(self.backend.label(), |m| m.label())
+    }
+
+    /// Whether the packet is dropped or rejected.
+    pub fn blocks(&self) -> bool {
+        matches!(self.decision, Decision::Drop | Decision::Reject(_))
+    }
+
+    /// `by ufw rule [2] `8080/tcp DENY IN Anywhere``, `by the policy of inet filter input`,
+    /// `by nftables handle 7 in inet filter input: `tcp dport 8080 drop`` — or empty.
+    pub fn by_text(&self) -> String {
+        if let Some(m) = &self.managed {
+            return format!("by {}", m.describe());
+        }
+        let Some(r) = &self.rule else {
+            return String::new();
+        };
+        let place = place_text(r);
+        if r.is_policy {
+            return format!("by the policy of {place}");
+        }
+        let at = match (r.backend, r.handle) {
+            (Backend::Nftables, Some(h)) => format!("handle {h}"),
+            (Backend::WindowsFirewall, _) => "rule".to_string(),
+            _ => format!("rule {}", r.position),
+        };
+        let comment = r
+            .comment
+            .as_ref()
+            .filter(|c| !r.text.contains(c.as_str()))
+            .map_or(String::new(), |c| format!(" (comment: {c})"));
+        format!("by {at} in {place}: `{}`{comment}", r.text)
+    }
+}
+
+/// `inet filter input`, `filter INPUT` (iptables tables have no family word).
+pub fn place_text(r: &RuleRef) -> String {
+    match r.backend {
+        Backend::Nftables => format!("{} {} {}", r.family.as_str(), r.table, r.chain),
+        Backend::WindowsFirewall => format!("store {} group {}", r.table, r.chain),
+        Backend::Pf => format!("anchor {}", r.table),
+        _ => format!(
+            "{}{} {}",
+            if r.family == crate::model::Family::Ip6 {
+                "ip6tables "
+            } else {
+                ""
+            },
+            r.table,
+            r.chain
+        ),
+    }
+}
+
+/// Attributes one verdict.
+pub fn decided(
+    backend: Backend,
+    active: bool,
+    v: &Verdict,
+    packet: &Packet,
+    managers: &[Box<dyn Manager>],
+) -> Decided {
+    let owner = v
+        .decided_by
+        .as_ref()
+        .and_then(|r| manager::owner(managers, r));
+    let managed = match (owner, &v.decided_by) {
+        (Some(m), Some(r)) => m.attribute(r, packet, &v.trace),
+        _ => None,
+    };
+    Decided {
+        backend: v.decided_by.as_ref().map_or(backend, |r| r.backend),
+        manager: managed.as_ref().map(|m| m.manager),
+        active,
+        decision: v.decision.clone(),
+        rule: v.decided_by.clone(),
+        managed,
+        possible: v.possible.clone(),
+        assumptions: v.assumptions.clone(),
+        redirected_to: v.redirected_to,
+    }
+}
+
+/// The overall decision and one per backend, attributed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attributed {
+    /// Through every backend together.
+    pub overall: Decided,
+    /// Each backend alone.
+    pub backends: Vec<Decided>,
+}
+
+/// Attributes an explanation.
+pub fn attribute(e: &Explanation, packet: &Packet, managers: &[Box<dyn Manager>]) -> Attributed {
+    let first = e.backends.first().map_or(Backend::Nftables, |b| b.backend);
+    let one = |b: &BackendVerdict| decided(b.backend, b.active, &b.verdict, packet, managers);
+    Attributed {
+        overall: decided(
+            first,
+            e.backends.iter().any(|b| b.active),
+            &e.overall,
+            packet,
+            managers,
+        ),
+        backends: e.backends.iter().map(one).collect(),
+    }
+}
