@@ -111,82 +111,12 @@ pub struct LocalAddress {
     pub addr: IpAddr,
 }
 
-/// Firewall backends diagnosis knows how to name and fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    /// Native nftables.
-    Nftables,
-    /// iptables with the legacy x_tables backend.
-    IptablesLegacy,
-    /// iptables-nft.
-    IptablesNft,
-    /// ufw (on top of iptables).
-    Ufw,
-    /// firewalld (on top of nftables).
-    Firewalld,
-    /// Windows Defender Firewall.
-    WindowsFirewall,
-    /// OpenBSD/macOS pf.
-    Pf,
-}
+pub use portdoctor_firewall::attribution::Decided;
+pub use portdoctor_firewall::plan::{FixPlan, Verification};
+pub use portdoctor_firewall::{Backend, Decision, EngineKind, RuleRef};
 
-impl Backend {
-    /// Human name.
-    pub fn label(self) -> &'static str {
-        match self {
-            Backend::Nftables => "nftables",
-            Backend::IptablesLegacy => "iptables (legacy)",
-            Backend::IptablesNft => "iptables (nft)",
-            Backend::Ufw => "ufw",
-            Backend::Firewalld => "firewalld",
-            Backend::WindowsFirewall => "Windows Defender Firewall",
-            Backend::Pf => "pf",
-        }
-    }
-}
-
-/// What a firewall does with the packet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "decision", content = "detail", rename_all = "kebab-case")]
-pub enum Decision {
-    /// Let through.
-    Accept,
-    /// Silently dropped (the client times out: "filtered").
-    Drop,
-    /// Refused with an answer (RST or ICMP error; the kind in the text).
-    Reject(String),
-    /// Cannot be known from the ruleset; the reason.
-    Unknown(String),
-}
-
-impl Decision {
-    /// Drop or reject.
-    pub fn blocks(&self) -> bool {
-        matches!(self, Decision::Drop | Decision::Reject(_))
-    }
-}
-
-/// A rule, as the backend shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleSummary {
-    /// Address family of the table (`inet`, `ip`, `ip6`), when the backend has one.
-    pub family: Option<String>,
-    /// Table (nft, iptables), zone (firewalld), profile (Windows), anchor (pf).
-    pub table: Option<String>,
-    /// Chain, when the backend has chains.
-    pub chain: Option<String>,
-    /// nft handle, iptables position (1-based), ufw rule number, Windows rule name.
-    pub position: Option<String>,
-    /// The rule's own text, as the backend prints it.
-    pub text: String,
-    /// Its comment, if any.
-    pub comment: Option<String>,
-    /// True when the chain's policy decided (no rule matched).
-    pub is_policy: bool,
-}
-
-/// A firewall's verdict for a packet from one viewpoint.
+/// A firewall's verdict for a packet from one viewpoint: through every backend together,
+/// and each backend alone, attributed to the manager in charge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewpointVerdict {
     /// Where the packet comes from.
@@ -195,12 +125,46 @@ pub struct ViewpointVerdict {
     pub dst: IpAddr,
     /// The interface the packet arrives on.
     pub iif: String,
-    /// The decision.
-    pub decision: Decision,
-    /// The rule (or policy) that decided.
-    pub decided_by: Option<RuleSummary>,
-    /// Accepting rules for this packet that were never reached (shadowed by `decided_by`).
-    pub shadowed_accepts: Vec<RuleSummary>,
+    /// The packet's fate through every backend.
+    pub overall: Decided,
+    /// Each backend alone (active ones).
+    pub backends: Vec<Decided>,
+    /// Accepts that would decide if the blocking rule were gone (asked only for remote
+    /// viewpoints): an allow shadowed by a block.
+    pub shadowed: Vec<Decided>,
+}
+
+/// Who a planned fix is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FixScope {
+    /// Only the named peer (`--from`): the narrowest rule that lets it in.
+    Peer {
+        /// The peer.
+        addr: IpAddr,
+    },
+    /// Everyone, on every address the service listens on.
+    Everyone,
+}
+
+/// A fix planned and checked by the firewall library (re-evaluated with the fix applied).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedFix {
+    /// Who it lets in.
+    pub scope: FixScope,
+    /// The plan.
+    pub plan: FixPlan,
+}
+
+/// A firewall manager in charge of part of the rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagerState {
+    /// `ufw`, `firewalld`.
+    pub kind: String,
+    /// One line on its state.
+    pub summary: String,
+    /// Problems reading its configuration (file, line, column, what).
+    pub problems: Vec<String>,
 }
 
 /// Zones of firewalld for one interface (for the wrong-zone finding).
@@ -226,15 +190,17 @@ pub struct WindowsNearMiss {
     pub field: String,
 }
 
-/// One firewall backend's evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One firewall engine's evidence (netfilter on Linux: every backend together).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FirewallEvidence {
-    /// The backend.
-    pub backend: Backend,
-    /// Whether it has rules at all (an empty ruleset accepts everything).
-    pub active: bool,
+    /// The engine.
+    pub engine: EngineKind,
+    /// Managers in charge of part of its rules (ufw, firewalld).
+    pub managers: Vec<ManagerState>,
     /// Verdicts per viewpoint.
     pub verdicts: Vec<ViewpointVerdict>,
+    /// Fixes planned for the viewpoints that matter, checked on a copy of the rules.
+    pub fixes: Vec<PlannedFix>,
     /// firewalld only: zone bindings and which zones open the port.
     pub firewalld: Option<FirewalldZones>,
     /// Windows only: allow rules for the port that miss on profile/program/…
@@ -302,6 +268,9 @@ pub struct Evidence {
     pub health: Option<Part<HealthEvidence>>,
     /// The peer the user cares about (`--from`), if any.
     pub peer: Option<IpAddr>,
+    /// The address the peer connects to (`--to`, else this machine's address on the peer's
+    /// subnet).
+    pub peer_dst: Option<IpAddr>,
     /// The program that should own the port (`--expect NAME`), if the user said.
     pub expected_program: Option<String>,
 }

@@ -1,6 +1,6 @@
 //! Findings, their stable codes, and structured fixes rendered as exact commands.
 
-use crate::evidence::Backend;
+use crate::evidence::Verification;
 use serde::Serialize;
 
 /// How bad a finding is. Ordered: `Error` sorts first.
@@ -32,6 +32,8 @@ pub enum Code {
     PortConflict,
     /// PD006: the port is held by a program other than the expected one.
     PortHeldByOther,
+    /// PD007: listening on specific addresses, none of them the one the peer connects to.
+    BoundElsewhere,
     /// PD010: a firewall rule drops or rejects the connection.
     FirewallBlocks,
     /// PD011: default-deny policy and no rule allows the port.
@@ -46,6 +48,8 @@ pub enum Code {
     WindowsRuleMismatch,
     /// PD016: the firewall's decision cannot be known from its ruleset.
     FirewallUnknown,
+    /// PD017: the firewall could not be read, so reachability cannot be claimed.
+    FirewallUnchecked,
     /// PD020: CLOSE_WAIT build-up: the application does not close connections.
     CloseWaitBuildup,
     /// PD021: TIME_WAIT build-up.
@@ -72,6 +76,7 @@ impl Code {
             Ipv4Only => "PD004",
             PortConflict => "PD005",
             PortHeldByOther => "PD006",
+            BoundElsewhere => "PD007",
             FirewallBlocks => "PD010",
             DefaultDeny => "PD011",
             AllowShadowed => "PD012",
@@ -79,6 +84,7 @@ impl Code {
             FirewalldWrongZone => "PD014",
             WindowsRuleMismatch => "PD015",
             FirewallUnknown => "PD016",
+            FirewallUnchecked => "PD017",
             CloseWaitBuildup => "PD020",
             TimeWaitBuildup => "PD021",
             Unhealthy => "PD030",
@@ -99,6 +105,7 @@ impl Code {
             Ipv4Only => "ipv4-only",
             PortConflict => "port-conflict",
             PortHeldByOther => "port-held-by-other",
+            BoundElsewhere => "bound-elsewhere",
             FirewallBlocks => "firewall-blocks",
             DefaultDeny => "default-deny",
             AllowShadowed => "allow-shadowed",
@@ -106,6 +113,7 @@ impl Code {
             FirewalldWrongZone => "firewalld-wrong-zone",
             WindowsRuleMismatch => "windows-rule-mismatch",
             FirewallUnknown => "firewall-unknown",
+            FirewallUnchecked => "firewall-unchecked",
             CloseWaitBuildup => "close-wait-buildup",
             TimeWaitBuildup => "time-wait-buildup",
             Unhealthy => "unhealthy",
@@ -116,7 +124,7 @@ impl Code {
     }
 
     /// Every code, for documentation.
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 22] = [
         Code::Reachable,
         Code::NothingListening,
         Code::BoundToLoopback,
@@ -124,6 +132,7 @@ impl Code {
         Code::Ipv4Only,
         Code::PortConflict,
         Code::PortHeldByOther,
+        Code::BoundElsewhere,
         Code::FirewallBlocks,
         Code::DefaultDeny,
         Code::AllowShadowed,
@@ -131,6 +140,7 @@ impl Code {
         Code::FirewalldWrongZone,
         Code::WindowsRuleMismatch,
         Code::FirewallUnknown,
+        Code::FirewallUnchecked,
         Code::CloseWaitBuildup,
         Code::TimeWaitBuildup,
         Code::Unhealthy,
@@ -338,12 +348,30 @@ pub fn posix_quote(word: &str) -> String {
 pub struct Fix {
     /// One line: what the fix does.
     pub title: String,
-    /// The backend it acts on, if a firewall.
-    pub backend: Option<Backend>,
+    /// Who the commands speak to, if a firewall: the manager in charge (`ufw`,
+    /// `firewalld`) or the backend (`nftables`, `iptables (legacy)`, …).
+    pub backend: Option<String>,
     /// The structured operation.
     pub operation: Operation,
     /// The exact commands, in order (empty when the fix is a change in the service).
     pub commands: Vec<FixCommand>,
+    /// For firewall fixes: whether re-evaluating the rules with the fix applied lets the
+    /// packets in (checked before it is printed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+impl Fix {
+    /// A fix that is a change outside the firewall (no commands, or plain ones).
+    pub fn plain(title: impl Into<String>, operation: Operation, commands: Vec<FixCommand>) -> Fix {
+        Fix {
+            title: title.into(),
+            backend: None,
+            operation,
+            commands,
+            verification: None,
+        }
+    }
 }
 
 #[cfg(test)]

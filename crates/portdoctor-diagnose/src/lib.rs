@@ -15,6 +15,30 @@ pub use evidence::*;
 pub use finding::{Code, Finding, Fix, FixCommand, Operation, Severity, Shell};
 pub use rules::{CLOSE_WAIT_THRESHOLD, TIME_WAIT_THRESHOLD};
 
+/// What a diagnosis means for a script: reachable, not reachable, or not checkable here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Reachable, checked (PD000): exit 0.
+    Reachable,
+    /// An error was found, or reachability could not be established from the rules: exit 1.
+    Failed,
+    /// The firewall could not be read (missing privilege): exit 3.
+    Unchecked,
+}
+
+/// The outcome of a list of findings.
+pub fn outcome(findings: &[Finding]) -> Outcome {
+    if has_errors(findings) {
+        Outcome::Failed
+    } else if findings.iter().any(|f| f.code == Code::Reachable) {
+        Outcome::Reachable
+    } else if findings.iter().any(|f| f.code == Code::FirewallUnchecked) {
+        Outcome::Unchecked
+    } else {
+        Outcome::Failed
+    }
+}
+
 /// Turns evidence into findings, most important first (errors, then warnings, then info).
 pub fn diagnose(evidence: &Evidence) -> Vec<Finding> {
     rules::diagnose(evidence)

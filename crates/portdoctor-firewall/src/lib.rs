@@ -50,6 +50,7 @@ pub mod engine;
 mod error;
 pub mod eval;
 mod explain;
+pub mod host;
 mod index;
 pub mod manager;
 pub mod model;

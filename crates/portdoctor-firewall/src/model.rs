@@ -419,6 +419,14 @@ pub enum Match {
         /// The expression's own text.
         text: String,
     },
+    /// Matches a header the evaluated packet does not carry (IPv6 extension headers such as
+    /// the routing header of `-m rt`): false for the plain TCP/UDP packets asked about.
+    Absent {
+        /// The header.
+        header: String,
+        /// The expression's own text.
+        text: String,
+    },
     /// Something this crate does not model; never guessed.
     Unmodelled {
         /// Why it is not modelled.
@@ -497,6 +505,37 @@ pub enum RejectKind {
     AddrUnreachable,
     /// Anything else, by name.
     Other(String),
+}
+
+impl RejectKind {
+    /// The nft name of the reject: `tcp reset`, `icmp port-unreachable`, …
+    pub fn label(&self) -> String {
+        match self {
+            RejectKind::TcpReset => "tcp reset".into(),
+            RejectKind::PortUnreachable => "icmp port-unreachable".into(),
+            RejectKind::AdminProhibited => "icmp admin-prohibited".into(),
+            RejectKind::HostUnreachable => "icmp host-unreachable".into(),
+            RejectKind::NetUnreachable => "icmp net-unreachable".into(),
+            RejectKind::ProtoUnreachable => "icmp protocol-unreachable".into(),
+            RejectKind::HostProhibited => "icmp host-prohibited".into(),
+            RejectKind::NetProhibited => "icmp net-prohibited".into(),
+            RejectKind::NoRoute => "icmpv6 no-route".into(),
+            RejectKind::AddrUnreachable => "icmpv6 addr-unreachable".into(),
+            RejectKind::Other(o) => o.clone(),
+        }
+    }
+}
+
+impl Decision {
+    /// `accept`, `drop`, `reject (tcp reset)`, `unknown`.
+    pub fn label(&self) -> String {
+        match self {
+            Decision::Accept => "accept".into(),
+            Decision::Drop => "drop".into(),
+            Decision::Reject(k) => format!("reject ({})", k.label()),
+            Decision::Unknown(_) => "unknown".into(),
+        }
+    }
 }
 
 /// Final action of a rule.
@@ -773,6 +812,23 @@ pub enum StepKind {
     Decided,
     /// A note (e.g. an unmodelled effect).
     Note,
+}
+
+impl StepKind {
+    /// Words for the step: `enter base chain`, `matched`, …
+    pub fn label(&self) -> &'static str {
+        match self {
+            StepKind::EnterBaseChain => "enter base chain",
+            StepKind::Matched => "matched",
+            StepKind::Undecided => "undecided",
+            StepKind::Jump => "jump",
+            StepKind::Return => "return",
+            StepKind::Policy => "policy",
+            StepKind::StateChange => "state change",
+            StepKind::Decided => "decided",
+            StepKind::Note => "note",
+        }
+    }
 }
 
 /// One step of the trace.

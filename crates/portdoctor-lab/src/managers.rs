@@ -24,13 +24,16 @@ pub struct Firewalld {
 
 impl Firewalld {
     /// Starts dbus-daemon and firewalld inside `ns` and waits until firewalld answers.
-    /// /etc/firewalld and /var/lib/firewalld are copies; /run and /var/log are tmpfs.
+    /// /etc/firewalld and /var/lib/firewalld are copies; /run/dbus, /run/firewalld and
+    /// /var/log are tmpfs (the rest of /run stays visible: the lab's namespaces live there).
     pub fn start(ns: &Netns) -> Result<Firewalld, LabError> {
         ns.bind_copy("/etc/firewalld")?;
         ns.bind_copy("/var/lib/firewalld")?;
         ns.mount_tmpfs("/var/log")?;
-        ns.mount_tmpfs("/run")?;
-        ns.run("mkdir", &["-p", "/run/dbus"])?;
+        for dir in ["/run/dbus", "/run/firewalld"] {
+            ns.run("mkdir", &["-p", dir])?;
+            ns.mount_tmpfs(dir)?;
+        }
         ns.run("dbus-daemon", &["--system", "--fork"])?;
         let child = ns
             .command("firewalld")

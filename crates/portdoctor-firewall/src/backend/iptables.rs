@@ -250,6 +250,19 @@ fn old_negation(mut toks: Vec<Tok>) -> Vec<Tok> {
     toks
 }
 
+/// The IPv6 extension header an ip6tables match module requires (its options only refine it).
+fn extension_header(module: &str) -> Option<&'static str> {
+    Some(match module {
+        "rt" => "routing header",
+        "frag" => "fragment header",
+        "hbh" => "hop-by-hop options header",
+        "dst" => "destination options header",
+        "ah" => "authentication header",
+        "mh" => "mobility header",
+        _ => return None,
+    })
+}
+
 /// Index of the first token after the current match module's options.
 fn module_end(p: &P) -> usize {
     let mut end = p.i;
@@ -351,6 +364,16 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                     return Err(p.err(t, "`!` before -m"));
                 }
                 module = Some(a.s.as_str());
+                if let Some(header) = extension_header(&a.s) {
+                    let end = module_end(p);
+                    r.matches.push(Match::Absent {
+                        header: header.into(),
+                        text: toks_text(&p.toks[start..end]),
+                    });
+                    p.i = end;
+                    module = None;
+                    continue;
+                }
                 if crate::backend::iptables_rate::is_rate_module(&a.s) {
                     let end = module_end(p);
                     let opts: Vec<&str> = p.toks[p.i..end].iter().map(|t| t.s.as_str()).collect();

@@ -44,7 +44,9 @@ fn fmt_ports(e: &[Vec<Elem>]) -> Option<String> {
 fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
     let bits = if v6 { 128 } else { 32 };
     match m {
-        Match::Unmodelled { text, .. } | Match::Assumed { text, .. } => out.push(text.clone()),
+        Match::Unmodelled { text, .. }
+        | Match::Assumed { text, .. }
+        | Match::Absent { text, .. } => out.push(text.clone()),
         Match::Cmp {
             key,
             mask,

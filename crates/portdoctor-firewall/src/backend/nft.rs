@@ -924,7 +924,7 @@ fn family_dependency(b: &Map<String, Value>, exprs: &[Value], matches: &mut Vec<
                             | Field::Daddr6
                     )
                 }),
-                Match::Unmodelled { .. } | Match::Assumed { .. } => false,
+                Match::Unmodelled { .. } | Match::Assumed { .. } | Match::Absent { .. } => false,
             });
             if multi && !shows_family {
                 matches.push(Match::Unmodelled {

@@ -303,6 +303,7 @@ impl Ctx<'_, '_> {
                 assumption,
                 text,
             } => self.assumed_match(*holds, assumption, text),
+            Match::Absent { .. } => Tri::False,
             Match::Cmp {
                 key,
                 mask,

@@ -109,10 +109,12 @@ fn loopback_demo(out: &Output) -> Result<Exit, CliError> {
         port,
         proto: Proto::Tcp,
         peer: None,
+        to: None,
         expected_program: None,
         http_path: None,
         runner: CommandRunner::default(),
         peer_probe: None,
+        assume_fresh_source: true,
     };
     let evidence = gather::gather(&req);
     let findings = diagnose(&evidence);

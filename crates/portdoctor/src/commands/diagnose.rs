@@ -5,7 +5,8 @@ use crate::exit::{CliError, Exit, usage};
 use crate::gather::{self, Request};
 use crate::output::Output;
 use clap::Args;
-use portdoctor_diagnose::{Evidence, Finding, Part, Severity, diagnose, has_errors};
+use portdoctor_diagnose::{Evidence, Finding, Part, Severity, diagnose};
+use portdoctor_diagnose::{Outcome, Verification};
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::Proto;
 use serde::Serialize;
@@ -17,14 +18,20 @@ use std::net::IpAddr;
 Examples:
   portdoctor diagnose 8080                     why can't others reach 8080/tcp?
   portdoctor diagnose 53/udp
-  portdoctor diagnose 8080 --from 192.0.2.10   ask the firewall about that machine
+  portdoctor diagnose 8080 --from 192.0.2.10   ask about that machine: fixes let it in
+  portdoctor diagnose 8080 --from 192.0.2.10 --to 198.51.100.1   ... which connects to that
   portdoctor diagnose 8080 --expect myservice  the port should belong to myservice
   portdoctor diagnose 8080 --http /healthz     also check the service answers
   portdoctor diagnose 8080 --json | jq '.findings[0]'
 
-Exit codes: 0 no error found; 1 at least one finding of severity error; 2 bad usage;
-3 environment. Reading the firewall needs root (or CAP_NET_ADMIN); without it the firewall
-part is reported as not checked and the rest still runs.
+Findings are about the machine you name with --from (and its address family), otherwise
+about \"anyone else\" on every address the service listens on. Every firewall fix is checked
+before it is printed: the rules are re-evaluated with the fix applied, and the output says
+whether that lets the packets in. Nothing is called reachable unless it was checked.
+Exit codes: 0 reachable (PD000); 1 an error finding, or reachability could not be
+established (unknown rules, nothing listening); 2 bad usage or input (an unknown
+--peer-netns); 3 the firewall could not be read (needs root or CAP_NET_ADMIN): the rest is
+still shown.
 JSON: {port, proto, summary {errors, warnings, infos}, findings[] {code, name, severity,
 summary, evidence[], fixes[] {title, backend, operation {kind, ...}, commands[] {argv[],
 stdin, shell, display}}}, evidence {...}}: see docs/diagnose-json.md.")]
@@ -36,6 +43,16 @@ pub struct DiagnoseArgs {
     /// The machine that cannot connect: the firewall is evaluated for its address.
     #[arg(long, value_name = "ADDR")]
     pub from: Option<IpAddr>,
+
+    /// The local address the peer connects to (default: this machine's address on the
+    /// peer's subnet).
+    #[arg(long, value_name = "ADDR", requires = "from")]
+    pub to: Option<IpAddr>,
+
+    /// Do not assume a fresh source: rate limits, `recent` lists and connection counts are
+    /// then unknown.
+    #[arg(long)]
+    pub no_assume: bool,
 
     /// The program that should own the port (a different owner is reported).
     #[arg(long, value_name = "NAME")]
@@ -97,23 +114,35 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
         Some(ns) => Some(crate::sys::peer_probe_in_netns(ns, proto).map_err(usage)?),
         None => None,
     };
+    if let (Some(f), Some(t)) = (args.from, args.to) {
+        if f.is_ipv4() != t.is_ipv4() {
+            return Err(usage("--from and --to must be of the same IP family"));
+        }
+    }
     let req = Request {
         port,
         proto,
         peer: args.from,
+        to: args.to,
         expected_program: args.expect.clone(),
         http_path: args.http.clone(),
         runner: CommandRunner::default(),
         peer_probe: peer_probe.as_deref(),
+        assume_fresh_source: !args.no_assume,
     };
     let evidence = gather::gather(&req);
     let findings = diagnose(&evidence);
     render(&evidence, &findings, out)?;
-    Ok(if has_errors(&findings) {
-        Exit::Failed
-    } else {
-        Exit::Ok
-    })
+    Ok(exit_for(&findings))
+}
+
+/// The exit code of a diagnosis (see the exit-code table in `exit.rs`).
+pub fn exit_for(findings: &[Finding]) -> Exit {
+    match portdoctor_diagnose::outcome(findings) {
+        Outcome::Reachable => Exit::Ok,
+        Outcome::Failed => Exit::Failed,
+        Outcome::Unchecked => Exit::Code(crate::exit::ENVIRONMENT),
+    }
 }
 
 /// Prints findings as JSON or text.
@@ -172,6 +201,14 @@ pub fn render(evidence: &Evidence, findings: &[Finding], out: &Output) -> Result
         }
         for fix in &f.fixes {
             text.push_str(&format!("  fix: {}\n", fix.title));
+            match &fix.verification {
+                Some(Verification::Verified) => text
+                    .push_str("    (checked: with this applied, the rules let the packets in)\n"),
+                Some(Verification::NotVerified(why)) => {
+                    text.push_str(&format!("    (not checked: {why})\n"))
+                }
+                _ => {}
+            }
             for c in &fix.commands {
                 let prompt = match c.shell {
                     portdoctor_diagnose::Shell::Posix => "$",

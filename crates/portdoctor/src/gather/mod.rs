@@ -1,19 +1,22 @@
-//! Gathers [`Evidence`] about one port, concurrently: sockets, addresses, firewall verdicts
-//! from every viewpoint, connect probes. Each part may be missing, with the reason.
+//! Gathers [`Evidence`] about one port: sockets first (they say which addresses matter), the
+//! firewall read at the same time, then firewall verdicts and probes for the addresses the
+//! service listens on and the one the peer uses. Each part may be missing, with the reason.
 
 mod addresses;
 mod firewall;
 mod probes;
+mod targets;
 
 pub use probes::outcome as probe_outcome;
 
-use portdoctor_diagnose::{Evidence, HealthEvidence, LocalAddress, Part, ProbeOutcome};
+use portdoctor_diagnose::{Evidence, HealthEvidence, Part, ProbeOutcome};
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::{Proto, SnapshotOptions};
 use std::net::IpAddr;
 
 pub use addresses::local_addresses;
-pub use firewall::unreadable as firewall_unreadable;
+pub use firewall::Firewall;
+pub use targets::{Targets, reachable_addresses};
 
 /// A probe run from somewhere else (e.g. a peer network namespace): dst, port → outcome.
 pub type PeerProbe<'a> = &'a (dyn Fn(IpAddr, u16) -> (ProbeOutcome, Option<f64>) + Sync);
@@ -26,6 +29,8 @@ pub struct Request<'a> {
     pub proto: Proto,
     /// The peer the user asks about (`--from`).
     pub peer: Option<IpAddr>,
+    /// The address the peer connects to (`--to`).
+    pub to: Option<IpAddr>,
     /// The program that should own the port (`--expect`).
     pub expected_program: Option<String>,
     /// An HTTP path to GET for the health check (`--http`).
@@ -34,28 +39,46 @@ pub struct Request<'a> {
     pub runner: CommandRunner,
     /// Probes from the peer's side, when we can reach it.
     pub peer_probe: Option<PeerProbe<'a>>,
+    /// Decide rate limits as for a fresh source (`--no-assume` turns it off).
+    pub assume_fresh_source: bool,
 }
 
 /// Gathers everything; never fails: a part that cannot be had is `Part::Missing`.
 pub fn gather(req: &Request<'_>) -> Evidence {
     let addresses = local_addresses();
-    let (sockets, firewall, probes) = std::thread::scope(|s| {
-        let sockets = s.spawn(|| timed("sockets", || sockets(req)));
-        let firewall = s.spawn(|| timed("firewall", || firewall::gather(req, &addresses)));
-        let probes = s.spawn(|| timed("probes", || probes::gather(req, &addresses)));
+    let (sockets, read) = std::thread::scope(|s| {
+        let read = s.spawn(|| timed("firewall read", || firewall::Firewall::read(&req.runner)));
+        let sockets = timed("sockets", || sockets(req));
         (
-            sockets
-                .join()
-                .unwrap_or_else(|_| Part::missing("socket reader crashed")),
-            firewall
-                .join()
-                .unwrap_or_else(|_| Part::missing("firewall reader crashed")),
+            sockets,
+            read.join()
+                .unwrap_or_else(|_| Err("firewall reader crashed".into())),
+        )
+    });
+    let t = targets::targets(
+        &addresses,
+        sockets.get().map(Vec::as_slice),
+        req.port,
+        req.peer,
+        req.to,
+    );
+    let (firewall, probes) = std::thread::scope(|s| {
+        let probes = s.spawn(|| timed("probes", || probes::gather(req, &t)));
+        let firewall = timed("firewall", || match &read {
+            Ok(fw) => Part::present(fw.evidence(req, &t)),
+            Err(reason) => Part::missing(reason.clone()),
+        });
+        (
+            firewall,
             probes
                 .join()
                 .unwrap_or_else(|_| Part::missing("prober crashed")),
         )
     });
-    let health = req.http_path.as_ref().map(|path| health(req, path));
+    let health = req
+        .http_path
+        .as_ref()
+        .map(|path| health(req, t.health, path));
     Evidence {
         port: req.port,
         proto: req.proto,
@@ -68,6 +91,7 @@ pub fn gather(req: &Request<'_>) -> Evidence {
         probes,
         health,
         peer: req.peer,
+        peer_dst: t.peer.as_ref().map(|(_, a)| a.addr),
         expected_program: req.expected_program.clone(),
     }
 }
@@ -109,8 +133,8 @@ fn sockets(req: &Request<'_>) -> Part<Vec<portdoctor_sockets::Socket>> {
     }
 }
 
-fn health(req: &Request<'_>, path: &str) -> Part<HealthEvidence> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], req.port));
+fn health(req: &Request<'_>, addr: IpAddr, path: &str) -> Part<HealthEvidence> {
+    let addr = std::net::SocketAddr::new(addr, req.port);
     let path = if path.starts_with('/') {
         path.to_string()
     } else {
@@ -121,9 +145,10 @@ fn health(req: &Request<'_>, path: &str) -> Part<HealthEvidence> {
         Ok(rt) => rt,
         Err(e) => return Part::missing(e.to_string()),
     };
+    let host = addr.ip().to_string();
     let result = rt.block_on(portdoctor_probe::http::get_status(
         addr,
-        "127.0.0.1",
+        &host,
         &path,
         std::time::Duration::from_secs(3),
     ));
@@ -139,24 +164,4 @@ fn health(req: &Request<'_>, path: &str) -> Part<HealthEvidence> {
             error: Some(e.to_string()),
         },
     })
-}
-
-/// The addresses that a stranger could connect to: non-loopback, not IPv6 link-local.
-fn reachable_addresses(addresses: &Result<Vec<LocalAddress>, String>) -> Vec<&LocalAddress> {
-    addresses
-        .as_ref()
-        .map(|a| {
-            a.iter()
-                .filter(|a| !a.addr.is_loopback() && !is_link_local(a.addr))
-                .take(8)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn is_link_local(addr: IpAddr) -> bool {
-    match addr {
-        IpAddr::V4(a) => a.is_link_local(),
-        IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
-    }
 }

@@ -1,16 +1,18 @@
-//! Connect probes from this machine (loopback, each reachable address) and, when possible,
-//! from the peer.
+//! Connect probes from this machine (loopback, each address the service listens on) and, when
+//! possible, from the peer to the address it uses.
 
-use super::{Request, reachable_addresses};
-use portdoctor_diagnose::{LocalAddress, Part, ProbeEvidence, ProbeOutcome, Viewpoint};
+use super::{Request, Targets};
+use portdoctor_diagnose::{Part, ProbeEvidence, ProbeOutcome, Viewpoint};
 use portdoctor_probe::{Job, PortState, ProbeConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-pub(super) fn gather(
-    req: &Request<'_>,
-    addresses: &Result<Vec<LocalAddress>, String>,
-) -> Part<Vec<ProbeEvidence>> {
+/// Local connections complete in microseconds or never (a local drop): no need for the
+/// half-second a remote probe gets.
+const LOCAL_TIMEOUT: Duration = Duration::from_millis(300);
+
+pub(super) fn gather(req: &Request<'_>, t: &Targets) -> Part<Vec<ProbeEvidence>> {
+    let v6_loop: IpAddr = std::net::Ipv6Addr::LOCALHOST.into();
     let mut targets: Vec<(Viewpoint, IpAddr)> = vec![
         (
             Viewpoint::Loopback {
@@ -18,14 +20,9 @@ pub(super) fn gather(
             },
             IpAddr::from([127, 0, 0, 1]),
         ),
-        (
-            Viewpoint::Loopback {
-                addr: "::1".parse().expect("literal"),
-            },
-            "::1".parse().expect("literal"),
-        ),
+        (Viewpoint::Loopback { addr: v6_loop }, v6_loop),
     ];
-    for a in reachable_addresses(addresses) {
+    for a in &t.outside {
         targets.push((
             Viewpoint::Local {
                 addr: a.addr,
@@ -44,8 +41,9 @@ pub(super) fn gather(
         })
         .collect();
     let cfg = ProbeConfig {
-        timeout: Duration::from_millis(500),
+        timeout: LOCAL_TIMEOUT,
         retries: 0,
+        adaptive: false,
         ..ProbeConfig::default()
     };
     let rt = match crate::commands::probe::runtime() {
@@ -66,25 +64,14 @@ pub(super) fn gather(
             latency_ms: r.latency_ms,
         })
         .collect();
-    if let (Some(peer), Some(probe)) = (req.peer, req.peer_probe) {
-        let family_match = reachable_addresses(addresses)
-            .into_iter()
-            .filter(|a| a.addr.is_ipv4() == peer.is_ipv4())
-            .find(|a| super::firewall::same_subnet(a.addr, peer))
-            .or_else(|| {
-                reachable_addresses(addresses)
-                    .into_iter()
-                    .find(|a| a.addr.is_ipv4() == peer.is_ipv4())
-            });
-        if let Some(a) = family_match {
-            let (outcome, latency_ms) = probe(a.addr, req.port);
-            out.push(ProbeEvidence {
-                viewpoint: Viewpoint::Peer { addr: peer },
-                dst: a.addr,
-                outcome,
-                latency_ms,
-            });
-        }
+    if let (Some((peer, dst)), Some(probe)) = (&t.peer, req.peer_probe) {
+        let (outcome, latency_ms) = probe(dst.addr, req.port);
+        out.push(ProbeEvidence {
+            viewpoint: Viewpoint::Peer { addr: *peer },
+            dst: dst.addr,
+            outcome,
+            latency_ms,
+        });
     }
     Part::present(out)
 }

@@ -81,10 +81,12 @@ fn story(lab: &Lab, port: u16, out: &Output) -> Result<Exit, CliError> {
         port,
         proto: Proto::Tcp,
         peer: Some(peer.into()),
+        to: None,
         expected_program: None,
         http_path: None,
         runner,
         peer_probe: Some(&peer_probe),
+        assume_fresh_source: true,
     };
     let evidence = lab.host().enter(|| gather::gather(&req));
     let findings = diagnose(&evidence);

@@ -8,11 +8,20 @@ use portdoctor_sockets::Proto;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+/// Checks that the network namespace `name` exists (`ip netns` name).
+pub fn check_netns(name: &str) -> Result<(), String> {
+    Netns::existing(name)
+        .map(|_| ())
+        .map_err(|_| format!("no network namespace named `{name}` (see `ip netns list`)"))
+}
+
 /// A probe that runs inside the existing network namespace `name` (`ip netns` name).
 pub fn peer_probe_in_netns(name: &str, proto: Proto) -> Result<BoxedPeerProbe, String> {
+    check_netns(name)?;
     let ns = Netns::existing(name).map_err(|e| e.to_string())?;
     Ok(Box::new(move |dst: IpAddr, port: u16| {
-        ns.enter(|| probe_once(dst, port, proto))
+        ns.try_enter(|| probe_once(dst, port, proto))
+            .unwrap_or_else(|e| (ProbeOutcome::Error(e.to_string()), None))
     }))
 }
 

@@ -8,6 +8,11 @@ pub fn peer_probe_in_netns(_name: &str, _proto: Proto) -> Result<BoxedPeerProbe,
     Err("--peer-netns needs Linux network namespaces".into())
 }
 
+/// Network namespaces are a Linux feature.
+pub fn check_netns(_name: &str) -> Result<(), String> {
+    Err("--netns needs Linux network namespaces".into())
+}
+
 /// The namespace demo needs Linux; `None` makes `demo` fall back to loopback.
 pub fn lab_demo(
     _port: u16,

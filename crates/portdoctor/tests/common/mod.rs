@@ -137,7 +137,39 @@ pub fn codes(doc: &Value) -> Vec<String> {
 
 /// Runs every command of the top finding's first fix inside `ns`.
 pub fn apply_first_fix(ns: &Netns, doc: &Value) {
-    let fix = &top(doc)["fixes"][0];
+    apply_fix(ns, &top(doc)["fixes"][0]);
+}
+
+/// The finding with `code`, or a panic showing the document.
+pub fn finding<'d>(doc: &'d Value, code: &str) -> &'d Value {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| panic!("no {code}: {doc:#}"))
+}
+
+/// `portdoctor ARGS` in `ns`, as text (for messages and eyeballing).
+pub fn portdoctor_text(ns: &Netns, args: &[&str]) -> String {
+    let out = ns
+        .command(env!("CARGO_BIN_EXE_portdoctor"))
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs every command of `fix` (as printed by portdoctor) inside `ns`.
+pub fn apply_fix(ns: &Netns, fix: &Value) {
+    assert_eq!(
+        fix["verification"]["status"], "verified",
+        "the fix was not checked before it was printed: {fix:#}"
+    );
     let commands = fix["commands"].as_array().unwrap();
     assert!(!commands.is_empty(), "the fix has no command: {fix:#}");
     for c in commands {

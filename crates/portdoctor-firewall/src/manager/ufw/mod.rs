@@ -56,7 +56,12 @@ impl Ufw {
     pub fn detect(nf: &Netfilter, runner: &dyn Runner, root: &ConfigRoot) -> Option<Ufw> {
         let mut chains = vec![];
         let mut backend = None;
-        for rs in &nf.rulesets {
+        // ufw writes iptables rules; the nft view of iptables-nft tables is not its own.
+        let iptables = nf
+            .rulesets
+            .iter()
+            .filter(|r| r.backend.is_some_and(|b| b != Backend::Nftables));
+        for rs in iptables {
             for t in rs.tables.iter().filter(|t| t.name == "filter") {
                 for c in &t.chains {
                     if c.name == user_chain(t.family) {

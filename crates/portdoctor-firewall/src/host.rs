@@ -1,0 +1,66 @@
+//! The host's firewall as a whole: the engine this platform runs, plus the managers in charge
+//! of its rules. What `explain`, `diagnose` and the fix engine read.
+
+use crate::attribution::{Attributed, attribute};
+use crate::collect::Runner;
+use crate::engine::Engine;
+use crate::explain::Explanation;
+use crate::manager::{self, ConfigRoot, Manager};
+use crate::model::Packet;
+
+/// A firewall engine with its managers.
+pub struct Host {
+    /// The engine (netfilter on Linux).
+    pub engine: Box<dyn Engine>,
+    /// Managers in charge of part of its rules.
+    pub managers: Vec<Box<dyn Manager>>,
+}
+
+impl Host {
+    /// Reads this machine's firewall through `runner` (Linux: netfilter, with ufw and
+    /// firewalld detected on top). `Err` says why nothing could be read.
+    #[cfg(target_os = "linux")]
+    pub fn read_live(runner: &dyn Runner) -> Result<Host, String> {
+        let nf = crate::netfilter::Netfilter::read_live(runner);
+        if let Some(reason) = nf.unread_reason() {
+            return Err(reason);
+        }
+        let managers = manager::detect(&nf, runner, &ConfigRoot::default());
+        Ok(Host {
+            engine: Box::new(nf),
+            managers,
+        })
+    }
+
+    /// Reads this machine's firewall: not available on this platform yet.
+    #[cfg(not(target_os = "linux"))]
+    pub fn read_live(_runner: &dyn Runner) -> Result<Host, String> {
+        Err(format!(
+            "reading the live firewall is not supported on {} yet; export the rules and use --ruleset",
+            std::env::consts::OS
+        ))
+    }
+
+    /// Saved files (name, text), recognised by content; no managers (their files are not
+    /// part of a saved ruleset).
+    pub fn from_saved(files: &[(String, String)]) -> Result<Host, crate::saved::LoadError> {
+        let mut engines = crate::saved::load(files)?;
+        Ok(Host {
+            engine: engines.remove(0),
+            managers: vec![],
+        })
+    }
+
+    /// Wraps an engine (tests, saved files) with managers detected on it.
+    pub fn with_managers(engine: Box<dyn Engine>, runner: &dyn Runner, root: &ConfigRoot) -> Host {
+        let managers = manager::detect(engine.as_ref(), runner, root);
+        Host { engine, managers }
+    }
+
+    /// Evaluates `packet` and attributes every decision to whoever is in charge.
+    pub fn explain(&self, packet: &Packet) -> (Explanation, Attributed) {
+        let e = self.engine.explain(packet);
+        let a = attribute(&e, packet, &self.managers);
+        (e, a)
+    }
+}
