@@ -60,6 +60,7 @@ fn evidence(sockets: Vec<Socket>) -> Evidence {
         probes: Part::present(vec![]),
         health: None,
         peer: None,
+        peer_dst: None,
         expected_program: None,
     }
 }
@@ -76,34 +77,84 @@ fn peer() -> Viewpoint {
     }
 }
 
-fn verdict(vp: Viewpoint, decision: Decision, rule: Option<RuleSummary>) -> ViewpointVerdict {
+fn decided(decision: Decision, rule: Option<RuleRef>) -> Decided {
+    Decided {
+        backend: Backend::Nftables,
+        manager: None,
+        active: true,
+        decision,
+        rule,
+        managed: None,
+        possible: vec![],
+        assumptions: vec![],
+        redirected_to: None,
+    }
+}
+
+fn verdict(vp: Viewpoint, decision: Decision, rule: Option<RuleRef>) -> ViewpointVerdict {
     ViewpointVerdict {
         viewpoint: vp,
         dst: ip("198.18.0.1"),
         iif: "eth0".into(),
-        decision,
-        decided_by: rule,
-        shadowed_accepts: vec![],
+        overall: decided(decision, rule),
+        backends: vec![],
+        shadowed: vec![],
     }
 }
 
-fn rule(text: &str, pos: &str, policy: bool) -> RuleSummary {
-    RuleSummary {
-        family: Some("inet".into()),
-        table: Some("filter".into()),
-        chain: Some("input".into()),
-        position: Some(pos.into()),
+fn rule(text: &str, handle: u64, policy: bool) -> RuleRef {
+    RuleRef {
+        backend: Backend::Nftables,
+        family: portdoctor_firewall::Family::Inet,
+        table: "filter".into(),
+        chain: "input".into(),
+        handle: Some(handle),
+        position: if policy { 0 } else { 3 },
         text: text.into(),
         comment: None,
         is_policy: policy,
     }
 }
 
+/// A plan as the firewall library makes them (the lab tests check real ones).
+fn plan(scope: FixScope, argv: &[&str]) -> PlannedFix {
+    use portdoctor_firewall::manager::{Argv, OpenRequest, PlanStep};
+    use portdoctor_firewall::plan::{FixPlan, OwnedStep, Owner};
+    PlannedFix {
+        plan: FixPlan {
+            request: OpenRequest {
+                port: 8080,
+                proto: "tcp".into(),
+                from: match &scope {
+                    FixScope::Peer { addr } => Some(addr.to_string()),
+                    FixScope::Everyone => None,
+                },
+            },
+            steps: vec![OwnedStep {
+                owner: Owner {
+                    backend: Backend::Nftables,
+                    manager: None,
+                },
+                step: PlanStep {
+                    title: "Allow it".into(),
+                    commands: vec![Argv::new(argv.iter().copied())],
+                    stdin: None,
+                    edits: vec![],
+                    undo: vec![],
+                },
+            }],
+            verification: Verification::Verified,
+        },
+        scope,
+    }
+}
+
 fn nft(verdicts: Vec<ViewpointVerdict>) -> FirewallEvidence {
     FirewallEvidence {
-        backend: Backend::Nftables,
-        active: true,
+        engine: EngineKind::Netfilter,
+        managers: vec![],
         verdicts,
+        fixes: vec![],
         firewalld: None,
         windows_near_misses: vec![],
     }
@@ -177,19 +228,23 @@ fn conflict_and_held_by_other() {
 #[test]
 fn firewall_rule_blocks_names_the_rule_and_inserts_before_it() {
     let mut ev = evidence(vec![listener("0.0.0.0", 1, "app", None)]);
-    ev.firewall = Part::present(vec![nft(vec![verdict(
+    let mut fw = nft(vec![verdict(
         outside(),
         Decision::Drop,
-        Some(rule("tcp dport 8080 drop", "12", false)),
-    )])]);
+        Some(rule("tcp dport 8080 drop", 12, false)),
+    )]);
+    fw.fixes
+        .push(plan(FixScope::Everyone, &["nft", "insert", "rule"]));
+    ev.firewall = Part::present(vec![fw]);
     let f = top(&ev);
     assert_eq!(f.code, Code::FirewallBlocks);
     assert!(
-        f.evidence[0].contains("`tcp dport 8080 drop`"),
+        f.evidence[0].contains("handle 12 in inet filter input: `tcp dport 8080 drop`"),
         "{:?}",
         f.evidence
     );
-    assert!(f.fixes[0].commands[0].display.contains("position 12"));
+    assert_eq!(f.fixes[0].commands[0].display, "nft insert rule");
+    assert_eq!(f.fixes[0].verification, Some(Verification::Verified));
 }
 
 #[test]
@@ -198,14 +253,14 @@ fn default_deny_policy() {
     ev.firewall = Part::present(vec![nft(vec![verdict(
         outside(),
         Decision::Drop,
-        Some(rule("policy drop", "", true)),
+        Some(rule("policy drop", 1, true)),
     )])]);
     let f = top(&ev);
     assert_eq!(f.code, Code::DefaultDeny);
     assert!(
-        f.fixes[0].commands[0]
-            .display
-            .starts_with("nft add rule inet filter input tcp dport 8080 accept")
+        f.evidence[0].contains("by the policy of inet filter input"),
+        "{:?}",
+        f.evidence
     );
 }
 
@@ -214,11 +269,13 @@ fn shadowed_allow() {
     let mut ev = evidence(vec![listener("0.0.0.0", 1, "app", None)]);
     let mut v = verdict(
         outside(),
-        Decision::Reject("tcp reset".into()),
-        Some(rule("ip saddr 0.0.0.0/0 reject", "3", false)),
+        Decision::Reject(portdoctor_firewall::RejectKind::TcpReset),
+        Some(rule("ip saddr 0.0.0.0/0 reject", 3, false)),
     );
-    v.shadowed_accepts
-        .push(rule("tcp dport 8080 accept", "9", false));
+    v.shadowed.push(decided(
+        Decision::Accept,
+        Some(rule("tcp dport 8080 accept", 9, false)),
+    ));
     ev.firewall = Part::present(vec![nft(vec![v])]);
     let f = top(&ev);
     assert_eq!(f.code, Code::AllowShadowed);
@@ -233,22 +290,29 @@ fn some_sources_only_opens_for_the_peer() {
         verdict(
             outside(),
             Decision::Accept,
-            Some(rule("ip saddr 203.0.113.0/24 accept", "4", false)),
+            Some(rule("ip saddr 203.0.113.0/24 accept", 4, false)),
         ),
         verdict(
             peer(),
             Decision::Drop,
-            Some(rule("ip saddr 198.18.0.0/15 drop", "5", false)),
+            Some(rule("ip saddr 198.18.0.0/15 drop", 5, false)),
         ),
     ])]);
+    if let Part::Present { value } = &mut ev.firewall {
+        value[0].fixes.push(plan(FixScope::Everyone, &["broad"]));
+        value[0].fixes.push(plan(
+            FixScope::Peer {
+                addr: ip("198.18.0.2"),
+            },
+            &["narrow"],
+        ));
+    }
     let f = top(&ev);
     assert_eq!(f.code, Code::SomeSourcesOnly);
     assert_eq!(f.severity, Severity::Error);
-    assert!(
-        f.fixes[0].commands[0]
-            .display
-            .contains("ip saddr 198.18.0.2")
-    );
+    // The narrowest fix (for the peer asked about) comes first.
+    assert_eq!(f.fixes[0].commands[0].display, "narrow");
+    assert_eq!(f.fixes[1].commands[0].display, "broad");
 }
 
 #[test]
@@ -256,10 +320,9 @@ fn firewalld_wrong_zone() {
     let mut ev = evidence(vec![listener("0.0.0.0", 1, "app", None)]);
     let mut fw = nft(vec![verdict(
         outside(),
-        Decision::Reject("icmpx admin-prohibited".into()),
-        Some(rule("reject", "40", false)),
+        Decision::Reject(portdoctor_firewall::RejectKind::AdminProhibited),
+        Some(rule("reject", 40, false)),
     )]);
-    fw.backend = Backend::Firewalld;
     fw.firewalld = Some(FirewalldZones {
         iface_zones: vec![("eth0".into(), "public".into())],
         zones_opening_port: vec!["internal".into()],
@@ -268,12 +331,9 @@ fn firewalld_wrong_zone() {
     ev.firewall = Part::present(vec![fw]);
     let f = top(&ev);
     assert_eq!(f.code, Code::FirewalldWrongZone);
+    assert!(f.summary.contains("zone internal"), "{}", f.summary);
     assert_eq!(
         f.fixes[0].commands[0].display,
-        "firewall-cmd --zone=public --add-port=8080/tcp"
-    );
-    assert_eq!(
-        f.fixes[1].commands[0].display,
         "firewall-cmd --zone=internal --change-interface=eth0"
     );
 }
@@ -284,12 +344,9 @@ fn windows_rule_for_the_wrong_profile() {
     let mut fw = nft(vec![verdict(
         outside(),
         Decision::Drop,
-        Some(RuleSummary {
-            is_policy: true,
-            ..rule("default inbound action: block", "", true)
-        }),
+        Some(rule("default inbound action: block", 0, true)),
     )]);
-    fw.backend = Backend::WindowsFirewall;
+    fw.engine = EngineKind::Windows;
     fw.windows_near_misses.push(WindowsNearMiss {
         rule: "Allow Go Web Service on 8080".into(),
         mismatch: "profile Private, but the active profile is Public".into(),
@@ -298,7 +355,7 @@ fn windows_rule_for_the_wrong_profile() {
     ev.firewall = Part::present(vec![fw]);
     let f = top(&ev);
     assert_eq!(f.code, Code::WindowsRuleMismatch);
-    assert!(f.fixes[0].commands[0].display.contains("-Profile Any"));
+    assert!(f.summary.contains("active profile is Public"));
 }
 
 #[test]

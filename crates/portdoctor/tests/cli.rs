@@ -156,5 +156,5 @@ fn saved_ruleset_is_evaluated_offline() {
     assert_eq!(web.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&web.stdout).unwrap();
     assert_eq!(doc["overall"]["decision"], "drop");
-    assert_eq!(doc["overall"]["decided_by"]["is_policy"], true);
+    assert_eq!(doc["overall"]["rule"]["is_policy"], true);
 }

@@ -35,8 +35,8 @@ fn explain_names_the_deciding_rule_and_agrees_with_the_kernel() {
     let (code, doc) = portdoctor_json(lab.host(), &args);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(doc["overall"]["decision"], "drop", "{doc:#}");
-    assert_eq!(doc["overall"]["decided_by"]["comment"], "block the peer");
-    assert_eq!(doc["overall"]["decided_by"]["table"], "pdexplain");
+    assert_eq!(doc["overall"]["rule"]["comment"], "block the peer");
+    assert_eq!(doc["overall"]["rule"]["table"], "pdexplain");
     assert!(!peer_connects(&lab, IpAddr::V4(lab.host_v4()), 8080));
 
     // Without the rule: accepted, and the peer connects.

@@ -138,6 +138,15 @@ fn classify(ctx: &Ctx<'_>, fw: &FirewallEvidence, v: &ViewpointVerdict) -> (Code
             ),
         );
     }
+    if let Some(m) = fw.windows_near_misses.first() {
+        return (
+            Code::WindowsRuleMismatch,
+            format!(
+                "A Windows Firewall rule allows {port}, but it does not apply: {}",
+                m.mismatch
+            ),
+        );
+    }
     if let Some(s) = v.shadowed.first() {
         let allow = s
             .managed

@@ -166,10 +166,12 @@ pub fn portdoctor_text(ns: &Netns, args: &[&str]) -> String {
 
 /// Runs every command of `fix` (as printed by portdoctor) inside `ns`.
 pub fn apply_fix(ns: &Netns, fix: &Value) {
-    assert_eq!(
-        fix["verification"]["status"], "verified",
-        "the fix was not checked before it was printed: {fix:#}"
-    );
+    if fix["backend"].is_string() {
+        assert_eq!(
+            fix["verification"]["status"], "verified",
+            "a firewall fix was not checked before it was printed: {fix:#}"
+        );
+    }
     let commands = fix["commands"].as_array().unwrap();
     assert!(!commands.is_empty(), "the fix has no command: {fix:#}");
     for c in commands {
