@@ -1,4 +1,18 @@
-//! Exit codes and the errors that map to them.
+//! Exit codes and the errors that map to them: one table for every command, enforced by
+//! `tests/exit_codes.rs`.
+//!
+//! | command  | 0                           | 1                                              | 2                                  | 3                                   |
+//! |----------|-----------------------------|------------------------------------------------|------------------------------------|-------------------------------------|
+//! | ports    | sockets listed              | a filter (PORT, --pid, --process) found none   | bad argument                       | socket table unreadable             |
+//! | probe    | every target open           | some target not open                           | bad target                         | cannot probe (runtime, limits)      |
+//! | scan     | some port open              | nothing open                                   | bad target or port spec            | cannot probe                        |
+//! | wait     | ready (or CMD's own code)   | timed out                                      | bad usage                          | cannot probe                        |
+//! | explain  | accepted                    | dropped, rejected or unknown                   | bad usage; malformed --ruleset; unknown --netns | rules unreadable (privilege, tools) |
+//! | diagnose | reachable (PD000)           | an error finding, or reachability not established | bad usage; unknown --peer-netns | firewall unreadable (needs root)   |
+//! | demo     | fixed and verified          | not fixed                                      | bad usage                          | cannot build the story (nftables)   |
+//!
+//! 2 always means the command line (or a file or namespace it names) is wrong; 3 means this
+//! machine does not let the command do its job (privilege, a missing tool).
 
 use std::process::ExitCode;
 

@@ -26,7 +26,7 @@ Examples:
   portdoctor scan db.internal --top-ports 100 --json
   portdoctor scan 198.18.0.1 -p 53,123 --udp --timeout 500ms
 
-Exit codes: 0 the scan ran (whatever it found); 2 bad input; 3 environment.
+Exit codes: 0 at least one port open; 1 none open; 2 bad input; 3 environment.
 JSON fields: target, proto, ports_scanned, hosts, counts {open, closed, filtered,
 open_filtered, unreachable}, results[] (as in `probe --json`; every port, or only open ones with
 --open), elapsed_ms, concurrency, nofile_limit.")]
@@ -117,6 +117,9 @@ pub fn run(args: &ScanArgs, out: &Output) -> Result<Exit, CliError> {
         b.finish_and_clear();
     }
     let counts = Counts::of(&report.results);
+    // Exit 1 when nothing was found open, as for every command ("nothing found").
+    let found = report.results.iter().any(|r| r.state == PortState::Open);
+    let exit = if found { Exit::Ok } else { Exit::Failed };
     let shown: Vec<&ProbeResult> = report
         .results
         .iter()
@@ -134,11 +137,11 @@ pub fn run(args: &ScanArgs, out: &Output) -> Result<Exit, CliError> {
             concurrency: report.concurrency,
             nofile_limit: report.nofile_limit,
         })?;
-        return Ok(Exit::Ok);
+        return Ok(exit);
     }
     render_human(&shown, &counts, args.open, report.elapsed_ms, out)?;
     ambiguity_notes(&report.results);
-    Ok(Exit::Ok)
+    Ok(exit)
 }
 
 fn progress_bar(total: usize, out: &Output) -> Option<ProgressBar> {

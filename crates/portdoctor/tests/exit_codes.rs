@@ -1,0 +1,83 @@
+//! The exit-code table of `src/exit.rs`, checked command by command on the error paths.
+
+mod common;
+
+use common::*;
+use portdoctor_lab::Lab;
+use std::process::Command;
+
+fn code(args: &[&str]) -> i32 {
+    Command::new(env!("CARGO_BIN_EXE_portdoctor"))
+        .args(args)
+        .output()
+        .unwrap()
+        .status
+        .code()
+        .unwrap_or(-1)
+}
+
+/// Runs portdoctor as `nobody` inside `ns`; returns its exit code and stderr.
+fn as_nobody(lab: &Lab, args: &[&str]) -> (i32, String) {
+    let out = lab
+        .host()
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_portdoctor"))
+        .args(args)
+        .output()
+        .expect("setpriv is part of util-linux");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn usage_errors_exit_2_on_every_command() {
+    for args in [
+        &["ports", "70000"][..],
+        &["probe", "nohost:"],
+        &["scan", "127.0.0.1", "-p", "70000"],
+        &["wait", "127.0.0.1:99999"],
+        &["explain", "0"],
+        &["explain", "80", "--netns", "pd-no-such-namespace"],
+        &["explain", "80", "--ruleset", "/no/such/file"],
+        &["diagnose", "80/sctp"],
+        &["diagnose", "80", "--from", "192.0.2.1", "--peer-netns", "pd-no-such-namespace"],
+        &["diagnose", "80", "--from", "192.0.2.1", "--to", "2001:db8::1"],
+        &["demo", "--port", "0"],
+    ] {
+        assert_eq!(code(args), 2, "{args:?}");
+    }
+}
+
+#[test]
+fn failed_condition_exits_1() {
+    let Some(lab) = Lab::for_test("failed_condition_exits_1") else {
+        return;
+    };
+    let h = lab.host();
+    let run = |args: &[&str]| h.command(env!("CARGO_BIN_EXE_portdoctor")).args(args).output().unwrap().status.code();
+    // Nothing listens on 127.0.0.1:9 in the fresh namespace.
+    assert_eq!(run(&["probe", "127.0.0.1:9"]), Some(1));
+    assert_eq!(run(&["scan", "127.0.0.1", "-p", "9"]), Some(1));
+    assert_eq!(run(&["wait", "127.0.0.1:9", "--timeout", "200ms"]), Some(1));
+    assert_eq!(run(&["ports", "9"]), Some(1));
+    assert_eq!(run(&["diagnose", "9"]), Some(1));
+    nft(h, "table inet t {\n chain i { type filter hook input priority 0; policy drop; }\n}\n");
+    assert_eq!(run(&["explain", "9"]), Some(1));
+}
+
+#[test]
+fn unreadable_firewall_exits_3_and_says_what_is_needed() {
+    let Some(lab) = Lab::for_test("unreadable_firewall_exits_3") else {
+        return;
+    };
+    let _svc = Service::start(lab.host(), "0.0.0.0", 8080, "-", "hold");
+    let (code, err) = as_nobody(&lab, &["explain", "8080"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("root"), "{err}");
+    // diagnose still shows the rest, but claims nothing about other machines: exit 3.
+    let (code, _) = as_nobody(&lab, &["diagnose", "8080"]);
+    assert_eq!(code, 3);
+}
