@@ -86,6 +86,7 @@ fn decided(decision: Decision, rule: Option<RuleRef>) -> Decided {
         rule,
         managed: None,
         possible: vec![],
+        deciders: vec![],
         assumptions: vec![],
         redirected_to: None,
     }

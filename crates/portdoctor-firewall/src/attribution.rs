@@ -27,6 +27,9 @@ pub struct Decided {
     /// For unknown decisions: the decisions the possible paths reach.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub possible: Vec<Decision>,
+    /// When no single rule decides: every rule that decides on some path.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub deciders: Vec<RuleRef>,
     /// Assumptions the decision rests on (rate limits and the like).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub assumptions: Vec<String>,
@@ -36,14 +39,29 @@ pub struct Decided {
 }
 
 impl Decided {
-    /// Who speaks for this decision: the manager, else the backend (`ufw`, `nftables`).
-    pub fn owner_label(&self) -> &'static str {
-        self.manager.map_or(self.backend.label(), |m| m.label())
+    /// Who speaks for this decision: the manager, else the backend (`ufw`, `nftables`);
+    /// when several rules of different backends decide on different paths, all of them
+    /// (`nftables and iptables (legacy)`).
+    pub fn owner_label(&self) -> String {
+        if let Some(m) = self.manager {
+            return m.label().to_string();
+        }
+        if self.rule.is_none() && !self.deciders.is_empty() {
+            let mut names: Vec<&str> = self.deciders.iter().map(|r| r.backend.label()).collect();
+            names.dedup();
+            return names.join(" and ");
+        }
+        self.backend.label().to_string()
     }
 
-    /// Whether the packet is dropped or rejected.
+    /// Whether the packet is dropped or rejected — also when the decision is unknown but
+    /// every possible outcome blocks (e.g. the order of two blocking tables is not knowable).
     pub fn blocks(&self) -> bool {
-        matches!(self.decision, Decision::Drop | Decision::Reject(_))
+        let blocking = |d: &Decision| matches!(d, Decision::Drop | Decision::Reject(_));
+        blocking(&self.decision)
+            || (matches!(self.decision, Decision::Unknown(_))
+                && !self.possible.is_empty()
+                && self.possible.iter().all(blocking))
     }
 
     /// `by ufw rule [2] `8080/tcp DENY IN Anywhere``, `by the policy of inet filter input`,
@@ -53,7 +71,16 @@ impl Decided {
             return format!("by {}", m.describe());
         }
         let Some(r) = &self.rule else {
-            return String::new();
+            return match self.deciders.as_slice() {
+                [] => String::new(),
+                many => format!(
+                    "by one of: {}",
+                    many.iter()
+                        .map(|r| format!("`{}` ({})", r.text, place_text(r)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
         };
         let place = place_text(r);
         if r.is_policy {
@@ -116,6 +143,11 @@ pub fn decided(
         rule: v.decided_by.clone(),
         managed,
         possible: v.possible.clone(),
+        deciders: if v.decided_by.is_some() {
+            vec![]
+        } else {
+            v.deciders.clone()
+        },
         assumptions: v.assumptions.clone(),
         redirected_to: v.redirected_to,
     }

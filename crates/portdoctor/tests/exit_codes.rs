@@ -21,7 +21,12 @@ fn as_nobody(lab: &Lab, args: &[&str]) -> (i32, String) {
     let out = lab
         .host()
         .command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_portdoctor"))
         .args(args)
         .output()
@@ -43,8 +48,22 @@ fn usage_errors_exit_2_on_every_command() {
         &["explain", "80", "--netns", "pd-no-such-namespace"],
         &["explain", "80", "--ruleset", "/no/such/file"],
         &["diagnose", "80/sctp"],
-        &["diagnose", "80", "--from", "192.0.2.1", "--peer-netns", "pd-no-such-namespace"],
-        &["diagnose", "80", "--from", "192.0.2.1", "--to", "2001:db8::1"],
+        &[
+            "diagnose",
+            "80",
+            "--from",
+            "192.0.2.1",
+            "--peer-netns",
+            "pd-no-such-namespace",
+        ],
+        &[
+            "diagnose",
+            "80",
+            "--from",
+            "192.0.2.1",
+            "--to",
+            "2001:db8::1",
+        ],
         &["demo", "--port", "0"],
     ] {
         assert_eq!(code(args), 2, "{args:?}");
@@ -57,14 +76,24 @@ fn failed_condition_exits_1() {
         return;
     };
     let h = lab.host();
-    let run = |args: &[&str]| h.command(env!("CARGO_BIN_EXE_portdoctor")).args(args).output().unwrap().status.code();
+    let run = |args: &[&str]| {
+        h.command(env!("CARGO_BIN_EXE_portdoctor"))
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
     // Nothing listens on 127.0.0.1:9 in the fresh namespace.
     assert_eq!(run(&["probe", "127.0.0.1:9"]), Some(1));
     assert_eq!(run(&["scan", "127.0.0.1", "-p", "9"]), Some(1));
     assert_eq!(run(&["wait", "127.0.0.1:9", "--timeout", "200ms"]), Some(1));
     assert_eq!(run(&["ports", "9"]), Some(1));
     assert_eq!(run(&["diagnose", "9"]), Some(1));
-    nft(h, "table inet t {\n chain i { type filter hook input priority 0; policy drop; }\n}\n");
+    nft(
+        h,
+        "table inet t {\n chain i { type filter hook input priority 0; policy drop; }\n}\n",
+    );
     assert_eq!(run(&["explain", "9"]), Some(1));
 }
 

@@ -58,12 +58,20 @@ pub(crate) fn verdict_line(v: &ViewpointVerdict, port: &str) -> String {
         Decision::Accept => "accepts".to_string(),
         Decision::Drop => "drops".to_string(),
         Decision::Reject(k) => format!("rejects ({})", k.label()),
+        Decision::Unknown(r) if d.blocks() => format!(
+            "blocks ({} on every path; which one is not knowable: {r})",
+            d.possible
+                .iter()
+                .map(Decision::label)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
         Decision::Unknown(r) => format!("cannot be evaluated ({r})"),
     };
     let who = if d.rule.is_none() && d.decision == Decision::Accept {
         "the firewall".to_string()
     } else {
-        d.owner_label().to_string()
+        d.owner_label()
     };
     let by = d.by_text();
     let by = if by.is_empty() {
@@ -117,9 +125,10 @@ fn someone_gets_in<'f>(
 }
 
 fn is_default(d: &Decided) -> bool {
-    match &d.managed {
-        Some(m) => m.kind == ManagedKind::DefaultPolicy,
-        None => d.rule.as_ref().is_none_or(|r| r.is_policy),
+    match (&d.managed, &d.rule) {
+        (Some(m), _) => m.kind == ManagedKind::DefaultPolicy,
+        (None, Some(r)) => r.is_policy,
+        (None, None) => d.deciders.iter().all(|r| r.is_policy),
     }
 }
 
@@ -208,7 +217,7 @@ fn blocked(
     let first = group[0];
     let (code, summary) = classify(ctx, fw, first);
     let summary = if severity == Severity::Warning {
-        format!("{summary} (not the peer you asked about, which gets in)")
+        format!("{summary} (not the peer you asked about)")
     } else {
         summary
     };
