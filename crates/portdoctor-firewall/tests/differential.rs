@@ -240,20 +240,20 @@ fn run_all(
         let mut first_failure: Option<&Case> = None;
         let mut lines = Vec::new();
         let mut k = 0;
-        let flaky = CaseResult::Agree;
         for case in &cases {
-            let mut outcome = &case.outcome;
-            if let CaseResult::Disagree(_) = outcome {
+            let mut outcome = case.outcome.clone();
+            if let CaseResult::Disagree(msg) = &outcome {
                 if !still[k] {
-                    outcome = &flaky;
                     report(&format!(
-                        "differential: seed {seed}: {} disagreed once, agreed when re-probed",
+                        "differential: FLAKY seed {seed}: {} disagreed once ({msg}), agreed when re-probed",
                         case.result.spec
                     ));
+                    outcome = CaseResult::Flaky;
                 }
                 k += 1;
             }
-            tally.add(&case.result, outcome);
+            tally.add(&case.result, &outcome);
+            let outcome = &outcome;
             if let CaseResult::Disagree(msg) = outcome {
                 lines.push(format!(
                     "  {}  sport {}: {msg}",
@@ -335,6 +335,7 @@ fn random_rulesets_agree_with_the_kernel() {
         failures.len(),
         failures.join("\n")
     );
+    assert!(tally.problems().is_empty(), "{}", tally.problems().join("; "));
 }
 
 /// Runs one fixed scenario through every probe; shared by the real-world tests.
@@ -347,6 +348,7 @@ fn check_fixed(test: &str, make: fn(&rulegen::Env) -> Scenario) {
     let failures = run_all(&mut o, vec![(0, s)], usize::MAX, &mut tally);
     report(&format!("{test}: {}", tally.summary(0)));
     assert_eq!(tally.load_failures, 0, "{test}: the ruleset did not load");
+    assert!(tally.problems().is_empty(), "{test}: {}", tally.problems().join("; "));
     assert!(
         failures.is_empty(),
         "{test}: disagreements with the kernel:\n{}",
@@ -509,6 +511,10 @@ fn reject_kinds_agree_with_the_kernel() {
         tally.scenarios += 1;
         for c in &cases {
             tally.add(&c.result, &c.outcome);
+            // Every disagreement fails, an accepted probe the evaluator rejects included.
+            if let CaseResult::Disagree(msg) = &c.outcome {
+                failures.push(format!("{}: {}: {msg}", s.label, c.result.spec));
+            }
             // Only the families the rule applies to are interesting in the table.
             if matches!(
                 c.result.observed,
@@ -524,9 +530,6 @@ fn reject_kinds_agree_with_the_kernel() {
                 c.result.errno,
                 c.verdict.decision
             ));
-            if let CaseResult::Disagree(msg) = &c.outcome {
-                failures.push(format!("{}: {}: {msg}", s.label, c.result.spec));
-            }
         }
     }
     report(&format!("{table}{}", tally.summary(0)));

@@ -30,6 +30,10 @@ fn demo_blocks_diagnoses_fixes_and_verifies() {
 #[test]
 fn demo_without_root_shows_the_loopback_bind() {
     if !has_setpriv() || !nix_is_root() {
+        assert!(
+            !portdoctor_lab::lab_required(),
+            "demo_without_root: PORTDOCTOR_LAB=1 but root or setpriv is missing"
+        );
         eprintln!("SKIP demo_without_root: needs root (to drop to nobody) and setpriv");
         return;
     }
@@ -50,6 +54,10 @@ fn demo_without_root_shows_the_loopback_bind() {
 #[test]
 fn ports_without_root_marks_unknown_owners() {
     if !has_setpriv() || !nix_is_root() {
+        assert!(
+            !portdoctor_lab::lab_required(),
+            "ports_without_root: PORTDOCTOR_LAB=1 but root or setpriv is missing"
+        );
         eprintln!("SKIP ports_without_root: needs root (to drop to nobody) and setpriv");
         return;
     }

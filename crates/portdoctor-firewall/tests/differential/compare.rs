@@ -194,12 +194,16 @@ fn expected_established(
 }
 
 /// One compared case.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum CaseResult {
     /// Kernel and evaluator agree.
     Agree,
-    /// The evaluator said Unknown with this reason.
-    Unknown(String),
+    /// The evaluator said Unknown with this reason. `checked`: it listed only definite
+    /// possible outcomes and one of them explains the kernel's (an unchecked Unknown promises
+    /// nothing that could be compared).
+    Unknown(String, bool),
+    /// A disagreement that agreed when re-probed with a long timeout (a slow answer).
+    Flaky,
     /// They disagree; the message says how.
     Disagree(String),
 }
@@ -255,7 +259,7 @@ pub fn compare(r: &ProbeResult, verdict: &Verdict, may_redirect: bool) -> CaseRe
                     ));
                 }
             }
-            CaseResult::Unknown(reason)
+            CaseResult::Unknown(reason, definite)
         }
         Ok(Some(want)) if want == r.observed => CaseResult::Agree,
         Ok(Some(want)) => CaseResult::Disagree(format!(
@@ -284,6 +288,28 @@ pub fn reason_key(reason: &str) -> String {
         .collect()
 }
 
+/// Most flaky cases (as a fraction of all cases) a run tolerates.
+pub const MAX_FLAKY: f64 = 0.005;
+
+impl Tally {
+    /// Why the run fails on flakes or load failures, if it does.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = vec![];
+        if self.cases > 0 && self.flaky as f64 > MAX_FLAKY * self.cases as f64 {
+            out.push(format!(
+                "{} flaky cases of {} exceed {:.1} %",
+                self.flaky,
+                self.cases,
+                MAX_FLAKY * 100.0
+            ));
+        }
+        if self.load_failures > 0 {
+            out.push(format!("{} scenario(s) could not be loaded", self.load_failures));
+        }
+        out
+    }
+}
+
 /// Tally of a run.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -295,6 +321,12 @@ pub struct Tally {
     pub disagree: usize,
     /// Unknown decisions by reason.
     pub unknown: BTreeMap<String, usize>,
+    /// Unknown decisions whose possible outcomes were all definite and one matched.
+    pub unknown_checked: usize,
+    /// Unknown decisions that promise nothing comparable (an undecided path).
+    pub unknown_unchecked: usize,
+    /// Disagreements that agreed on a second, slower probe.
+    pub flaky: usize,
     /// One full Unknown reason per key, for the report.
     pub unknown_example: BTreeMap<String, String>,
     /// Kernel outcomes seen.
@@ -312,7 +344,13 @@ impl Tally {
         *self.observed.entry(r.observed.to_string()).or_default() += 1;
         match result {
             CaseResult::Agree => self.agree += 1,
-            CaseResult::Unknown(reason) => {
+            CaseResult::Flaky => self.flaky += 1,
+            CaseResult::Unknown(reason, checked) => {
+                if *checked {
+                    self.unknown_checked += 1;
+                } else {
+                    self.unknown_unchecked += 1;
+                }
                 let key = reason_key(reason);
                 self.unknown_example
                     .entry(key.clone())
@@ -327,8 +365,16 @@ impl Tally {
     pub fn summary(&self, seed: u64) -> String {
         let unknown: usize = self.unknown.values().sum();
         let mut out = format!(
-            "differential: cases={} agreements={} disagreements={} unknowns={} scenarios={} load_failures={} seed={seed}",
-            self.cases, self.agree, self.disagree, unknown, self.scenarios, self.load_failures
+            "differential: cases={} agreements={} disagreements={} unknowns={} (checked={} unchecked={}) flaky={} scenarios={} load_failures={} seed={seed}",
+            self.cases,
+            self.agree,
+            self.disagree,
+            unknown,
+            self.unknown_checked,
+            self.unknown_unchecked,
+            self.flaky,
+            self.scenarios,
+            self.load_failures
         );
         for (reason, n) in &self.unknown {
             let _ = write!(out, "\n  unknown {n:>5}  {reason}");
