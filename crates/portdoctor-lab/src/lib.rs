@@ -161,6 +161,29 @@ impl Netns {
         })
     }
 
+    /// Runs `f` on a thread that has joined this namespace *and* its private mount namespace
+    /// (when there is one): files read and programs run inside `f` see the lab host's copies
+    /// of /etc/ufw, /etc/firewalld, … Panics when the namespaces cannot be joined (tests).
+    pub fn enter_all<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let net = format!("/run/netns/{}", self.name);
+        let mnt = self.mounts.get().map(|m| m.mount_ns_path());
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    if let Some(mnt) = &mnt {
+                        join_mount_ns(mnt).unwrap_or_else(|e| {
+                            panic!("cannot enter the mounts of {}: {e}", self.name)
+                        });
+                    }
+                    join_netns(&net)
+                        .unwrap_or_else(|e| panic!("cannot enter namespace {}: {e}", self.name));
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
     /// Gives this namespace a private mount namespace (once): from then on every command run
     /// through [`Netns::command`] sees the mounts made with [`Netns::bind_copy`] and
     /// [`Netns::mount_tmpfs`], and the host's files stay untouched. Needed by firewall
@@ -427,6 +450,39 @@ fn join_netns(path: &str) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Moves the calling thread into the mount namespace at `path` (after giving it its own
+/// filesystem attributes, which setns into a mount namespace requires of one thread).
+#[cfg(target_os = "linux")]
+fn join_mount_ns(path: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = File::open(path)?;
+    // SAFETY: unshare(CLONE_FS) only detaches this thread's cwd/root/umask from the other
+    // threads; setns reads the descriptor, open for the call. Both affect this thread alone.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        if libc::unshare(libc::CLONE_FS) != 0 {
+            -1
+        } else {
+            libc::setns(file.as_raw_fd(), libc::CLONE_NEWNS)
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Mount namespaces are Linux-only.
+#[cfg(not(target_os = "linux"))]
+fn join_mount_ns(path: &str) -> std::io::Result<()> {
+    let _ = File::open(path)?;
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "mount namespaces need Linux",
+    ))
 }
 
 /// Network namespaces are Linux-only; elsewhere the lab cannot be built (tests skip).

@@ -41,6 +41,11 @@ impl Holder {
         })
     }
 
+    /// The holder's mount namespace file (`/proc/PID/ns/mnt`).
+    pub(crate) fn mount_ns_path(&self) -> String {
+        format!("/proc/{}/ns/mnt", self.pid)
+    }
+
     /// A command that runs `program` in the holder's mount and network namespaces.
     pub(crate) fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("nsenter");

@@ -252,7 +252,8 @@ fn part_of(rule: &RuleRef) -> Part {
     match c.as_str() {
         "ufw-user-input" => Part::User,
         "INPUT" if rule.is_policy => Part::Default,
-        "ufw-reject-input" | "ufw-skip-to-policy-input" => Part::Default,
+        // ufw-track-input accepts new connections when the default is allow.
+        "ufw-reject-input" | "ufw-skip-to-policy-input" | "ufw-track-input" => Part::Default,
         "ufw-user-limit" => Part::Limit,
         c if c.starts_with("ufw-before") || c == "ufw-not-local" || c == "ufw-logging-deny" => {
             Part::Before
