@@ -14,6 +14,8 @@ pub struct Host {
     pub engine: Box<dyn Engine>,
     /// Managers in charge of part of its rules.
     pub managers: Vec<Box<dyn Manager>>,
+    /// The live routing table (reverse-path checks need it); `None` for saved rulesets.
+    pub routes: Option<crate::routes::Routes>,
 }
 
 impl Host {
@@ -29,6 +31,7 @@ impl Host {
         Ok(Host {
             engine: Box::new(nf),
             managers,
+            routes: crate::routes::Routes::read(runner),
         })
     }
 
@@ -48,19 +51,35 @@ impl Host {
         Ok(Host {
             engine: engines.remove(0),
             managers: vec![],
+            routes: None,
         })
     }
 
     /// Wraps an engine (tests, saved files) with managers detected on it.
     pub fn with_managers(engine: Box<dyn Engine>, runner: &dyn Runner, root: &ConfigRoot) -> Host {
         let managers = manager::detect(engine.as_ref(), runner, root);
-        Host { engine, managers }
+        Host {
+            engine,
+            managers,
+            routes: None,
+        }
     }
 
-    /// Evaluates `packet` and attributes every decision to whoever is in charge.
+    /// Fills in what the live routing table says about the packet's source (a no-op for
+    /// saved rulesets, or when the packet already carries it).
+    pub fn complete(&self, packet: &mut Packet) {
+        if let (Some(r), None) = (&self.routes, &packet.reverse_path) {
+            packet.reverse_path = Some(r.reverse_path(packet.src, packet.iif.as_deref()));
+        }
+    }
+
+    /// Evaluates `packet` (completed from the routing table) and attributes every decision to
+    /// whoever is in charge.
     pub fn explain(&self, packet: &Packet) -> (Explanation, Attributed) {
-        let e = self.engine.explain(packet);
-        let a = attribute(&e, packet, &self.managers);
+        let mut p = packet.clone();
+        self.complete(&mut p);
+        let e = self.engine.explain(&p);
+        let a = attribute(&e, &p, &self.managers);
         (e, a)
     }
 }

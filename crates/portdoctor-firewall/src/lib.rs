@@ -56,6 +56,7 @@ pub mod manager;
 pub mod model;
 pub mod netfilter;
 pub mod plan;
+pub mod routes;
 pub mod saved;
 pub mod sweep;
 pub mod viewpoint;

@@ -350,6 +350,15 @@ pub enum Field {
     CtMark,
     /// Link-layer protocol (`meta protocol`): 0x0800 for IPv4, 0x86dd for IPv6.
     EtherType,
+    /// Reverse-path check, strict (`fib saddr . iif oif`, `-m rpfilter`): 1 when a route back
+    /// to the source leaves through the input interface, 0 when it is missing.
+    RpfStrict,
+    /// Reverse-path check, loose (`fib saddr oif`, `-m rpfilter --loose`): 1 when any route
+    /// back to the source exists.
+    RpfLoose,
+    /// Routing type of the source address (`fib saddr type`, `-m addrtype --src-type`), as
+    /// [`Field::DaddrType`] numbers them.
+    SaddrType,
     /// Conntrack status bits (`ct status`): expected 1, seen-reply 2, assured 4,
     /// confirmed 8, snat 16, dnat 32, dying 512. A first packet has none (expected when
     /// related); later packets' status is unknown.
@@ -701,6 +710,21 @@ pub struct Packet {
     /// The service (Windows service short name) that owns the listening socket, when known.
     #[serde(default)]
     pub local_service: Option<String>,
+    /// The route back to the source, from the live routing table (reverse-path filters and
+    /// source address types need it); `None`: not known (saved rulesets).
+    #[serde(default)]
+    pub reverse_path: Option<ReversePath>,
+}
+
+/// What the routing table says about a packet's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversePath {
+    /// A route back to the source leaves through the input interface (strict check passes).
+    pub strict: bool,
+    /// Some route back to the source exists (loose check passes).
+    pub loose: bool,
+    /// The routing type of the source address (1 unicast, 2 local, 3 broadcast, …).
+    pub src_type: u8,
 }
 
 fn default_true() -> bool {
@@ -743,6 +767,7 @@ impl Packet {
             assume_fresh_source: true,
             local_program: None,
             local_service: None,
+            reverse_path: None,
         }
     }
 

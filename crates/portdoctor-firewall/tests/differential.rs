@@ -335,7 +335,11 @@ fn random_rulesets_agree_with_the_kernel() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(tally.problems().is_empty(), "{}", tally.problems().join("; "));
+    assert!(
+        tally.problems().is_empty(),
+        "{}",
+        tally.problems().join("; ")
+    );
 }
 
 /// Runs one fixed scenario through every probe; shared by the real-world tests.
@@ -348,7 +352,11 @@ fn check_fixed(test: &str, make: fn(&rulegen::Env) -> Scenario) {
     let failures = run_all(&mut o, vec![(0, s)], usize::MAX, &mut tally);
     report(&format!("{test}: {}", tally.summary(0)));
     assert_eq!(tally.load_failures, 0, "{test}: the ruleset did not load");
-    assert!(tally.problems().is_empty(), "{test}: {}", tally.problems().join("; "));
+    assert!(
+        tally.problems().is_empty(),
+        "{test}: {}",
+        tally.problems().join("; ")
+    );
     assert!(
         failures.is_empty(),
         "{test}: disagreements with the kernel:\n{}",

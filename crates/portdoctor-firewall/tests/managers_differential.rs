@@ -41,7 +41,10 @@ fn report(text: &str) {
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn seed() -> u64 {
@@ -120,7 +123,17 @@ fn ufw_command(rng: &mut StdRng, o: &Oracle, rules: usize) -> Vec<String> {
     let proto = pick(rng, &["tcp", "udp"]).to_string();
     let words: Vec<String> = match rng.random_range(0..10) {
         0..=2 => vec![action, format!("{port}/{proto}")],
-        3..=4 => vec![verdict, "from".into(), src, "to".into(), "any".into(), "port".into(), port, "proto".into(), proto],
+        3..=4 => vec![
+            verdict,
+            "from".into(),
+            src,
+            "to".into(),
+            "any".into(),
+            "port".into(),
+            port,
+            "proto".into(),
+            proto,
+        ],
         5 if rules > 0 => vec![
             "insert".into(),
             rng.random_range(1..=rules).to_string(),
@@ -134,8 +147,16 @@ fn ufw_command(rng: &mut StdRng, o: &Oracle, rules: usize) -> Vec<String> {
             "proto".into(),
             proto,
         ],
-        6 => vec!["default".into(), pick(rng, &["allow", "deny", "reject"]).to_string(), "incoming".into()],
-        7 if rules > 0 => vec!["--force".into(), "delete".into(), rng.random_range(1..=rules).to_string()],
+        6 => vec![
+            "default".into(),
+            pick(rng, &["allow", "deny", "reject"]).to_string(),
+            "incoming".into(),
+        ],
+        7 if rules > 0 => vec![
+            "--force".into(),
+            "delete".into(),
+            rng.random_range(1..=rules).to_string(),
+        ],
         8 => vec![verdict, "from".into(), src],
         _ => vec![action, port],
     };
@@ -146,7 +167,11 @@ fn ufw_rule_count(o: &Oracle) -> usize {
     o.lab
         .host()
         .run("ufw", &["status", "numbered"])
-        .map(|s| s.lines().filter(|l| l.trim_start().starts_with('[')).count())
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.trim_start().starts_with('['))
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -179,23 +204,30 @@ fn check_ufw(
         }
         att.checked += 1;
         let Some(m) = &d.managed else {
-            att.wrong.push(format!("{label}: {}: decided by `{}` with no ufw attribution", r.spec, d.rule.as_ref().unwrap().text));
+            att.wrong.push(format!(
+                "{label}: {}: decided by `{}` with no ufw attribution",
+                r.spec,
+                d.rule.as_ref().unwrap().text
+            ));
             continue;
         };
         let ok = match m.kind {
-            ManagedKind::UserRule => match (m.number, m.number.and_then(|n| ufw_status_line(&status, n))) {
-                (Some(_), Some(line)) => {
-                    let want = match &d.decision {
-                        Decision::Accept => ["ALLOW", "LIMIT"].as_slice(),
-                        Decision::Drop => &["DENY"],
-                        _ => &["REJECT", "LIMIT"],
-                    };
-                    want.iter().any(|w| line.contains(w))
-                        && (line.contains(&r.spec.dst.port().to_string()) || line.contains("Anywhere ") && !line.contains('/'))
-                        && line.contains(&m.text)
+            ManagedKind::UserRule => {
+                match (m.number, m.number.and_then(|n| ufw_status_line(&status, n))) {
+                    (Some(_), Some(line)) => {
+                        let want = match &d.decision {
+                            Decision::Accept => ["ALLOW", "LIMIT"].as_slice(),
+                            Decision::Drop => &["DENY"],
+                            _ => &["REJECT", "LIMIT"],
+                        };
+                        want.iter().any(|w| line.contains(w))
+                            && (line.contains(&r.spec.dst.port().to_string())
+                                || line.contains("Anywhere ") && !line.contains('/'))
+                            && line.contains(&m.text)
+                    }
+                    _ => false,
                 }
-                _ => false,
-            },
+            }
             ManagedKind::DefaultPolicy => {
                 let want = match &d.decision {
                     Decision::Accept => "allow (incoming)",
@@ -257,35 +289,94 @@ fn ufw_command_sequences_agree_with_the_kernel() {
         att.wrong.len(),
         tally.summary(base)
     ));
-    assert!(failures.is_empty(), "disagreements:\n{}", failures.join("\n"));
-    assert!(att.wrong.is_empty(), "wrong attributions:\n{}", att.wrong.join("\n"));
-    assert!(tally.problems().is_empty(), "{}", tally.problems().join("; "));
+    assert!(
+        failures.is_empty(),
+        "disagreements:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        att.wrong.is_empty(),
+        "wrong attributions:\n{}",
+        att.wrong.join("\n")
+    );
+    assert!(
+        tally.problems().is_empty(),
+        "{}",
+        tally.problems().join("; ")
+    );
 }
 
 // ---------------------------------------------------------------- firewalld
 
 fn fw_command(rng: &mut StdRng, o: &Oracle) -> Vec<String> {
-    let zone = pick(rng, &["public", "internal", "trusted", "drop", "block", "dmz", "work"]);
+    let zone = pick(
+        rng,
+        &[
+            "public", "internal", "trusted", "drop", "block", "dmz", "work",
+        ],
+    );
     let port = pick(rng, &PORTS);
     let proto = pick(rng, &["tcp", "udp"]);
     let src = pick(rng, &sources(o)).clone();
     let z = format!("--zone={zone}");
     match rng.random_range(0..10) {
         0..=2 => vec![z, format!("--add-port={port}/{proto}")],
-        3 => vec![z, format!("--add-service={}", pick(rng, &["http", "https", "ssh", "dns", "postgresql"]))],
+        3 => vec![
+            z,
+            format!(
+                "--add-service={}",
+                pick(rng, &["http", "https", "ssh", "dns", "postgresql"])
+            ),
+        ],
         4..=5 => {
             let fam = if src.contains(':') { "ipv6" } else { "ipv4" };
             let action = pick(rng, &["accept", "reject", "drop"]);
-            vec![z, format!("--add-rich-rule=rule family=\"{fam}\" source address=\"{src}\" port port=\"{port}\" protocol=\"{proto}\" {action}")]
+            vec![
+                z,
+                format!(
+                    "--add-rich-rule=rule family=\"{fam}\" source address=\"{src}\" port port=\"{port}\" protocol=\"{proto}\" {action}"
+                ),
+            ]
         }
         6 => vec![z, format!("--add-source={src}")],
-        _ => vec![z, format!("--change-interface={}", pick(rng, &[o.env.iif.as_str(), o.env.iif2.as_str()]))],
+        _ => vec![
+            z,
+            format!(
+                "--change-interface={}",
+                pick(rng, &[o.env.iif.as_str(), o.env.iif2.as_str()])
+            ),
+        ],
     }
 }
 
-/// The zone a packet from `src` arriving on `iif` lands in, asked of firewalld itself.
-fn expected_zone(o: &Oracle, src: std::net::IpAddr, iif: &str, bound: &[(String, String)]) -> String {
+/// The zone of each interface, asked of firewalld itself (the default zone when unbound).
+fn iface_zones(o: &Oracle) -> Vec<(String, String)> {
     let h = o.lab.host();
+    let default = h
+        .run("firewall-cmd", &["--get-default-zone"])
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    [o.env.iif.clone(), o.env.iif2.clone()]
+        .into_iter()
+        .map(|iif| {
+            let z = h
+                .run("firewall-cmd", &[&format!("--get-zone-of-interface={iif}")])
+                .map(|z| z.trim().to_string())
+                .unwrap_or_else(|_| default.clone());
+            (iif, z)
+        })
+        .collect()
+}
+
+/// The zone a packet from `src` arriving on `iif` lands in: a source binding first (the most
+/// specific), then the interface's zone.
+fn expected_zone(
+    ifaces: &[(String, String)],
+    src: std::net::IpAddr,
+    iif: &str,
+    bound: &[(String, String)],
+) -> String {
     let in_net = |net: &str| match portdoctor_firewall::netfilter::build::cidr_range(net) {
         Some((v6, lo, hi)) => {
             let n = match src {
@@ -301,13 +392,19 @@ fn expected_zone(o: &Oracle, src: std::net::IpAddr, iif: &str, bound: &[(String,
     let by_source = bound
         .iter()
         .filter(|(s, _)| in_net(s))
-        .max_by_key(|(s, _)| s.split('/').nth(1).map_or(128, |l| l.parse::<u32>().unwrap_or(0)));
+        .max_by_key(|(s, _)| {
+            s.split('/')
+                .nth(1)
+                .map_or(128, |l| l.parse::<u32>().unwrap_or(0))
+        });
     if let Some((_, z)) = by_source {
         return z.clone();
     }
-    h.run("firewall-cmd", &[&format!("--get-zone-of-interface={iif}")])
-        .map(|z| z.trim().to_string())
-        .unwrap_or_else(|_| h.run("firewall-cmd", &["--get-default-zone"]).unwrap_or_default().trim().to_string())
+    ifaces
+        .iter()
+        .find(|(i, _)| i == iif)
+        .map(|(_, z)| z.clone())
+        .unwrap_or_default()
 }
 
 fn check_firewalld(
@@ -318,7 +415,12 @@ fn check_firewalld(
     att: &mut Attribution,
     label: &str,
 ) {
-    let fw = host.managers.iter().find_map(|m| m.as_firewalld()).expect("firewalld detected");
+    let fw = host
+        .managers
+        .iter()
+        .find_map(|m| m.as_firewalld())
+        .expect("firewalld detected");
+    let ifaces = iface_zones(o);
     for (r, _, a) in cases {
         let d = &a.overall;
         let Some(rule) = &d.rule else { continue };
@@ -327,15 +429,19 @@ fn check_firewalld(
         }
         att.checked += 1;
         let iif = o.iif_for(&r.spec);
-        let want = expected_zone(o, r.spec.src, iif, bound);
+        let want = expected_zone(&ifaces, r.spec.src, iif, bound);
         let Some(m) = &d.managed else {
-            att.wrong.push(format!("{label}: {}: `{}` has no firewalld attribution", r.spec, rule.text));
+            att.wrong.push(format!(
+                "{label}: {}: `{}` has no firewalld attribution",
+                r.spec, rule.text
+            ));
             continue;
         };
         let zone_ok = match m.kind {
-            ManagedKind::Port | ManagedKind::Service | ManagedKind::RichRule | ManagedKind::DefaultPolicy => {
-                m.zone.as_deref() == Some(want.as_str())
-            }
+            ManagedKind::Port
+            | ManagedKind::Service
+            | ManagedKind::RichRule
+            | ManagedKind::DefaultPolicy => m.zone.as_deref() == Some(want.as_str()),
             _ => true,
         };
         let port = r.spec.dst.port();
@@ -345,9 +451,12 @@ fn check_firewalld(
         };
         let kind_ok = match m.kind {
             ManagedKind::Port => fw.zone(&want).is_some_and(|z| z.has_port(port, proto)),
-            ManagedKind::Service => fw.zone(&want).is_some_and(|z| fw.service_opening(z, port, proto).as_deref() == Some(m.text.as_str())),
+            ManagedKind::Service => fw.zone(&want).is_some_and(|z| {
+                fw.service_opening(z, port, proto).as_deref() == Some(m.text.as_str())
+            }),
             ManagedKind::RichRule => {
-                let (src, _, _) = portdoctor_firewall::manager::firewalld::zones::rich_rule_key(&m.text);
+                let (src, _, _) =
+                    portdoctor_firewall::manager::firewalld::zones::rich_rule_key(&m.text);
                 src.is_some_and(|s| rule.text.contains(&s))
             }
             _ => true,
@@ -384,9 +493,14 @@ fn firewalld_command_sequences_agree_with_the_kernel() {
             let zone = *pick(&mut rng, &["public", "internal", "dmz"]);
             let target = *pick(&mut rng, &["ACCEPT", "DROP", "REJECT"]);
             let z = format!("--zone={zone}");
-            h.run("firewall-cmd", &["--permanent", &z, &format!("--set-target={target}")]).unwrap();
+            h.run(
+                "firewall-cmd",
+                &["--permanent", &z, &format!("--set-target={target}")],
+            )
+            .unwrap();
             h.run("firewall-cmd", &["--reload"]).unwrap();
-            h.run("firewall-cmd", &["--permanent", &z, "--set-target=default"]).unwrap();
+            h.run("firewall-cmd", &["--permanent", &z, "--set-target=default"])
+                .unwrap();
             log.push(format!("{zone} target {target}"));
         }
         for _ in 0..rng.random_range(2..=7) {
@@ -396,14 +510,21 @@ fn firewalld_command_sequences_agree_with_the_kernel() {
             match h.run("firewall-cmd", &args) {
                 Ok(_) => {
                     if let Some(src) = words[1].strip_prefix("--add-source=") {
-                        bound.push((src.to_string(), words[0].trim_start_matches("--zone=").to_string()));
+                        bound.push((
+                            src.to_string(),
+                            words[0].trim_start_matches("--zone=").to_string(),
+                        ));
                     }
                 }
                 Err(_) => refused += 1,
             }
             log.push(format!("firewall-cmd {}", words.join(" ")));
         }
-        let label = format!("firewalld sequence {} [{}]", base + i as u64, log.join("; "));
+        let label = format!(
+            "firewalld sequence {} [{}]",
+            base + i as u64,
+            log.join("; ")
+        );
         let (cases, host) = compare_all(&o);
         tally_cases(&cases, &mut tally, &mut failures, &label);
         check_firewalld(&o, &host, &cases, &bound, &mut att, &label);
@@ -415,7 +536,19 @@ fn firewalld_command_sequences_agree_with_the_kernel() {
         att.wrong.len(),
         tally.summary(base)
     ));
-    assert!(failures.is_empty(), "disagreements:\n{}", failures.join("\n"));
-    assert!(att.wrong.is_empty(), "wrong attributions:\n{}", att.wrong.join("\n"));
-    assert!(tally.problems().is_empty(), "{}", tally.problems().join("; "));
+    assert!(
+        failures.is_empty(),
+        "disagreements:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        att.wrong.is_empty(),
+        "wrong attributions:\n{}",
+        att.wrong.join("\n")
+    );
+    assert!(
+        tally.problems().is_empty(),
+        "{}",
+        tally.problems().join("; ")
+    );
 }

@@ -234,6 +234,30 @@ pub(crate) fn quote(s: &str) -> String {
     o
 }
 
+/// `-m rpfilter` options adjust the one reverse-path match pushed when the module appears:
+/// `--loose` relaxes it, `--invert` negates it; `--accept-local` (local sources pass too) is
+/// not modelled.
+fn rpfilter_opt(r: &mut RuleParts, opt: &str) {
+    let Some(Match::Cmp { key, negated, .. }) = r.matches.last_mut() else {
+        return;
+    };
+    if !matches!(key.as_slice(), [Field::RpfStrict | Field::RpfLoose]) {
+        return;
+    }
+    match opt {
+        "--loose" => key[0] = Field::RpfLoose,
+        "--invert" => *negated = !*negated,
+        "--accept-local" => {
+            let last = r.matches.len() - 1;
+            r.matches[last] = Match::Unmodelled {
+                reason: "rpfilter --accept-local not modelled".into(),
+                text: "-m rpfilter --accept-local".into(),
+            };
+        }
+        _ => {}
+    }
+}
+
 /// iptables before 1.4.3 wrote negation after the option (`-s ! 10.0.0.1`, `--dport ! 22`);
 /// rewrite it to the current order (`! -s 10.0.0.1`).
 fn old_negation(mut toks: Vec<Tok>) -> Vec<Tok> {
@@ -364,6 +388,10 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                     return Err(p.err(t, "`!` before -m"));
                 }
                 module = Some(a.s.as_str());
+                if a.s == "rpfilter" {
+                    r.matches
+                        .push(cmp(Field::RpfStrict, false, vec![Elem::val(1)]));
+                }
                 if let Some(header) = extension_header(&a.s) {
                     let end = module_end(p);
                     r.matches.push(Match::Absent {
@@ -394,6 +422,7 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                         | "comment"
                         | "iprange"
                         | "addrtype"
+                        | "rpfilter"
                         | "set"
                         | "mark"
                         | "pkttype"
@@ -567,6 +596,19 @@ fn module_opt(
             };
             r.matches
                 .push(cmp(f, neg, vec![Elem::Range(x.min(y), x.max(y))]));
+        }
+        ("addrtype", "--src-type") if !p.v6 => {
+            let a = p.arg(t)?;
+            let mut e = vec![];
+            for s in a.s.split(',') {
+                e.push(Elem::val(
+                    names::addr_type(s).ok_or_else(|| p.err(a, "unknown address type"))?,
+                ));
+            }
+            r.matches.push(cmp(Field::SaddrType, neg, e));
+        }
+        ("rpfilter", "--loose" | "--invert" | "--validmark" | "--accept-local") => {
+            rpfilter_opt(r, o);
         }
         ("addrtype", "--dst-type") => {
             let a = p.arg(t)?;

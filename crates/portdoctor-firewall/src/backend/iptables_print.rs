@@ -222,6 +222,22 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                     let bang = if *negated { "" } else { "! " };
                     format!("-m conntrack {bang}--ctstatus {names}")
                 }
+                Field::RpfStrict | Field::RpfLoose => {
+                    // Stored as "check passes == 1"; `--invert` is the negation.
+                    let loose = if f == Field::RpfLoose { " --loose" } else { "" };
+                    let invert = if *negated { " --invert" } else { "" };
+                    format!("-m rpfilter{loose}{invert}")
+                }
+                Field::SaddrType => {
+                    let n: Vec<&str> = entries
+                        .iter()
+                        .filter_map(|x| match x.as_slice() {
+                            [Elem::Range(a, _)] => Some(names::addr_type_name(*a)),
+                            _ => None,
+                        })
+                        .collect();
+                    format!("-m addrtype {bang}--src-type {}", n.join(","))
+                }
                 Field::NfProto | Field::EtherType => return,
             };
             out.push(s);

@@ -227,6 +227,8 @@ fn ty_of_field(f: Field) -> Ty {
         Field::CtMark => Ty::Int,
         Field::EtherType => Ty::EtherType,
         Field::CtStatus => Ty::CtStatus,
+        Field::RpfStrict | Field::RpfLoose => Ty::Int,
+        Field::SaddrType => Ty::AddrType,
     }
 }
 
@@ -295,6 +297,10 @@ fn conv(ty: Ty, v: &Value, out: &mut Vec<Elem>) -> Result<(), String> {
                 _ => (s.replace("\\*", "*"), false),
             };
             out.push(Elem::Iface { name, wildcard });
+            Ok(())
+        }
+        Value::Bool(b) if ty == Ty::Int => {
+            out.push(Elem::val(u128::from(*b)));
             Ok(())
         }
         _ => {
@@ -492,8 +498,22 @@ fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        if f.get("result").and_then(Value::as_str) == Some("type") && flags == ["daddr"] {
+        let result = f.get("result").and_then(Value::as_str);
+        if result == Some("type") && flags == ["daddr"] {
             return Ok((Field::DaddrType, vec![]));
+        }
+        if result == Some("type") && flags == ["saddr"] {
+            return Ok((Field::SaddrType, vec![]));
+        }
+        // The packet mark can steer policy routing; the table read has no `ip rule` by mark
+        // in the cases this models (see the README's assumptions).
+        let rest: Vec<&str> = flags.iter().copied().filter(|f| *f != "mark").collect();
+        if result == Some("oif") {
+            match rest.as_slice() {
+                ["saddr", "iif"] => return Ok((Field::RpfStrict, vec![])),
+                ["saddr"] => return Ok((Field::RpfLoose, vec![])),
+                _ => {}
+            }
         }
         return Err("fib lookup other than `fib daddr type` not modelled".into());
     }

@@ -156,6 +156,18 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
             ),
         },
         Field::DaddrType | Field::DaddrTypeXt => KeyVal::Num(2),
+        Field::RpfStrict | Field::RpfLoose | Field::SaddrType => match &p.reverse_path {
+            Some(r) => KeyVal::Num(match f {
+                Field::RpfStrict => r.strict as u128,
+                Field::RpfLoose => r.loose as u128,
+                _ => r.src_type as u128,
+            }),
+            None => KeyVal::Unknown(
+                "the route back to the source is not known (only the live routing table says; \
+                 not in saved rulesets)"
+                    .into(),
+            ),
+        },
         Field::PktType => KeyVal::Num(0),
         Field::CtMark if !st.has_ct() => KeyVal::Absent,
         Field::CtMark if st.view == CtView::Ambiguous => KeyVal::Unknown(

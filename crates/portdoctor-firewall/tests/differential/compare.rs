@@ -304,7 +304,10 @@ impl Tally {
             ));
         }
         if self.load_failures > 0 {
-            out.push(format!("{} scenario(s) could not be loaded", self.load_failures));
+            out.push(format!(
+                "{} scenario(s) could not be loaded",
+                self.load_failures
+            ));
         }
         out
     }

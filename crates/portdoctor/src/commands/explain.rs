@@ -143,8 +143,9 @@ pub fn read_host(netns: Option<&str>, files: &[std::path::PathBuf]) -> Result<Ho
 
 /// Runs `explain`.
 pub fn run(args: &ExplainArgs, out: &Output) -> Result<Exit, CliError> {
-    let packet = packet(args)?;
+    let mut packet = packet(args)?;
     let host = read_host(args.netns.as_deref(), &args.ruleset)?;
+    host.complete(&mut packet);
     for s in host.engine.sources() {
         if let Err(e) = &s.active {
             if !matches!(e, CollectError::NotInstalled { .. }) {

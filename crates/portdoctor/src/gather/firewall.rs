@@ -34,7 +34,10 @@ impl Firewall {
     /// The evidence for `req`'s port from every viewpoint in `t`.
     pub fn evidence(&self, req: &Request<'_>, t: &Targets) -> Vec<FirewallEvidence> {
         let host = &self.0;
-        let qs = questions(req, t);
+        let mut qs = questions(req, t);
+        for q in &mut qs {
+            host.complete(&mut q.packet);
+        }
         let verdicts: Vec<ViewpointVerdict> = qs.iter().map(|q| self.verdict(q)).collect();
         let fixes = self.plans(req, &qs, &verdicts);
         vec![FirewallEvidence {
