@@ -200,3 +200,40 @@ fn firewalld_rich_rule_reject_is_named() {
     apply_first_fix(h, &doc);
     assert!(peer_connects(&lab, lab.host_v4().into(), PORT));
 }
+
+#[test]
+fn unreadable_manager_files_are_named_with_file_and_line_and_the_rest_is_shown() {
+    let Some(lab) = ufw_lab("unreadable_manager_files") else {
+        return;
+    };
+    let h = lab.host();
+    h.run("ufw", &["deny", "8080/tcp"]).unwrap();
+    let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
+    // Break one tuple line of user.rules after ufw loaded it (the kernel keeps the rules).
+    h.run("sed", &["-i", "s/^### tuple ### deny tcp 8080/### tuple ### frobnicate tcp 8080/", "/etc/ufw/user.rules"]).unwrap();
+    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "PD090");
+    let evidence = f["evidence"].to_string();
+    assert!(evidence.contains("/etc/ufw/user.rules, line"), "{f:#}");
+    assert!(evidence.contains("frobnicate"), "{f:#}");
+    // The verdict is still there, from the kernel's rules.
+    assert_eq!(top(&doc)["code"], "PD010", "{doc:#}");
+}
+
+#[test]
+fn unreadable_firewalld_zone_xml_is_named_with_file_and_line() {
+    let Some(lab) = Lab::for_test("unreadable_zone_xml") else {
+        return;
+    };
+    let _fw = Firewalld::start(lab.host()).unwrap();
+    let h = lab.host();
+    h.run("firewall-cmd", &["--zone=public", "--change-interface=veth-h"]).unwrap();
+    h.run_stdin("sh", &["-c", "cat > /etc/firewalld/zones/broken.xml"], "<?xml version=\"1.0\"?>\n<zone>\n  <port port=\"80\" protocol=\"tcp\">\n</zone>\n").unwrap();
+    let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
+    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    let evidence = finding(&doc, "PD090")["evidence"].to_string();
+    assert!(evidence.contains("/etc/firewalld/zones/broken.xml, line 4"), "{evidence}");
+    assert_eq!(top(&doc)["code"], "PD011", "{doc:#}");
+}

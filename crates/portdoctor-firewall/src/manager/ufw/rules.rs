@@ -87,12 +87,17 @@ pub fn parse(text: &str, source: &str) -> (Vec<Tuple>, Vec<ConfigProblem>) {
         } else if let Some(rest) = t.strip_prefix("### tuple ###") {
             match tuple(rest, n) {
                 Ok(tp) => tuples.push(tp),
-                Err((col, message)) => problems.push(ConfigProblem {
-                    source: source.to_string(),
-                    line: Some(n),
-                    column: Some(col + "### tuple ###".len() + line.find('#').unwrap_or(0)),
-                    message,
-                }),
+                Err((col, message)) => {
+                    problems.push(ConfigProblem {
+                        source: source.to_string(),
+                        line: Some(n),
+                        column: Some(col + "### tuple ###".len() + line.find('#').unwrap_or(0)),
+                        message,
+                    });
+                    // Keep its place: the lines that follow are still this rule's, and the
+                    // numbers of the rules after it must not shift.
+                    tuples.push(unreadable(rest.trim(), n));
+                }
             }
         } else if in_rules && t.starts_with("-A ") {
             let chain = t.split_whitespace().nth(1).unwrap_or_default().to_string();
@@ -108,6 +113,24 @@ pub fn parse(text: &str, source: &str) -> (Vec<Tuple>, Vec<ConfigProblem>) {
         }
     }
     (tuples, problems)
+}
+
+/// A placeholder for a tuple line that could not be read.
+fn unreadable(text: &str, line: usize) -> Tuple {
+    Tuple {
+        action: format!("(unreadable: {text})"),
+        route: false,
+        proto: "?".into(),
+        dport: "?".into(),
+        dst: "?".into(),
+        sport: "?".into(),
+        src: "?".into(),
+        apps: None,
+        direction: "?".into(),
+        comment: None,
+        line,
+        generated: vec![],
+    }
 }
 
 /// Parses the text after `### tuple ###`; errors give the 1-based column in `rest`.
@@ -196,7 +219,7 @@ mod tests {
     fn bad_tuples_are_reported_with_line_and_column() {
         let bad = "### RULES ###\n### tuple ### allow tcp 22\n### tuple ### frobnicate tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n";
         let (t, p) = parse(bad, "/etc/ufw/user.rules");
-        assert!(t.is_empty());
+        assert_eq!(t.len(), 2, "placeholders keep the numbering");
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].line, Some(2));
         assert!(p[1].message.contains("frobnicate"), "{}", p[1]);
