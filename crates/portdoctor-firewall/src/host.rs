@@ -23,15 +23,27 @@ impl Host {
     /// firewalld detected on top). `Err` says why nothing could be read.
     #[cfg(target_os = "linux")]
     pub fn read_live(runner: &dyn Runner) -> Result<Host, String> {
-        let nf = crate::netfilter::Netfilter::read_live(runner);
+        // The managers' own tools (Python programs, slow to start) and the routing table are
+        // asked at the same time as the rulesets are read; detection then finds the answers.
+        let (nf, cached, routes) = std::thread::scope(|s| {
+            let early: Vec<_> = PREFETCH
+                .iter()
+                .map(|(prog, args)| s.spawn(move || ((*prog, *args), runner.run(prog, args))))
+                .collect();
+            let routes = s.spawn(|| crate::routes::Routes::read(runner));
+            let nf = crate::netfilter::Netfilter::read_live(runner);
+            let cached: Vec<_> = early.into_iter().filter_map(|h| h.join().ok()).collect();
+            (nf, cached, routes.join().ok().flatten())
+        });
         if let Some(reason) = nf.unread_reason() {
             return Err(reason);
         }
-        let managers = manager::detect(&nf, runner, &ConfigRoot::default());
+        let runner = Cached { inner: runner, cached };
+        let managers = manager::detect(&nf, &runner, &ConfigRoot::default());
         Ok(Host {
             engine: Box::new(nf),
             managers,
-            routes: crate::routes::Routes::read(runner),
+            routes,
         })
     }
 
@@ -81,5 +93,37 @@ impl Host {
         let e = self.engine.explain(&p);
         let a = attribute(&e, &p, &self.managers);
         (e, a)
+    }
+}
+
+/// What the managers ask their own tools, started early (see [`Host::read_live`]).
+#[cfg(target_os = "linux")]
+const PREFETCH: [(&str, &[&str]); 2] = [
+    ("ufw", &["status", "numbered"]),
+    ("firewall-cmd", &["--list-all-zones"]),
+];
+
+/// A runner that answers prefetched commands from memory.
+#[cfg(target_os = "linux")]
+struct Cached<'r> {
+    inner: &'r dyn Runner,
+    cached: Vec<(
+        (&'static str, &'static [&'static str]),
+        std::io::Result<crate::collect::RunOutput>,
+    )>,
+}
+
+#[cfg(target_os = "linux")]
+impl Runner for Cached<'_> {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<crate::collect::RunOutput> {
+        let hit = self
+            .cached
+            .iter()
+            .find(|((p, a), _)| *p == program && *a == args);
+        match hit {
+            Some((_, Ok(out))) => Ok(out.clone()),
+            Some((_, Err(e))) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            None => self.inner.run(program, args),
+        }
     }
 }

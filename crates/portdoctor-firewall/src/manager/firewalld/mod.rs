@@ -51,8 +51,10 @@ impl Firewalld {
             .filter(|r| r.backend == Some(Backend::Nftables))
             .flat_map(|r| &r.tables)
             .find(|t| t.name == TABLE && t.family == Family::Inet)?;
+        // The runtime default zone is where `filter_INPUT_ZONES` sends everything else.
         let mut fw = Firewalld {
             iface_zones: iface_zones(table),
+            default_zone: fallback_zone(table).unwrap_or_default(),
             ..Firewalld::default()
         };
         fw.read_runtime(runner);
@@ -89,10 +91,6 @@ impl Firewalld {
                 format!("{e}; zones are read from the permanent configuration"),
             ),
         }
-        match ask(&["--get-default-zone"]) {
-            Ok(z) => self.default_zone = z.trim().to_string(),
-            Err(e) => self.problem("firewall-cmd --get-default-zone", e),
-        }
     }
 
     fn read_permanent(&mut self, root: &ConfigRoot) {
@@ -128,17 +126,23 @@ impl Firewalld {
         }
     }
 
+    /// Reads the definitions of the services the zones use (a local one overrides the
+    /// shipped one).
     fn read_services(&mut self, root: &ConfigRoot) {
-        for dir in ["/usr/lib/firewalld/services", "/etc/firewalld/services"] {
-            for path in root.list(dir) {
-                let name = path
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                if let Ok(text) = std::fs::read_to_string(&path) {
+        let mut used: Vec<String> = self
+            .zones
+            .iter()
+            .chain(&self.permanent)
+            .flat_map(|z| z.services.iter().cloned())
+            .collect();
+        used.sort();
+        used.dedup();
+        for name in used {
+            for dir in ["/etc/firewalld/services", "/usr/lib/firewalld/services"] {
+                if let Ok(text) = root.read(&format!("{dir}/{name}.xml")) {
                     self.services
-                        .insert(name, zones::parse_service_ports(&text));
+                        .insert(name.clone(), zones::parse_service_ports(&text));
+                    break;
                 }
             }
         }
