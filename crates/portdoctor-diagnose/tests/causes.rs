@@ -123,14 +123,14 @@ fn plan(scope: FixScope, argv: &[&str]) -> PlannedFix {
     use portdoctor_firewall::plan::{FixPlan, OwnedStep, Owner};
     PlannedFix {
         plan: FixPlan {
-            request: OpenRequest {
-                port: 8080,
-                proto: "tcp".into(),
-                from: match &scope {
+            request: OpenRequest::new(
+                8080,
+                "tcp",
+                match &scope {
                     FixScope::Peer { addr } => Some(addr.to_string()),
                     FixScope::Everyone => None,
                 },
-            },
+            ),
             steps: vec![OwnedStep {
                 owner: Owner {
                     backend: Backend::Nftables,

@@ -26,6 +26,15 @@ pub struct RunOutput {
 pub trait Runner: Sync {
     /// Run `program` with `args`. `Err` with `ErrorKind::NotFound` means "not installed".
     fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput>;
+
+    /// Run `program` with `args`, feeding `stdin` (e.g. `nft -f -`, `iptables-restore`).
+    fn run_stdin(&self, program: &str, args: &[&str], stdin: &str) -> std::io::Result<RunOutput> {
+        let _ = (program, args, stdin);
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this runner cannot feed standard input",
+        ))
+    }
 }
 
 /// Runs real programs, optionally behind a command prefix (e.g. `ip netns exec NS`).
@@ -44,8 +53,8 @@ impl CommandRunner {
     }
 }
 
-impl Runner for CommandRunner {
-    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
+impl CommandRunner {
+    fn command(&self, program: &str, args: &[&str]) -> Command {
         let mut cmd = match self.prefix.split_first() {
             Some((p, rest)) => {
                 let mut c = Command::new(p);
@@ -54,12 +63,43 @@ impl Runner for CommandRunner {
             }
             None => Command::new(program),
         };
-        let out = cmd.args(args).output()?;
-        Ok(RunOutput {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        cmd.args(args);
+        cmd
+    }
+}
+
+fn output(out: std::process::Output) -> RunOutput {
+    RunOutput {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Runner for CommandRunner {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
+        let mut cmd = self.command(program, args);
+        cmd.stdin(std::process::Stdio::null());
+        Ok(output(cmd.output()?))
+    }
+
+    fn run_stdin(&self, program: &str, args: &[&str], stdin: &str) -> std::io::Result<RunOutput> {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .command(program, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut pipe = child.stdin.take().expect("stdin was piped");
+        let text = stdin.to_string();
+        // A writer thread: a program that prints a lot before reading all its input must not
+        // deadlock against us.
+        let writer = std::thread::spawn(move || pipe.write_all(text.as_bytes()));
+        let out = child.wait_with_output()?;
+        let _ = writer.join();
+        Ok(output(out))
     }
 }
 

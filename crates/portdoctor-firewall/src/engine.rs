@@ -68,6 +68,17 @@ pub enum Edit {
         /// The rule (its position is assigned on insertion).
         rule: Rule,
     },
+    /// Create a base chain (and its table, when missing), unless it exists.
+    AddBaseChain {
+        /// Backend.
+        backend: Backend,
+        /// Table family.
+        family: Family,
+        /// Table name.
+        table: String,
+        /// The chain (its rules are ignored).
+        chain: crate::model::Chain,
+    },
     /// Change the final action of this rule (e.g. ufw turning a deny into an allow in place).
     SetAction {
         /// The rule.

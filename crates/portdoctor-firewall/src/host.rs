@@ -38,7 +38,10 @@ impl Host {
         if let Some(reason) = nf.unread_reason() {
             return Err(reason);
         }
-        let runner = Cached { inner: runner, cached };
+        let runner = Cached {
+            inner: runner,
+            cached,
+        };
         let managers = manager::detect(&nf, &runner, &ConfigRoot::default());
         Ok(Host {
             engine: Box::new(nf),

@@ -9,6 +9,7 @@
 
 use crate::engine::{Edit, Engine, Place};
 use crate::manager::{self, Argv, Manager, ManagerKind, OpenRequest, PlanStep};
+use crate::model::{Action, BaseChain, Hook, Policy};
 use crate::model::{Backend, Decision, Family, Packet, RuleRef, Verdict};
 use crate::netfilter::build::{AcceptSpec, iptables_accept, iptables_words, nft_accept, nft_words};
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,25 @@ impl FixPlan {
     }
 }
 
+/// What a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Goal {
+    /// Let the packets in.
+    Open,
+    /// Keep the packets out.
+    Close,
+}
+
+impl Goal {
+    fn reached(self, d: &Decision) -> bool {
+        match self {
+            Goal::Open => *d == Decision::Accept,
+            Goal::Close => matches!(d, Decision::Drop | Decision::Reject(_)),
+        }
+    }
+}
+
 /// Plans how to let every packet of `packets` in, as `req` asks (a narrow plan when
 /// `req.from` is set).
 pub fn plan_open(
@@ -89,6 +109,27 @@ pub fn plan_open(
     managers: &[Box<dyn Manager>],
     packets: &[Packet],
     req: &OpenRequest,
+) -> FixPlan {
+    plan(engine, managers, packets, req, Goal::Open)
+}
+
+/// Plans how to keep every packet of `packets` out (`close`).
+pub fn plan_close(
+    engine: &dyn Engine,
+    managers: &[Box<dyn Manager>],
+    packets: &[Packet],
+    req: &OpenRequest,
+) -> FixPlan {
+    plan(engine, managers, packets, req, Goal::Close)
+}
+
+/// Plans steps until every packet meets `goal`, verifying on an edited copy.
+pub fn plan(
+    engine: &dyn Engine,
+    managers: &[Box<dyn Manager>],
+    packets: &[Packet],
+    req: &OpenRequest,
+    goal: Goal,
 ) -> FixPlan {
     let mut plan = FixPlan {
         request: req.clone(),
@@ -104,7 +145,7 @@ pub fn plan_open(
     };
     let mut last_blocker: Option<RuleRef> = None;
     for _ in 0..=MAX_STEPS {
-        let Some((packet, verdict)) = first_blocked(state.as_ref(), packets) else {
+        let Some((packet, verdict)) = first_unmet(state.as_ref(), packets, goal) else {
             if !plan.steps.is_empty() {
                 plan.verification = Verification::Verified;
             }
@@ -113,7 +154,7 @@ pub fn plan_open(
         if plan.steps.len() == MAX_STEPS {
             break;
         }
-        let Some(rule) = blocking_rule(&verdict) else {
+        let Some(rule) = deciding_rule(&verdict, goal) else {
             plan.verification = Verification::NotVerified(unblockable(&verdict));
             return plan;
         };
@@ -127,7 +168,7 @@ pub fn plan_open(
             ));
             return plan;
         }
-        let Some(step) = step_for(managers, &rule, packet, &verdict, req) else {
+        let Some(step) = step_for(managers, &rule, packet, &verdict, req, goal) else {
             plan.verification = Verification::NotVerified(by_hand(managers, &rule, packet));
             return plan;
         };
@@ -159,13 +200,46 @@ fn same_rule(a: &RuleRef, b: &RuleRef) -> bool {
         && a.is_policy == b.is_policy
 }
 
-/// The first packet not accepted, with its verdict.
-fn first_blocked<'p>(engine: &dyn Engine, packets: &'p [Packet]) -> Option<(&'p Packet, Verdict)> {
+/// The first packet whose decision does not meet the goal, with its verdict.
+fn first_unmet<'p>(
+    engine: &dyn Engine,
+    packets: &'p [Packet],
+    goal: Goal,
+) -> Option<(&'p Packet, Verdict)> {
     packets.iter().find_map(|p| {
         let v = engine.explain(p).overall;
-        (v.decision != Decision::Accept).then_some((p, v))
+        (!goal.reached(&v.decision)).then_some((p, v))
     })
 }
+
+/// The rule to act on: for opening, the one that blocks; for closing, the one that accepts
+/// (an accept decided by no rule at all needs a rule of our own: see [`close_anew`]).
+fn deciding_rule(v: &Verdict, goal: Goal) -> Option<RuleRef> {
+    match goal {
+        Goal::Open => blocking_rule(v),
+        Goal::Close => v.decided_by.clone().or_else(|| Some(own_table_marker())),
+    }
+}
+
+/// Stands for "no rule accepts; nothing to act on but a table of our own".
+fn own_table_marker() -> RuleRef {
+    RuleRef {
+        backend: Backend::Nftables,
+        family: Family::Inet,
+        table: OWN_TABLE.into(),
+        chain: OWN_CHAIN.into(),
+        handle: None,
+        position: 0,
+        text: "(no rule: accepted by default)".into(),
+        comment: None,
+        is_policy: true,
+    }
+}
+
+/// The nft table portdoctor keeps its own blocking rules in.
+pub const OWN_TABLE: &str = "portdoctor";
+/// Its input chain.
+pub const OWN_CHAIN: &str = "input";
 
 /// The rule to get past: the deciding rule, or the earliest of the deciders of the first
 /// decider's chain (a step placed before it gets past all of them in that chain).
@@ -210,14 +284,18 @@ fn by_hand(managers: &[Box<dyn Manager>], rule: &RuleRef, packet: &Packet) -> St
     )
 }
 
-/// The owner's step past `rule`.
+/// The owner's step past `rule` (open), or that stops what `rule` accepts (close).
 fn step_for(
     managers: &[Box<dyn Manager>],
     rule: &RuleRef,
     packet: &Packet,
     verdict: &Verdict,
     req: &OpenRequest,
+    goal: Goal,
 ) -> Option<OwnedStep> {
+    if goal == Goal::Close {
+        return close_step(managers, rule, packet, verdict, req);
+    }
     if let Some(m) = manager::owner(managers, rule) {
         let step = m.plan_open(rule, packet, &verdict.trace, req)?;
         return Some(OwnedStep {
@@ -247,7 +325,7 @@ fn spec<'r>(req: &'r OpenRequest) -> AcceptSpec<'r> {
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
-        comment: Some(TAG),
+        comment: Some(&req.tag),
     }
 }
 
@@ -367,5 +445,105 @@ fn iptables_step(rule: &RuleRef, packet: &Packet, req: &OpenRequest) -> Option<P
             rule: model,
         }],
         undo: vec![Argv(undo)],
+    })
+}
+
+/// The step that stops `packet` where `rule` accepts it: the manager in charge says how; on a
+/// raw host a drop in portdoctor's own nft table, which no accept elsewhere can undo (a drop
+/// in any base chain is final).
+fn close_step(
+    managers: &[Box<dyn Manager>],
+    rule: &RuleRef,
+    packet: &Packet,
+    verdict: &Verdict,
+    req: &OpenRequest,
+) -> Option<OwnedStep> {
+    if let Some(m) = manager::owner(managers, rule) {
+        let step = m.plan_close(rule, packet, &verdict.trace, req)?;
+        return Some(OwnedStep {
+            owner: Owner {
+                backend: rule.backend,
+                manager: Some(m.kind()),
+            },
+            step,
+        });
+    }
+    if let Some(m) = managers.first() {
+        // A manager runs this host but the accept is not its rule: ask it anyway (its own
+        // deny goes where its rules are evaluated).
+        if let Some(step) = m.plan_close(rule, packet, &verdict.trace, req) {
+            return Some(OwnedStep {
+                owner: Owner {
+                    backend: rule.backend,
+                    manager: Some(m.kind()),
+                },
+                step,
+            });
+        }
+    }
+    Some(OwnedStep {
+        owner: Owner {
+            backend: Backend::Nftables,
+            manager: None,
+        },
+        step: close_anew(req)?,
+    })
+}
+
+/// `nft -f -` with our own table: `tcp dport P drop` first in a base chain at priority
+/// filter - 10 (before the usual filter chains; drop is final wherever it is).
+pub fn close_anew(req: &OpenRequest) -> Option<PlanStep> {
+    let s = AcceptSpec {
+        proto: &req.proto,
+        port: req.port,
+        source: req.from.as_deref(),
+        comment: Some(&req.tag),
+    };
+    let mut rule = nft_accept(&s)?;
+    rule.action = Action::Drop;
+    rule.text = rule.text.replace(" accept", " drop");
+    let words = nft_words(&s).join(" ").replace(" accept", " drop");
+    let script = format!(
+        "table inet {OWN_TABLE} {{\n  chain {OWN_CHAIN} {{\n    type filter hook input priority -10; policy accept;\n  }}\n}}\ninsert rule inet {OWN_TABLE} {OWN_CHAIN} {words}\n"
+    );
+    Some(PlanStep {
+        title: format!(
+            "Drop {}/{}{} in portdoctor's own nftables table (a drop is final, whatever else accepts)",
+            req.port,
+            req.proto,
+            who(req)
+        ),
+        commands: vec![Argv::new(["nft", "-f", "-"])],
+        stdin: Some(script),
+        edits: vec![
+            Edit::AddBaseChain {
+                backend: Backend::Nftables,
+                family: Family::Inet,
+                table: OWN_TABLE.into(),
+                chain: crate::model::Chain {
+                    name: OWN_CHAIN.into(),
+                    handle: None,
+                    base: Some(BaseChain {
+                        hook: Hook::Input,
+                        chain_type: "filter".into(),
+                        priority: -10,
+                        policy: Policy::Accept,
+                        devices: vec![],
+                    }),
+                    rules: vec![],
+                },
+            },
+            Edit::Insert {
+                place: Place {
+                    backend: Backend::Nftables,
+                    family: Family::Inet,
+                    table: OWN_TABLE.into(),
+                    chain: OWN_CHAIN.into(),
+                    before: Some(1),
+                },
+                rule,
+            },
+        ],
+        undo: vec![],
     })
 }

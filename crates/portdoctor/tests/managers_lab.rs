@@ -210,7 +210,15 @@ fn unreadable_manager_files_are_named_with_file_and_line_and_the_rest_is_shown()
     h.run("ufw", &["deny", "8080/tcp"]).unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
     // Break one tuple line of user.rules after ufw loaded it (the kernel keeps the rules).
-    h.run("sed", &["-i", "s/^### tuple ### deny tcp 8080/### tuple ### frobnicate tcp 8080/", "/etc/ufw/user.rules"]).unwrap();
+    h.run(
+        "sed",
+        &[
+            "-i",
+            "s/^### tuple ### deny tcp 8080/### tuple ### frobnicate tcp 8080/",
+            "/etc/ufw/user.rules",
+        ],
+    )
+    .unwrap();
     let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
     assert_eq!(code, 1, "{doc:#}");
     let f = finding(&doc, "PD090");
@@ -228,12 +236,24 @@ fn unreadable_firewalld_zone_xml_is_named_with_file_and_line() {
     };
     let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run("firewall-cmd", &["--zone=public", "--change-interface=veth-h"]).unwrap();
-    h.run_stdin("sh", &["-c", "cat > /etc/firewalld/zones/broken.xml"], "<?xml version=\"1.0\"?>\n<zone>\n  <port port=\"80\" protocol=\"tcp\">\n</zone>\n").unwrap();
+    h.run(
+        "firewall-cmd",
+        &["--zone=public", "--change-interface=veth-h"],
+    )
+    .unwrap();
+    h.run_stdin(
+        "sh",
+        &["-c", "cat > /etc/firewalld/zones/broken.xml"],
+        "<?xml version=\"1.0\"?>\n<zone>\n  <port port=\"80\" protocol=\"tcp\">\n</zone>\n",
+    )
+    .unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
     let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
     assert_eq!(code, 1, "{doc:#}");
     let evidence = finding(&doc, "PD090")["evidence"].to_string();
-    assert!(evidence.contains("/etc/firewalld/zones/broken.xml, line 4"), "{evidence}");
+    assert!(
+        evidence.contains("/etc/firewalld/zones/broken.xml, line 4"),
+        "{evidence}"
+    );
     assert_eq!(top(&doc)["code"], "PD011", "{doc:#}");
 }

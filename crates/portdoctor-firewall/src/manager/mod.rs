@@ -158,6 +158,26 @@ pub struct OpenRequest {
     pub proto: String,
     /// Only this source address or network (`--from`); `None`: everyone.
     pub from: Option<String>,
+    /// The comment rules added for this request carry (`portdoctor`, or `portdoctor:<id>`
+    /// when the fix engine applies them, so `undo` finds exactly its own rules).
+    #[serde(default = "default_tag")]
+    pub tag: String,
+}
+
+fn default_tag() -> String {
+    crate::plan::TAG.to_string()
+}
+
+impl OpenRequest {
+    /// A request with the default tag.
+    pub fn new(port: u16, proto: &str, from: Option<String>) -> OpenRequest {
+        OpenRequest {
+            port,
+            proto: proto.to_string(),
+            from,
+            tag: default_tag(),
+        }
+    }
 }
 
 /// Why a manager's configuration could not be read, with the file and line when known.
@@ -206,6 +226,19 @@ pub trait Manager: Send + Sync {
         trace: &[Step],
         req: &OpenRequest,
     ) -> Option<PlanStep>;
+    /// A step in the manager's own words that stops `packet`, which the owned `rule`
+    /// accepts today; `None` when no command of the manager can.
+    fn plan_close(
+        &self,
+        rule: &RuleRef,
+        packet: &Packet,
+        trace: &[Step],
+        req: &OpenRequest,
+    ) -> Option<PlanStep> {
+        let _ = (rule, packet, trace, req);
+        None
+    }
+
     /// Problems met while reading its configuration (the rest is still used).
     fn problems(&self) -> &[ConfigProblem];
     /// Extra facts for diagnosis (e.g. firewalld's zones); `None` when the manager has none.

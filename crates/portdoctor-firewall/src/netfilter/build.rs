@@ -170,3 +170,11 @@ mod tests {
         );
     }
 }
+
+/// The same rule as [`iptables_accept`], dropping instead.
+pub fn iptables_drop(spec: &AcceptSpec<'_>, chain: &str) -> Option<Rule> {
+    let mut r = iptables_accept(spec, chain)?;
+    r.action = Action::Drop;
+    r.text = r.text.replace("-j ACCEPT", "-j DROP");
+    Some(r)
+}

@@ -38,6 +38,12 @@ fn apply(rulesets: &mut [Ruleset], e: &Edit) -> Result<(), EditError> {
             let i = find(c, rule)?;
             c.rules[i].action = action.clone();
         }
+        Edit::AddBaseChain {
+            backend,
+            family,
+            table,
+            chain,
+        } => add_base_chain(rulesets, *backend, *family, table, chain),
         Edit::Insert { place, rule } => {
             let c = chain_at(rulesets, place)?;
             let at = place
@@ -48,6 +54,38 @@ fn apply(rulesets: &mut [Ruleset], e: &Edit) -> Result<(), EditError> {
         }
     }
     Ok(())
+}
+
+fn add_base_chain(
+    rulesets: &mut [Ruleset],
+    backend: Backend,
+    family: Family,
+    table: &str,
+    chain: &Chain,
+) {
+    let Some(rs) = rulesets
+        .iter_mut()
+        .find(|r| r.backend.unwrap_or(Backend::Nftables) == backend)
+    else {
+        return;
+    };
+    let t = match rs
+        .tables
+        .iter()
+        .position(|t| t.family == family && t.name == table)
+    {
+        Some(i) => &mut rs.tables[i],
+        None => {
+            rs.tables
+                .push(crate::model::Table::new(family, table, None));
+            rs.tables.last_mut().expect("just pushed")
+        }
+    };
+    if !t.chains.iter().any(|c| c.name == chain.name) {
+        let mut c = chain.clone();
+        c.rules.clear();
+        t.chains.push(c);
+    }
 }
 
 fn chain_at<'r>(rulesets: &'r mut [Ruleset], p: &Place) -> Result<&'r mut Chain, EditError> {

@@ -119,11 +119,7 @@ impl Firewall {
                 .filter(|q| matches!(q.viewpoint, Viewpoint::Peer { .. }))
                 .map(|q| q.packet.clone())
                 .collect();
-            let r = OpenRequest {
-                port: req.port,
-                proto: proto.clone(),
-                from: Some(peer.to_string()),
-            };
+            let r = OpenRequest::new(req.port, &proto, Some(peer.to_string()));
             out.push(PlannedFix {
                 scope: FixScope::Peer { addr: peer },
                 plan: fw::plan::plan_open(host.engine.as_ref(), &host.managers, &packets, &r),
@@ -134,11 +130,7 @@ impl Firewall {
             .filter(|q| q.viewpoint.is_remote())
             .map(|q| q.packet.clone())
             .collect();
-        let r = OpenRequest {
-            port: req.port,
-            proto,
-            from: None,
-        };
+        let r = OpenRequest::new(req.port, &proto, None);
         out.push(PlannedFix {
             scope: FixScope::Everyone,
             plan: fw::plan::plan_open(host.engine.as_ref(), &host.managers, &packets, &r),

@@ -386,6 +386,17 @@ impl Manager for Firewalld {
         plan::open(self, rule, &managed, packet, trace, req)
     }
 
+    fn plan_close(
+        &self,
+        rule: &RuleRef,
+        packet: &Packet,
+        trace: &[Step],
+        req: &OpenRequest,
+    ) -> Option<PlanStep> {
+        let managed = self.attribute(rule, packet, trace);
+        plan::close(self, rule, managed.as_ref(), packet, trace, req)
+    }
+
     fn problems(&self) -> &[ConfigProblem] {
         &self.problems
     }

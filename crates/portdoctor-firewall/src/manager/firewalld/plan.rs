@@ -107,3 +107,91 @@ fn remove_rich_rule(zone: &str, rich: &str, rule: &RuleRef) -> PlanStep {
         undo: both(zone, &format!("--add-rich-rule={rich}")),
     }
 }
+
+/// The step that stops `packet`, which firewalld lets in today.
+pub(super) fn close(
+    fw: &Firewalld,
+    rule: &RuleRef,
+    managed: Option<&ManagedRule>,
+    packet: &Packet,
+    trace: &[Step],
+    req: &OpenRequest,
+) -> Option<PlanStep> {
+    let zone = managed
+        .and_then(|m| m.zone.clone())
+        .unwrap_or_else(|| fw.zone_of(packet, trace));
+    match managed.map(|m| m.kind) {
+        Some(ManagedKind::Port) if req.from.is_none() => {
+            let what = format!("{}/{}", req.port, req.proto);
+            Some(PlanStep {
+                title: format!("Remove port {what} from firewalld zone {zone}"),
+                commands: both(&zone, &format!("--remove-port={what}")),
+                stdin: None,
+                edits: vec![Edit::Remove { rule: rule.clone() }],
+                undo: both(&zone, &format!("--add-port={what}")),
+            })
+        }
+        Some(ManagedKind::RichRule) if rule.chain.ends_with("_allow") => {
+            let text = managed.map(|m| m.text.clone())?;
+            Some(PlanStep {
+                title: format!("Remove the firewalld rich rule that lets it in from zone {zone}"),
+                commands: both(&zone, &format!("--remove-rich-rule={text}")),
+                stdin: None,
+                edits: vec![Edit::Remove { rule: rule.clone() }],
+                undo: both(&zone, &format!("--add-rich-rule={text}")),
+            })
+        }
+        Some(ManagedKind::Service) => None,
+        _ => Some(reject_in_zone(&zone, req)),
+    }
+}
+
+/// A rich rule that rejects the port (from the source) in the zone's deny chain, which runs
+/// before its allows.
+fn reject_in_zone(zone: &str, req: &OpenRequest) -> PlanStep {
+    let rich = match &req.from {
+        None => format!(
+            "rule port port=\"{}\" protocol=\"{}\" reject",
+            req.port, req.proto
+        ),
+        Some(f) => format!(
+            "rule family=\"{}\" source address=\"{f}\" port port=\"{}\" protocol=\"{}\" reject",
+            if f.contains(':') { "ipv6" } else { "ipv4" },
+            req.port,
+            req.proto
+        ),
+    };
+    let spec = AcceptSpec {
+        proto: &req.proto,
+        port: req.port,
+        source: req.from.as_deref(),
+        comment: None,
+    };
+    let edits = nft_accept(&spec)
+        .map(|mut rule| {
+            rule.action = crate::model::Action::Reject(crate::model::RejectKind::PortUnreachable);
+            rule.text = rule.text.replace(" accept", " reject");
+            Edit::Insert {
+                place: Place {
+                    backend: Backend::Nftables,
+                    family: Family::Inet,
+                    table: TABLE.into(),
+                    chain: format!("filter_IN_{zone}_deny"),
+                    before: None,
+                },
+                rule,
+            }
+        })
+        .into_iter()
+        .collect();
+    PlanStep {
+        title: format!(
+            "Reject {}/{} in firewalld zone {zone} with a rich rule (now and after reload)",
+            req.port, req.proto
+        ),
+        commands: both(zone, &format!("--add-rich-rule={rich}")),
+        stdin: None,
+        edits,
+        undo: both(zone, &format!("--remove-rich-rule={rich}")),
+    }
+}

@@ -323,6 +323,16 @@ impl Manager for Ufw {
         plan::open(self, rule, packet, req)
     }
 
+    fn plan_close(
+        &self,
+        rule: &RuleRef,
+        packet: &Packet,
+        _trace: &[Step],
+        req: &OpenRequest,
+    ) -> Option<PlanStep> {
+        plan::close(self, rule, packet, req)
+    }
+
     fn problems(&self) -> &[ConfigProblem] {
         &self.problems
     }
