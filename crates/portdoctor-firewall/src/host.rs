@@ -88,6 +88,16 @@ impl Host {
         }
     }
 
+    /// The source that stands for "anyone else" reaching `addr` on `iface` (see
+    /// [`crate::routes::Routes::stranger`]; the documentation address without a routing
+    /// table).
+    pub fn stranger(&self, addr: std::net::IpAddr, iface: &str) -> std::net::IpAddr {
+        match &self.routes {
+            Some(r) => r.stranger(addr, iface),
+            None => crate::viewpoint::outside_for(addr),
+        }
+    }
+
     /// Evaluates `packet` (completed from the routing table) and attributes every decision to
     /// whoever is in charge.
     pub fn explain(&self, packet: &Packet) -> (Explanation, Attributed) {
@@ -106,14 +116,18 @@ const PREFETCH: [(&str, &[&str]); 2] = [
     ("firewall-cmd", &["--list-all-zones"]),
 ];
 
+/// A prefetched command line and what it gave.
+#[cfg(target_os = "linux")]
+type Answer = (
+    (&'static str, &'static [&'static str]),
+    std::io::Result<crate::collect::RunOutput>,
+);
+
 /// A runner that answers prefetched commands from memory.
 #[cfg(target_os = "linux")]
 struct Cached<'r> {
     inner: &'r dyn Runner,
-    cached: Vec<(
-        (&'static str, &'static [&'static str]),
-        std::io::Result<crate::collect::RunOutput>,
-    )>,
+    cached: Vec<Answer>,
 }
 
 #[cfg(target_os = "linux")]

@@ -95,6 +95,48 @@ impl Routes {
     }
 }
 
+impl Routes {
+    /// A source standing for "anyone else" reaching `addr` on `iface`: the documentation
+    /// address when the table routes it back through `iface` (a default route there), else
+    /// the last address of the link's own prefix — without a route out, strangers can only be
+    /// on the link, and a reverse-path filter would drop any other source.
+    pub fn stranger(&self, addr: IpAddr, iface: &str) -> IpAddr {
+        let outside = crate::viewpoint::outside_for(addr);
+        if self.reverse_path(outside, Some(iface)).strict {
+            return outside;
+        }
+        let v6 = addr.is_ipv6();
+        let link = self
+            .0
+            .iter()
+            .filter(|r| r.v6 == v6 && r.kind == 1 && r.dev.as_deref() == Some(iface) && r.len > 0)
+            .filter(|r| {
+                let n = num(addr);
+                r.lo <= n && n <= r.hi
+            })
+            .max_by_key(|r| r.len);
+        match link {
+            Some(r) if r.hi > r.lo + 1 => {
+                let last = if v6 { r.hi } else { r.hi - 1 };
+                let pick = if last == num(addr) { last - 1 } else { last };
+                if v6 {
+                    IpAddr::V6(pick.into())
+                } else {
+                    IpAddr::V4((pick as u32).into())
+                }
+            }
+            _ => outside,
+        }
+    }
+}
+
+fn num(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
 fn route(r: &Value, v6: bool) -> Option<Route> {
     let dst = r.get("dst")?.as_str()?;
     let (lo, hi, len) = match dst {
@@ -158,5 +200,16 @@ mod tests {
         // The default route covers everything, loosely and through eth0.
         let far = r.reverse_path("203.0.113.1".parse().unwrap(), Some("eth0"));
         assert!(far.strict);
+        let me: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(
+            r.stranger(me, "eth0"),
+            "203.0.113.1".parse::<IpAddr>().unwrap()
+        );
+        // Without a default route, a stranger is on the link.
+        let no_default = Routes(r.0.iter().filter(|x| x.len > 0).cloned().collect());
+        assert_eq!(
+            no_default.stranger(me, "eth0"),
+            "192.0.2.254".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -51,6 +51,21 @@ pub enum Command {
     Diagnose(commands::diagnose::DiagnoseArgs),
     /// The seed's story end to end in throwaway namespaces: blocked, diagnosed, fixed, verified.
     Demo(commands::demo::DemoArgs),
+    /// Let PORT in: through the firewall in charge, journaled, verified, undoable.
+    Open(commands::fix::ChangeArgs),
+    /// Keep PORT out: through the firewall in charge, journaled, verified, undoable.
+    Close(commands::fix::ChangeArgs),
+    /// Undo a change made by open, close or diagnose --fix (only its own rules).
+    Undo(commands::fix::UndoArgs),
+    /// The changes portdoctor made, with their status.
+    History(commands::fix::HistoryArgs),
+    /// Keep a change applied with --confirm.
+    Confirm(commands::fix::ConfirmArgs),
+    /// Stop the process that holds PORT (SIGTERM, then SIGKILL with --force).
+    Free(commands::free::FreeArgs),
+    /// Internal: the timer that undoes changes when their --ttl or --confirm falls due.
+    #[command(hide = true)]
+    Expire(commands::fix::ExpireArgs),
     /// Print a shell completion script.
     Completions(commands::meta::CompletionsArgs),
     /// Print the man page (roff) to stdout.

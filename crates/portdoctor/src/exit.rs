@@ -52,6 +52,9 @@ pub enum CliError {
     /// Missing privilege or tool (exit 3).
     #[error("{0}")]
     Environment(String),
+    /// The command ran, and what it checks or was asked to do did not happen (exit 1).
+    #[error("{0}")]
+    Failed(String),
     /// Writing the output failed (a closed pipe ends quietly with 0).
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
@@ -65,6 +68,7 @@ impl CliError {
     pub fn code(&self) -> u8 {
         match self {
             CliError::Usage(_) => USAGE,
+            CliError::Failed(_) => 1,
             CliError::Environment(_) | CliError::Other(_) | CliError::Io(_) => ENVIRONMENT,
         }
     }

@@ -143,7 +143,8 @@ pub struct PlanStep {
     /// Text fed to the first command's stdin, if any (e.g. `nft -f -`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
-    /// The kernel-level edits these commands make.
+    /// The kernel-level edits these commands make (for checking on a copy; not serialised).
+    #[serde(skip)]
     pub edits: Vec<Edit>,
     /// Commands that undo this step.
     pub undo: Vec<Argv>,

@@ -133,6 +133,14 @@ pub fn iptables_accept(spec: &AcceptSpec<'_>, chain: &str) -> Option<Rule> {
     Some(rule(m, text, spec.comment))
 }
 
+/// The same rule as [`iptables_accept`], dropping instead.
+pub fn iptables_drop(spec: &AcceptSpec<'_>, chain: &str) -> Option<Rule> {
+    let mut r = iptables_accept(spec, chain)?;
+    r.action = Action::Drop;
+    r.text = r.text.replace("-j ACCEPT", "-j DROP");
+    Some(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,12 +177,4 @@ mod tests {
             "-A INPUT -s 198.18.0.2 -p tcp -m tcp --dport 8080 -m comment --comment portdoctor -j ACCEPT"
         );
     }
-}
-
-/// The same rule as [`iptables_accept`], dropping instead.
-pub fn iptables_drop(spec: &AcceptSpec<'_>, chain: &str) -> Option<Rule> {
-    let mut r = iptables_accept(spec, chain)?;
-    r.action = Action::Drop;
-    r.text = r.text.replace("-j ACCEPT", "-j DROP");
-    Some(r)
 }

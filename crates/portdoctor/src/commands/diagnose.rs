@@ -54,6 +54,15 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub no_assume: bool,
 
+    /// Apply the top finding's firewall fix through the fix engine (asks first; journaled,
+    /// verified, undoable with `portdoctor undo`).
+    #[arg(long)]
+    pub fix: bool,
+
+    /// With --fix: apply without asking.
+    #[arg(long, short, requires = "fix")]
+    pub yes: bool,
+
     /// The program that should own the port (a different owner is reported).
     #[arg(long, value_name = "NAME")]
     pub expect: Option<String>,
@@ -133,7 +142,43 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
     let evidence = gather::gather(&req);
     let findings = diagnose(&evidence);
     render(&evidence, &findings, out)?;
+    if args.fix {
+        return apply_top_fix(args, &findings, out);
+    }
     Ok(exit_for(&findings))
+}
+
+/// `--fix`: the top error finding's firewall fix, through the fix engine.
+fn apply_top_fix(
+    args: &DiagnoseArgs,
+    findings: &[Finding],
+    out: &Output,
+) -> Result<Exit, CliError> {
+    let fix = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .flat_map(|f| f.fixes.iter())
+        .find(|f| f.backend.is_some());
+    let Some(portdoctor_diagnose::Fix {
+        operation: portdoctor_diagnose::Operation::OpenPort { port, proto, from },
+        ..
+    }) = fix
+    else {
+        out.line("--fix: no firewall fix to apply (the top finding is not the firewall's)")?;
+        return Ok(exit_for(findings));
+    };
+    let change = crate::commands::fix::ChangeArgs {
+        target: parse_port_proto(&format!("{port}/{proto}")).map_err(usage)?,
+        from: from.clone(),
+        iface: None,
+        ttl: None,
+        confirm: None,
+        backend: None,
+        dry_run: false,
+        yes: args.yes,
+        force: false,
+    };
+    crate::commands::fix::run_change(&change, portdoctor_firewall::plan::Goal::Open, out)
 }
 
 /// The exit code of a diagnosis (see the exit-code table in `exit.rs`).

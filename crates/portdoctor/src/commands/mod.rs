@@ -3,6 +3,8 @@
 pub mod demo;
 pub mod diagnose;
 pub mod explain;
+pub mod fix;
+pub mod free;
 pub mod meta;
 pub mod ports;
 pub mod probe;
@@ -23,6 +25,13 @@ pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
         Command::Demo(args) => demo::run(args, out),
         Command::Explain(args) => explain::run(args, out),
         Command::Diagnose(args) => diagnose::run(args, out),
+        Command::Open(args) => fix::run_change(args, portdoctor_firewall::plan::Goal::Open, out),
+        Command::Close(args) => fix::run_change(args, portdoctor_firewall::plan::Goal::Close, out),
+        Command::Undo(args) => fix::run_undo(args, out),
+        Command::History(args) => fix::run_history(args, out),
+        Command::Confirm(args) => fix::run_confirm(args, out),
+        Command::Free(args) => free::run(args, out),
+        Command::Expire(args) => fix::run_expire(args),
         Command::Completions(args) => meta::completions(args),
         Command::Man(args) => meta::man(args),
     }

@@ -12,7 +12,6 @@ use portdoctor_firewall::collect::Runner;
 use portdoctor_firewall::engine::without_rule;
 use portdoctor_firewall::host::Host;
 use portdoctor_firewall::manager::OpenRequest;
-use portdoctor_firewall::viewpoint::outside_for;
 use portdoctor_firewall::{self as fw, Decision, Packet};
 use std::net::IpAddr;
 
@@ -34,7 +33,7 @@ impl Firewall {
     /// The evidence for `req`'s port from every viewpoint in `t`.
     pub fn evidence(&self, req: &Request<'_>, t: &Targets) -> Vec<FirewallEvidence> {
         let host = &self.0;
-        let mut qs = questions(req, t);
+        let mut qs = questions(req, t, host);
         for q in &mut qs {
             host.complete(&mut q.packet);
         }
@@ -163,7 +162,7 @@ fn packet(req: &Request<'_>, src: IpAddr, to: &LocalAddress) -> Packet {
 }
 
 /// Loopback, "anyone else" on each address the service listens on, and the peer.
-fn questions(req: &Request<'_>, t: &Targets) -> Vec<Question> {
+fn questions(req: &Request<'_>, t: &Targets, host: &Host) -> Vec<Question> {
     let lo = LocalAddress {
         iface: "lo".into(),
         addr: IpAddr::from([127, 0, 0, 1]),
@@ -173,7 +172,7 @@ fn questions(req: &Request<'_>, t: &Targets) -> Vec<Question> {
         packet: packet(req, lo.addr, &lo),
     }];
     for a in &t.outside {
-        let src = outside_for(a.addr);
+        let src = host.stranger(a.addr, &a.iface);
         qs.push(Question {
             viewpoint: Viewpoint::Outside { addr: src },
             packet: packet(req, src, a),
