@@ -84,7 +84,7 @@ fn story(lab: &Lab, port: u16, out: &Output) -> Result<Exit, CliError> {
         to: None,
         expected_program: None,
         http_path: None,
-        runner,
+        runner: runner.clone(),
         peer_probe: Some(&peer_probe),
         assume_fresh_source: true,
     };
@@ -98,39 +98,7 @@ fn story(lab: &Lab, port: u16, out: &Output) -> Result<Exit, CliError> {
         render(&evidence, &findings, out)?;
         out.text("\n")?;
     }
-    let fix = findings
-        .first()
-        .and_then(|f| f.fixes.first())
-        .filter(|f| !f.commands.is_empty())
-        .cloned();
-    let mut fixed = false;
-    if let Some(fix) = fix {
-        let mut applied = Vec::new();
-        for c in &fix.commands {
-            let args: Vec<&str> = c.argv[1..].iter().map(String::as_str).collect();
-            lab.host()
-                .run(&c.argv[0], &args)
-                .map_err(|e| CliError::Other(anyhow::anyhow!("the fix failed: {e}")))?;
-            applied.push(format!("# {}", c.display));
-        }
-        story.step(
-            format!("Applying the top finding's fix: {}", fix.title),
-            applied,
-        )?;
-        let after = probe_in(lab, false, host.into(), port);
-        fixed = after.starts_with("open");
-        story.step(
-            format!(
-                "From the peer again: {host}:{port} → {after}{}",
-                if fixed {
-                    "   Fixed."
-                } else {
-                    "   Still not reachable."
-                }
-            ),
-            vec![],
-        )?;
-    }
+    let fixed = apply_and_undo(lab, &mut story, &findings, port, &runner)?;
     story.step(
         "Cleaning up: the namespaces and everything in them are removed; nothing outside them was touched.",
         vec![],
@@ -144,6 +112,111 @@ fn story(lab: &Lab, port: u16, out: &Output) -> Result<Exit, CliError> {
         })?;
     }
     Ok(if fixed { Exit::Ok } else { Exit::Failed })
+}
+
+/// Applies the top finding's fix through the fix engine (journaled in a throwaway state
+/// directory), proves it from the peer, shows `history`, then `undo` and proves the block is
+/// back. Returns whether the fix worked.
+fn apply_and_undo(
+    lab: &Lab,
+    story: &mut Story<'_>,
+    findings: &[portdoctor_diagnose::Finding],
+    port: u16,
+    runner: &CommandRunner,
+) -> Result<bool, CliError> {
+    let Some(portdoctor_diagnose::Operation::OpenPort { from, .. }) = findings
+        .first()
+        .and_then(|f| f.fixes.first())
+        .map(|f| f.operation.clone())
+    else {
+        return Ok(false);
+    };
+    let other = |e: portdoctor_fix::FixError| CliError::Other(anyhow::anyhow!("{e}"));
+    let state = tempfile_dir()?;
+    let fixer = portdoctor_fix::Fixer {
+        runner,
+        journal: portdoctor_fix::Journal::open(&state).map_err(other)?,
+    };
+    let read = || portdoctor_firewall::host::Host::read_live(runner);
+    let host = read().map_err(CliError::Environment)?;
+    let (h, p) = (lab.host_v4(), lab.peer_v4());
+    let packet =
+        portdoctor_firewall::Packet::tcp_syn(p.into(), h.into(), port).with_iif(lab.host_if());
+    let req = portdoctor_fix::Request {
+        goal: portdoctor_firewall::plan::Goal::Open,
+        port,
+        proto: "tcp".into(),
+        from,
+        ttl: None,
+        confirm: None,
+        backend: None,
+        force: false,
+    };
+    let prepared = fixer
+        .prepare(&host, &req, vec![packet], &[])
+        .map_err(other)?;
+    let applied = fixer.apply(&prepared, &read).map_err(other)?;
+    let commands: Vec<String> = applied
+        .change
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.step
+                .commands
+                .iter()
+                .map(|c| format!("# {}", c.0.join(" ")))
+        })
+        .collect();
+    story.step(
+        format!(
+            "portdoctor diagnose {port} --fix: change {} applied through the fix engine (journaled, tagged portdoctor:{}, verified on the re-read rules: {})",
+            applied.change.id,
+            applied.change.id,
+            if applied.verified { "yes" } else { "no" }
+        ),
+        commands,
+    )?;
+    let after = probe_in(lab, false, h.into(), port);
+    let fixed = after.starts_with("open");
+    story.step(
+        format!(
+            "From the peer again: {h}:{port} -> {after}{}",
+            if fixed {
+                "   Fixed."
+            } else {
+                "   Still not reachable."
+            }
+        ),
+        vec![],
+    )?;
+    let history: Vec<String> = fixer
+        .journal
+        .changes()
+        .map_err(other)?
+        .iter()
+        .map(|(c, st, _)| format!("{}  {st:?}  {}  via {}", c.id, c.describe(), c.owners()))
+        .collect();
+    story.step("portdoctor history:", history)?;
+    fixer
+        .undo(&applied.change.id, Some("demo".into()))
+        .map_err(other)?;
+    let undone = probe_in(lab, false, h.into(), port);
+    story.step(
+        format!(
+            "portdoctor undo {}: only the change's own rule is removed; from the peer: {h}:{port} -> {undone}",
+            applied.change.id
+        ),
+        vec![],
+    )?;
+    let _ = std::fs::remove_dir_all(&state);
+    Ok(fixed)
+}
+
+/// A fresh directory for the demo's journal.
+fn tempfile_dir() -> Result<std::path::PathBuf, CliError> {
+    let dir = std::env::temp_dir().join(format!("portdoctor-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 /// A connect probe from the host (`from_host`) or the peer, as a short text.
