@@ -210,7 +210,19 @@ impl Fixer<'_> {
             )));
         }
         let tag = &change.request.tag;
+        // Tag-based appliers (nft, iptables) check and remove all their rules of the change
+        // at once: ask each of them once.
+        let mut seen: Vec<&'static str> = vec![];
+        let mut once: Vec<&portdoctor_firewall::plan::OwnedStep> = vec![];
         for step in change.steps.iter().rev() {
+            let a = applier::for_owner(&step.owner);
+            if a.by_tag() && seen.contains(&a.name()) {
+                continue;
+            }
+            seen.push(a.name());
+            once.push(step);
+        }
+        for step in &once {
             let a = applier::for_owner(&step.owner);
             if !a.present(step, tag, self.runner)? {
                 return Err(FixError::ChangedSince(format!(
@@ -219,7 +231,7 @@ impl Fixer<'_> {
                 )));
             }
         }
-        for step in change.steps.iter().rev() {
+        for step in once {
             applier::for_owner(&step.owner).undo(step, tag, self.runner)?;
         }
         self.journal.mark(id, Status::Undone, note)?;

@@ -88,6 +88,10 @@ impl Applier for Iptables {
         Ok(self.snapshot(runner)?.contains(tag))
     }
 
+    fn by_tag(&self) -> bool {
+        true
+    }
+
     fn undo(&self, _step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<(), FixError> {
         let mut any = false;
         for v6 in [false, true] {
@@ -110,12 +114,9 @@ impl Applier for Iptables {
                 run_stdin(runner, &restore, &restore_text(&table, &lines))?;
             }
         }
-        if !any {
-            return Err(FixError::ChangedSince(format!(
-                "no {} rule carries the comment {tag} any more: someone removed or changed it since; nothing was undone",
-                self.name()
-            )));
-        }
+        // Every rule of the change carries the tag: one call removes them all; the caller
+        // checked `present` first.
+        let _ = any;
         Ok(())
     }
 }

@@ -26,6 +26,10 @@ pub trait Applier {
     fn present(&self, step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<bool, FixError>;
     /// Removes exactly the step's rules.
     fn undo(&self, step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<(), FixError>;
+    /// Whether undo finds the change's rules by its tag (one call removes every step's).
+    fn by_tag(&self) -> bool {
+        false
+    }
 }
 
 /// The applier for a step's owner.

@@ -95,12 +95,16 @@ impl Applier for Nft {
         Ok(!tagged(runner, tag)?.0.is_empty())
     }
 
+    fn by_tag(&self) -> bool {
+        true
+    }
+
     fn undo(&self, _step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<(), FixError> {
         let (rules, own_left) = tagged(runner, tag)?;
+        // One call removes every rule of the change (all steps share the tag); the caller
+        // checked that they were there (`present`) before undoing anything.
         if rules.is_empty() {
-            return Err(FixError::ChangedSince(format!(
-                "no nftables rule carries the comment {tag} any more: someone removed or changed it since; nothing was undone"
-            )));
+            return Ok(());
         }
         let mut script = String::new();
         for (family, table, chain, handle) in &rules {
