@@ -188,9 +188,13 @@ fn some_sources_only() {
         return;
     };
     let _svc = Service::start(lab.host(), "0.0.0.0", PORT, "-", "hold");
+    // Everyone but the peer gets in.
     nft(
         lab.host(),
-        "table inet filter {\n chain input { type filter hook input priority 0; policy accept;\n  ip saddr 203.0.113.0/24 tcp dport 8080 accept\n  tcp dport 8080 drop\n }\n}\n",
+        &format!(
+            "table inet filter {{\n chain input {{ type filter hook input priority 0; policy accept;\n  ip saddr != {} tcp dport 8080 accept\n  tcp dport 8080 drop\n }}\n}}\n",
+            lab.peer_v4()
+        ),
     );
     let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
     assert_eq!(code, 1);
