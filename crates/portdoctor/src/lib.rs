@@ -6,6 +6,9 @@ pub mod commands;
 pub mod exit;
 pub mod gather;
 pub mod output;
+pub mod report;
+pub mod runtime;
+pub mod story;
 pub mod sys;
 
 use clap::Parser;

@@ -3,15 +3,15 @@
 //! the diagnosis names the cause and the exact fix, the fix is applied, a probe from the peer
 //! proves it. Without root: a loopback-only variant showing the 127.0.0.1-bind finding.
 
-use crate::commands::diagnose::render;
 use crate::exit::{CliError, Exit};
 use crate::gather::{self, Request};
 use crate::output::Output;
+use crate::report::render;
+use crate::story::{DemoReport, Story};
 use clap::Args;
-use portdoctor_diagnose::{Finding, diagnose};
+use portdoctor_diagnose::diagnose;
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::Proto;
-use serde::Serialize;
 
 /// Arguments of `portdoctor demo`.
 #[derive(Debug, Args)]
@@ -27,65 +27,6 @@ pub struct DemoArgs {
     /// The port the demo service listens on.
     #[arg(long, default_value_t = 8080, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
-}
-
-/// One step of the story, for `--json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    /// What happened.
-    pub title: String,
-    /// Details (a ruleset, a probe result, a command).
-    pub detail: Vec<String>,
-}
-
-/// The JSON document of `demo`.
-#[derive(Debug, Serialize)]
-pub struct DemoReport {
-    /// `lab` (network namespaces, root) or `loopback` (no root).
-    pub mode: &'static str,
-    /// The story.
-    pub steps: Vec<Step>,
-    /// The diagnosis.
-    pub findings: Vec<Finding>,
-    /// Whether the applied fix made the port reachable.
-    pub fixed: bool,
-}
-
-/// Collects steps and prints them as they happen (text mode).
-pub struct Story<'a> {
-    out: &'a Output,
-    /// Steps so far.
-    pub steps: Vec<Step>,
-}
-
-impl<'a> Story<'a> {
-    /// A new story printing to `out`.
-    pub fn new(out: &'a Output) -> Story<'a> {
-        Story {
-            out,
-            steps: Vec::new(),
-        }
-    }
-
-    /// Records (and in text mode prints) a step.
-    pub fn step(&mut self, title: impl Into<String>, detail: Vec<String>) -> Result<(), CliError> {
-        let step = Step {
-            title: title.into(),
-            detail,
-        };
-        if !self.out.json {
-            let n = self.steps.len() + 1;
-            let mut text = format!("{n}. {}\n", step.title);
-            for d in &step.detail {
-                for line in d.lines() {
-                    text.push_str(&format!("     {line}\n"));
-                }
-            }
-            self.out.text(&text)?;
-        }
-        self.steps.push(step);
-        Ok(())
-    }
 }
 
 /// Runs `demo`: the lab story with root, the loopback story without.

@@ -100,13 +100,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is out of range"))
 }
 
-/// Builds the async runtime the probe commands run on.
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| environment(format!("cannot start the async runtime: {e}")))
-}
+pub use crate::runtime::runtime;
 
 /// Maps a library error to an exit code: input problems are 2, local failures 3.
 pub fn map_err(e: ProbeError) -> CliError {

@@ -141,7 +141,7 @@ fn health(req: &Request<'_>, addr: IpAddr, path: &str) -> Part<HealthEvidence> {
         format!("/{path}")
     };
     let request = format!("GET http://{addr}{path}");
-    let rt = match crate::commands::probe::runtime() {
+    let rt = match crate::runtime::runtime() {
         Ok(rt) => rt,
         Err(e) => return Part::missing(e.to_string()),
     };

@@ -46,7 +46,7 @@ pub(super) fn gather(req: &Request<'_>, t: &Targets) -> Part<Vec<ProbeEvidence>>
         adaptive: false,
         ..ProbeConfig::default()
     };
-    let rt = match crate::commands::probe::runtime() {
+    let rt = match crate::runtime::runtime() {
         Ok(rt) => rt,
         Err(e) => return Part::missing(e.to_string()),
     };

@@ -1,10 +1,10 @@
 //! The namespace demo (Linux, root).
 
-use crate::commands::demo::{DemoReport, Story};
-use crate::commands::diagnose::render;
 use crate::exit::{CliError, Exit};
 use crate::gather::{self, Request};
 use crate::output::Output;
+use crate::report::render;
+use crate::story::{DemoReport, Story};
 use portdoctor_diagnose::{ProbeOutcome, diagnose};
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_lab::Lab;

@@ -38,7 +38,7 @@ pub fn probe_once(dst: IpAddr, port: u16, proto: Proto) -> (ProbeOutcome, Option
         adaptive: false,
         ..ProbeConfig::default()
     };
-    let rt = match crate::commands::probe::runtime() {
+    let rt = match crate::runtime::runtime() {
         Ok(rt) => rt,
         Err(e) => return (ProbeOutcome::Error(e.to_string()), None),
     };
