@@ -2,32 +2,15 @@
 //! while they all wait on the network, and shrinks when descriptors run out.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
-use crate::engine::{
-    Fast, Job, ProbeConfig, ProbeResult, SHORTAGE_PATIENCE, probe_job, probe_start, shortage_error,
-};
 use crate::error::ProbeError;
-use crate::rtt::RttEstimator;
-
-/// State shared by all probes of a run.
-pub(crate) struct Shared {
-    pub(crate) cfg: ProbeConfig,
-    pub(crate) rtt: Mutex<RttEstimator>,
-}
-
-impl Shared {
-    pub(crate) fn new(cfg: &ProbeConfig) -> Self {
-        Self {
-            cfg: cfg.clone(),
-            rtt: Mutex::new(RttEstimator::new(cfg.min_timeout, cfg.timeout)),
-        }
-    }
-}
+use crate::job::{Job, ProbeResult, SHORTAGE_PATIENCE, Shared, shortage_error};
+use crate::single::{Fast, probe_job, probe_start};
 
 /// Initial window of probes in flight.
 const START_WINDOW: usize = 256;
