@@ -7,7 +7,7 @@ use crate::output::Output;
 pub use crate::report::render;
 use clap::Args;
 use portdoctor_diagnose::Outcome;
-use portdoctor_diagnose::{Finding, Severity, diagnose};
+use portdoctor_diagnose::{Evidence, Finding, Severity, diagnose};
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::Proto;
 use std::net::IpAddr;
@@ -117,7 +117,8 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
     let findings = diagnose(&evidence);
     render(&evidence, &findings, out)?;
     if args.fix {
-        return apply_top_fix(args, &findings, out);
+        let exit = apply_top_fix(args, &findings, out)?;
+        return reprobe(&req, &evidence, exit, out);
     }
     Ok(exit_for(&findings))
 }
@@ -153,6 +154,23 @@ fn apply_top_fix(
         force: false,
     };
     crate::commands::fix::run_change(&change, portdoctor_firewall::plan::Goal::Open, out)
+}
+
+/// After `--fix`, with a peer to probe from (`--peer-netns`): a real connection settles it.
+fn reprobe(req: &Request<'_>, ev: &Evidence, exit: Exit, out: &Output) -> Result<Exit, CliError> {
+    let (Some(probe), Some(dst)) = (req.peer_probe, ev.peer_dst) else {
+        return Ok(exit);
+    };
+    let (outcome, _) = probe(dst, req.port);
+    let open = outcome == portdoctor_diagnose::ProbeOutcome::Open;
+    if !out.json {
+        out.line(&format!(
+            "probe from the peer to {}: {}",
+            std::net::SocketAddr::new(dst, req.port),
+            if open { "open" } else { "still not open" }
+        ))?;
+    }
+    Ok(if open { exit } else { Exit::Failed })
 }
 
 /// The exit code of a diagnosis (see the exit-code table in `exit.rs`).
