@@ -43,16 +43,19 @@
 //! [`Action::Unmodelled`]; it makes the result [`Decision::Unknown`] only when it can change
 //! the decision. See the crate README for the full list.
 
+pub mod addr;
 pub mod backend;
 pub mod collect;
 pub mod engine;
 mod error;
 pub mod eval;
 mod explain;
+pub mod fix;
 mod index;
 pub mod model;
 pub mod netfilter;
 pub mod sweep;
+pub mod windows;
 
 pub use backend::ipset::parse_ipset_save;
 pub use backend::iptables::parse_iptables_save;
@@ -64,3 +67,4 @@ pub use explain::{BackendVerdict, Explanation, evaluate, explain};
 pub use model::*;
 pub use netfilter::Netfilter;
 pub use sweep::{PortRange, Sweep, sweep};
+pub use windows::WindowsFirewall;
