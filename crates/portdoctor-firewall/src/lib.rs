@@ -54,6 +54,7 @@ pub mod fix;
 mod index;
 pub mod model;
 pub mod netfilter;
+pub mod pf;
 pub mod sweep;
 pub mod windows;
 
@@ -66,5 +67,6 @@ pub use error::ParseError;
 pub use explain::{BackendVerdict, Explanation, evaluate, explain};
 pub use model::*;
 pub use netfilter::Netfilter;
+pub use pf::PfFirewall;
 pub use sweep::{PortRange, Sweep, sweep};
 pub use windows::WindowsFirewall;

@@ -111,62 +111,92 @@ pub fn recognise(text: &str) -> bool {
 
 /// Loads several named texts (any mix of formats) into one state.
 pub fn load(files: &[(String, String)]) -> Result<WindowsFirewall, LoadError> {
-    let mut fw = WindowsFirewall::default();
-    let mut filters = HashMap::new();
-    let mut unfiltered: Vec<(String, String)> = vec![];
-    let mut addresses = vec![];
+    let mut acc = Loading::default();
     for (name, text) in files {
+        let format = format_of(text).ok_or_else(|| LoadError::Unrecognised {
+            file: name.clone(),
+            hint: hint(text),
+        })?;
+        acc.read(format, name, text)?;
+    }
+    acc.finish()
+}
+
+/// Loads one text with the reader of `format`, without recognising it first (fuzzing, or a
+/// format the caller already knows).
+pub fn load_as(format: Format, name: &str, text: &str) -> Result<WindowsFirewall, LoadError> {
+    let mut acc = Loading::default();
+    acc.read(format, name, text)?;
+    acc.finish()
+}
+
+/// State being loaded from several files, with what is joined at the end.
+#[derive(Default)]
+struct Loading {
+    fw: WindowsFirewall,
+    filters: HashMap<String, Vec<serde_json::Map<String, serde_json::Value>>>,
+    unfiltered: Vec<(String, String)>,
+    addresses: Vec<(String, crate::addr::IpRange)>,
+}
+
+impl Loading {
+    fn read(&mut self, format: Format, name: &str, text: &str) -> Result<(), LoadError> {
+        let fw = &mut self.fw;
         let before = fw.rules.len();
-        match format_of(text) {
-            Some(Format::Json) => {
+        match format {
+            Format::Json => {
                 let p = json::parse(name, text)?;
                 fw.rules.extend(p.rules);
                 fw.profiles.extend(p.profiles);
                 fw.interfaces.extend(p.interfaces);
                 fw.environment.extend(p.environment);
-                addresses.extend(p.addresses);
-                unfiltered.extend(p.unfiltered.into_iter().map(|r| (name.clone(), r)));
+                self.addresses.extend(p.addresses);
+                self.unfiltered
+                    .extend(p.unfiltered.into_iter().map(|r| (name.to_string(), r)));
                 for (k, v) in p.filters {
-                    filters.entry(k).or_insert_with(Vec::new).extend(v);
+                    self.filters.entry(k).or_default().extend(v);
                 }
             }
-            Some(Format::Csv) => fw.rules.extend(csv::parse(name, text)?),
-            Some(Format::NetshRules) => fw.rules.extend(netsh::parse_rules(name, text)?),
-            Some(Format::NetshProfiles) => {
+            Format::Csv => fw.rules.extend(csv::parse(name, text)?),
+            Format::NetshRules => fw.rules.extend(netsh::parse_rules(name, text)?),
+            Format::NetshProfiles => {
                 let ps = netsh::parse_profiles(name, text)?;
                 fw.current_profiles = netsh::current_profiles(&ps);
                 fw.profiles.extend(ps);
             }
-            Some(Format::Registry) => fw.rules.extend(registry::parse(name, text)?),
-            None => {
-                return Err(LoadError::Unrecognised {
-                    file: name.clone(),
-                    hint: hint(text),
-                });
-            }
+            Format::Registry => fw.rules.extend(registry::parse(name, text)?),
         }
         fw.sources.push(SourceReport {
-            tool: name.clone(),
+            tool: name.to_string(),
             backend: Some(Backend::WindowsFirewall),
             active: Ok(fw.rules.len() > before || !fw.profiles.is_empty()),
         });
+        Ok(())
     }
-    json::join_filters("", &mut fw.rules, &filters)?;
-    if let Some((file, rule)) = unfiltered.iter().find(|(_, r)| !filters.contains_key(r)) {
-        return Err(LoadError::Unrecognised {
-            file: file.clone(),
-            hint: format!(
-                "rule `{rule}` has no port, address or program filter: give the filter \
-                 cmdlets' output too (export.ps1 joins them)"
-            ),
-        });
-    }
-    for (alias, subnet) in addresses {
-        if let Some(i) = fw.interfaces.iter_mut().find(|i| i.alias == alias) {
-            i.subnets.push(subnet);
+
+    fn finish(mut self) -> Result<WindowsFirewall, LoadError> {
+        let fw = &mut self.fw;
+        json::join_filters("", &mut fw.rules, &self.filters)?;
+        if let Some((file, rule)) = self
+            .unfiltered
+            .iter()
+            .find(|(_, r)| !self.filters.contains_key(r))
+        {
+            return Err(LoadError::Unrecognised {
+                file: file.clone(),
+                hint: format!(
+                    "rule `{rule}` has no port, address or program filter: give the filter \
+                     cmdlets' output too (export.ps1 joins them)"
+                ),
+            });
         }
+        for (alias, subnet) in self.addresses {
+            if let Some(i) = fw.interfaces.iter_mut().find(|i| i.alias == alias) {
+                i.subnets.push(subnet);
+            }
+        }
+        Ok(self.fw)
     }
-    Ok(fw)
 }
 
 /// What an unrecognised text looks like, for the error.
