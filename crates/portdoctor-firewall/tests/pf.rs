@@ -381,3 +381,47 @@ fn nested_anchor_listing_is_evaluated_in_place() {
         "com.apple/250.ApplicationFirewall"
     );
 }
+
+/// Live collection through a fake runner answering as `pfctl` and `socketfilterfw` would.
+#[test]
+fn collect_reads_pfctl_tables_and_socketfilterfw() {
+    use portdoctor_firewall::collect::{RunOutput, Runner};
+    struct Fake;
+    impl Runner for Fake {
+        fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
+            let ok = |s: &str| {
+                Ok(RunOutput {
+                    code: Some(0),
+                    stdout: s.into(),
+                    stderr: String::new(),
+                })
+            };
+            match (program, args) {
+                ("pfctl", ["-s", "info"]) => {
+                    ok("Status: Enabled for 0 days 00:10:00           Debug: Urgent\n")
+                }
+                ("pfctl", ["-a", "*", "-sr"]) => {
+                    ok("block drop in quick from <bad> to any\npass in all\n")
+                }
+                ("pfctl", ["-t", "bad", "-T", "show"]) => ok("   203.0.113.66\n"),
+                (p, ["--getglobalstate"]) if p.ends_with("socketfilterfw") => {
+                    ok("Firewall is disabled. (State = 0)\n")
+                }
+                _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+            }
+        }
+    }
+    let fw = pf::collect(&Fake);
+    assert_eq!(fw.enabled, Some(true));
+    assert_eq!(fw.main.len(), 2);
+    assert!(fw.tables["bad"].live);
+    assert_eq!(fw.alf.as_ref().unwrap().enabled, Some(false));
+    let v = fw
+        .explain(&pkt(Proto::Tcp, "203.0.113.66", "192.168.1.20", 22, "en0"))
+        .overall;
+    assert_eq!(v.decision, Decision::Drop);
+    let v = fw
+        .explain(&pkt(Proto::Tcp, "203.0.113.67", "192.168.1.20", 22, "en0"))
+        .overall;
+    assert_eq!(v.decision, Decision::Accept);
+}

@@ -491,3 +491,35 @@ fn export_script_is_shipped() {
     assert!(windows::EXPORT_SCRIPT.contains("Get-NetFirewallPortFilter"));
     assert!(windows::EXPORT_SCRIPT.contains("Get-NetConnectionProfile"));
 }
+
+#[test]
+fn bypass_rules_are_set_aside_with_the_assumption_stated() {
+    // An authenticated-bypass allow (netsh `action=bypass`) cannot apply to a packet that is
+    // not IPsec-authenticated: the profile default decides, and the verdict says why.
+    let mut fw = load(&["zh_cn_currentprofile.txt"]);
+    let edit = portdoctor_firewall::Edit::InsertText {
+        engine: portdoctor_firewall::EngineKind::Windows,
+        scope: "Local".into(),
+        before: None,
+        text: "name=\"bypass 8080\" dir=in action=bypass protocol=TCP localport=8080".into(),
+    };
+    let e = fw.edited(std::slice::from_ref(&edit)).unwrap();
+    let v = e.explain(&tcp("192.168.1.7", 8080, GO)).overall;
+    assert_eq!(v.decision, Decision::Drop);
+    assert!(
+        v.assumptions
+            .iter()
+            .any(|a| a == windows::NOT_AUTHENTICATED),
+        "{v:?}"
+    );
+    // Edits are checked: a removed rule must still be there, netsh arguments must parse.
+    let bad = portdoctor_firewall::Edit::InsertText {
+        engine: portdoctor_firewall::EngineKind::Windows,
+        scope: "Local".into(),
+        before: None,
+        text: "name=x dir=sideways".into(),
+    };
+    assert!(fw.edited(&[bad]).is_err());
+    fw.rules.clear();
+    assert!(!fw.unread());
+}

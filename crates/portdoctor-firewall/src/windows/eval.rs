@@ -106,6 +106,7 @@ impl WindowsFirewall {
             iface: pkt.iif.as_deref().and_then(|a| self.interface(a)),
             all_ifaces: &self.interfaces,
             vars: &self.environment,
+            reasons: false,
         }
     }
 
@@ -176,6 +177,9 @@ impl WindowsFirewall {
                 continue;
             }
             let t = filter::matches(r, &env);
+            if matches!(t, Tri::No(_)) && (r.requires_security || r.action == RuleAction::Bypass) {
+                acc.set_aside |= only_security_fails(r, &env);
+            }
             acc.add(i, r, t, &s);
         }
         acc.finish(p, &s)
@@ -193,7 +197,8 @@ impl WindowsFirewall {
         let Some(&p) = profiles.first() else {
             return vec![];
         };
-        let env = self.env(pkt, p);
+        let mut env = self.env(pkt, p);
+        env.reasons = true;
         let mut out = vec![];
         for (i, r) in self.rules.iter().enumerate() {
             if r.action == RuleAction::Block || r.direction != Direction::In {
@@ -233,6 +238,14 @@ impl WindowsFirewall {
             .map(|(i, r)| rule_ref(i, r))
             .collect()
     }
+}
+
+/// Whether the IPsec condition is the only one of `r` that fails.
+fn only_security_fails(r: &WinRule, env: &Env<'_>) -> bool {
+    filter::check(r, env)
+        .into_iter()
+        .filter(|(_, t)| matches!(t, Tri::No(_)))
+        .all(|(f, _)| f == FilterField::Security)
 }
 
 fn describe(d: &Decision) -> String {
@@ -285,18 +298,14 @@ struct Acc {
 
 impl Acc {
     fn add(&mut self, i: usize, r: &WinRule, t: Tri, s: &ProfileSettings) {
-        let rf = rule_ref(i, r);
         let block = r.action == RuleAction::Block;
         if !block && s.allow_inbound_rules == Setting::Off {
             return;
         }
         match t {
-            Tri::No(why) => {
-                if why.contains("IPsec") {
-                    self.set_aside = true;
-                }
-            }
+            Tri::No(_) => {}
             Tri::Yes => {
+                let rf = rule_ref(i, r);
                 let what = if block {
                     "block rule matches"
                 } else {
@@ -321,6 +330,7 @@ impl Acc {
                 .push(rf);
             }
             Tri::Maybe(why) => {
+                let rf = rule_ref(i, r);
                 self.trace
                     .push(step(StepKind::Undecided, &rf, format!("may match: {why}")));
                 if block {

@@ -61,6 +61,21 @@ pub(crate) struct Env<'a> {
     pub iface: Option<&'a Interface>,
     pub all_ifaces: &'a [Interface],
     pub vars: &'a HashMap<String, String>,
+    /// Write out why a condition fails (near misses); off for plain evaluation, which only
+    /// needs yes/no and would otherwise format a message per rule and packet.
+    pub reasons: bool,
+}
+
+impl Env<'_> {
+    fn tri(&self, ok: bool, why: impl FnOnce() -> String) -> Tri {
+        if ok {
+            Tri::Yes
+        } else if self.reasons {
+            Tri::No(why())
+        } else {
+            Tri::No(String::new())
+        }
+    }
 }
 
 /// Every condition of `r` for the packet, in a fixed order.
@@ -68,27 +83,27 @@ pub(crate) fn check(r: &WinRule, e: &Env<'_>) -> Vec<(FilterField, Tri)> {
     vec![
         (
             FilterField::Enabled,
-            tri(r.enabled, || "the rule is disabled".into()),
+            e.tri(r.enabled, || "the rule is disabled".into()),
         ),
         (
             FilterField::Direction,
-            tri(r.direction == Direction::In, || {
+            e.tri(r.direction == Direction::In, || {
                 "the rule is outbound".into()
             }),
         ),
         (FilterField::Profile, profile(r, e)),
-        (FilterField::Protocol, protocol(r, e.pkt)),
-        (FilterField::LocalPort, port(r, e.pkt, true)),
-        (FilterField::RemotePort, port(r, e.pkt, false)),
+        (FilterField::Protocol, protocol(r, e)),
+        (FilterField::LocalPort, port(r, e, true)),
+        (FilterField::RemotePort, port(r, e, false)),
         (FilterField::LocalAddress, address(r, e, true)),
         (FilterField::RemoteAddress, address(r, e, false)),
         (FilterField::Program, program(r, e)),
-        (FilterField::Service, service(r, e.pkt)),
-        (FilterField::Package, package(r, e.pkt)),
-        (FilterField::Interface, interface(r, e.pkt)),
+        (FilterField::Service, service(r, e)),
+        (FilterField::Package, package(r, e)),
+        (FilterField::Interface, interface(r, e)),
         (FilterField::InterfaceType, interface_type(r, e)),
-        (FilterField::EdgeTraversal, edge(r, e.pkt)),
-        (FilterField::Security, security(r)),
+        (FilterField::EdgeTraversal, edge(r, e)),
+        (FilterField::Security, security(r, e)),
     ]
 }
 
@@ -110,12 +125,8 @@ pub(crate) fn matches(r: &WinRule, e: &Env<'_>) -> Tri {
     }
 }
 
-fn tri(ok: bool, why: impl FnOnce() -> String) -> Tri {
-    if ok { Tri::Yes } else { Tri::No(why()) }
-}
-
 fn profile(r: &WinRule, e: &Env<'_>) -> Tri {
-    tri(r.profiles.has(e.profile), || {
+    e.tri(r.profiles.has(e.profile), || {
         format!(
             "the rule is for {} and the packet arrives on a {} network",
             r.profiles.describe(),
@@ -124,10 +135,11 @@ fn profile(r: &WinRule, e: &Env<'_>) -> Tri {
     })
 }
 
-fn protocol(r: &WinRule, p: &Packet) -> Tri {
+fn protocol(r: &WinRule, e: &Env<'_>) -> Tri {
+    let p = e.pkt;
     match r.protocol {
         ProtoFilter::Any => Tri::Yes,
-        ProtoFilter::Number(n) => tri(n == p.proto.number(), || {
+        ProtoFilter::Number(n) => e.tri(n == p.proto.number(), || {
             format!(
                 "the rule is for protocol {}, the packet is {}",
                 proto_name(n),
@@ -160,7 +172,8 @@ fn keyword_port(k: &str) -> Option<u16> {
     }
 }
 
-fn port(r: &WinRule, p: &Packet, local: bool) -> Tri {
+fn port(r: &WinRule, e: &Env<'_>, local: bool) -> Tri {
+    let p = e.pkt;
     let spec = if local {
         &r.local_ports
     } else {
@@ -194,11 +207,13 @@ fn port(r: &WinRule, p: &Packet, local: bool) -> Tri {
     }
     match maybe {
         Some(m) => Tri::Maybe(m),
-        None => Tri::No(format!(
-            "the rule's {} ports are {}, the packet's is {port}",
-            if local { "local" } else { "remote" },
-            describe_ports(items)
-        )),
+        None => e.tri(false, || {
+            format!(
+                "the rule's {} ports are {}, the packet's is {port}",
+                if local { "local" } else { "remote" },
+                describe_ports(items)
+            )
+        }),
     }
 }
 
@@ -240,7 +255,9 @@ fn address(r: &WinRule, e: &Env<'_>, local: bool) -> Tri {
     let side = if local { "local" } else { "remote" };
     match maybe {
         Some(m) => Tri::Maybe(m),
-        None => Tri::No(format!("the rule's {side} addresses do not include {a}")),
+        None => e.tri(false, || {
+            format!("the rule's {side} addresses do not include {a}")
+        }),
     }
 }
 
@@ -253,7 +270,7 @@ fn keyword_addr(k: &str, a: IpAddr, e: &Env<'_>) -> Tri {
             _ => true,
         };
         if !fam_ok {
-            return Tri::No(format!("{k} does not cover {a}"));
+            return e.tri(false, || format!("{k} does not cover {a}"));
         }
         let subnets: Vec<_> = e.all_ifaces.iter().flat_map(|i| &i.subnets).collect();
         if subnets.is_empty() {
@@ -261,7 +278,7 @@ fn keyword_addr(k: &str, a: IpAddr, e: &Env<'_>) -> Tri {
                 "`{k}` needs the host's subnets (not in the export: add Get-NetIPAddress)"
             ));
         }
-        return tri(subnets.iter().any(|s| s.contains(a)), || {
+        return e.tri(subnets.iter().any(|s| s.contains(a)), || {
             format!("{a} is not on a local subnet")
         });
     }
@@ -325,12 +342,13 @@ fn program(r: &WinRule, e: &Env<'_>) -> Tri {
         Ok(w) => w,
         Err(m) => return Tri::Maybe(format!("program {want}: {m}")),
     };
-    tri(norm_path(&w) == norm_path(have), || {
+    e.tri(norm_path(&w) == norm_path(have), || {
         format!("the rule is for program {want}, the listener is {have}")
     })
 }
 
-fn service(r: &WinRule, p: &Packet) -> Tri {
+fn service(r: &WinRule, e: &Env<'_>) -> Tri {
+    let p = e.pkt;
     let want = match &r.service {
         Recorded::Missing(why) => return Tri::Maybe(format!("service filter {why}")),
         Recorded::Known(None) => return Tri::Yes,
@@ -341,13 +359,14 @@ fn service(r: &WinRule, p: &Packet) -> Tri {
             "the rule is limited to service `{want}` and the listener's service is unknown"
         )),
         Some(_) if want == "*" => Tri::Yes,
-        Some(have) => tri(have.eq_ignore_ascii_case(want), || {
+        Some(have) => e.tri(have.eq_ignore_ascii_case(want), || {
             format!("the rule is for service `{want}`, the listener is service `{have}`")
         }),
     }
 }
 
-fn package(r: &WinRule, p: &Packet) -> Tri {
+fn package(r: &WinRule, e: &Env<'_>) -> Tri {
+    let p = e.pkt;
     match &r.package {
         Recorded::Known(None) => Tri::Yes,
         Recorded::Missing(why) if r.display_name.starts_with("@{") => {
@@ -355,10 +374,12 @@ fn package(r: &WinRule, p: &Packet) -> Tri {
         }
         Recorded::Missing(_) => Tri::Yes,
         Recorded::Known(Some(sid)) => match &p.local_program {
-            Some(prog) if !norm_path(prog).contains("\\windowsapps\\") => Tri::No(format!(
-                "the rule is for app package {sid}; {prog} is not a packaged app (it is \
-                 outside WindowsApps)"
-            )),
+            Some(prog) if !norm_path(prog).contains("\\windowsapps\\") => e.tri(false, || {
+                format!(
+                    "the rule is for app package {sid}; {prog} is not a packaged app (it is \
+                     outside WindowsApps)"
+                )
+            }),
             _ => Tri::Maybe(format!(
                 "the rule is for app package {sid}: the listener's package is unknown"
             )),
@@ -366,13 +387,14 @@ fn package(r: &WinRule, p: &Packet) -> Tri {
     }
 }
 
-fn interface(r: &WinRule, p: &Packet) -> Tri {
+fn interface(r: &WinRule, e: &Env<'_>) -> Tri {
+    let p = e.pkt;
     let Some(list) = &r.interfaces else {
         return Tri::Yes;
     };
     match &p.iif {
         None => Tri::Maybe("the rule is limited to interfaces and the packet's is unknown".into()),
-        Some(i) => tri(list.iter().any(|x| x.eq_ignore_ascii_case(i)), || {
+        Some(i) => e.tri(list.iter().any(|x| x.eq_ignore_ascii_case(i)), || {
             format!(
                 "the rule is for interfaces {}, the packet arrives on {i}",
                 list.join(", ")
@@ -389,13 +411,14 @@ fn interface_type(r: &WinRule, e: &Env<'_>) -> Tri {
         None => {
             Tri::Maybe("the rule is limited to interface types and the packet's is unknown".into())
         }
-        Some(k) => tri(list.contains(&k), || {
+        Some(k) => e.tri(list.contains(&k), || {
             format!("the rule is for {list:?} interfaces, the packet's is {k:?}")
         }),
     }
 }
 
-fn edge(r: &WinRule, p: &Packet) -> Tri {
+fn edge(r: &WinRule, e: &Env<'_>) -> Tri {
+    let p = e.pkt;
     let over_edge = p
         .iif
         .as_deref()
@@ -414,8 +437,8 @@ fn edge(r: &WinRule, p: &Packet) -> Tri {
     }
 }
 
-fn security(r: &WinRule) -> Tri {
-    tri(
+fn security(r: &WinRule, e: &Env<'_>) -> Tri {
+    e.tri(
         !r.requires_security && r.action != RuleAction::Bypass,
         || "the rule needs IPsec-authenticated traffic; the packet is assumed not to be".into(),
     )
