@@ -62,6 +62,18 @@ fn recognised_by_content() {
     );
     assert!(!pf::recognise("*filter\n:INPUT DROP [0:0]\nCOMMIT\n"));
     assert!(!pf::recognise("Rule Name:     x\n"));
+    assert!(!pf::recognise(
+        "table inet filter {\n\tchain input {\n\t}\n}\n"
+    ));
+    assert!(!pf::recognise(
+        &std::fs::read_to_string(format!(
+            "{}/tests/data/default_deny.nft",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    ));
+    let e = pf::load(&[("x".into(), "anchor \"a\" {\npass in all\n".into())]).unwrap_err();
+    assert_eq!(e.line, 1, "{e}");
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub use model::*;
 pub struct LoadError {
     /// File name as given.
     pub file: String,
-    /// 1-based line (0 when at the end of the text).
+    /// 1-based line.
     pub line: usize,
     /// 1-based column.
     pub column: usize,
@@ -170,7 +170,13 @@ pub fn format_of(text: &str) -> Option<Format> {
         word
     };
     let macro_def = lex::macro_def(first).is_some();
-    (STATEMENTS.contains(&word) || macro_def).then_some(Format::Rules)
+    // nft's `table inet filter {` is not pf's `table <name> …`.
+    let nft_table = word == "table"
+        && !first
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|w| w.starts_with('<'));
+    ((STATEMENTS.contains(&word) && !nft_table) || macro_def).then_some(Format::Rules)
 }
 
 /// Whether `text` is pf (or Application Firewall) input.

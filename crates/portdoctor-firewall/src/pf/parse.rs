@@ -57,8 +57,9 @@ type R<T> = Result<T, (usize, String)>;
 pub(crate) fn parse(text: &str) -> Result<Parsed, Bad> {
     let mut p = Parsed::default();
     let mut macros: HashMap<String, String> = HashMap::new();
-    // Open nested blocks: (rules of the enclosing level, the anchor rule being filled).
-    let mut stack: Vec<(Vec<PfRule>, PfRule)> = vec![];
+    // Open nested blocks: (rules of the enclosing level, the anchor rule being filled, the
+    // line it opened on).
+    let mut stack: Vec<(Vec<PfRule>, PfRule, usize)> = vec![];
     let mut cur: Vec<PfRule> = vec![];
     for l in lex::logical_lines(text) {
         let raw = l.text.trim();
@@ -71,7 +72,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Bad> {
             continue;
         }
         if raw == "}" {
-            let Some((outer, mut anchor)) = stack.pop() else {
+            let Some((outer, mut anchor, _)) = stack.pop() else {
                 return Err(bad(1, "`}` without an open anchor block".into()));
             };
             if let PfAction::Anchor { inline, .. } = &mut anchor.action {
@@ -125,7 +126,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Bad> {
                             "only an anchor rule opens a `{` block".into(),
                         ));
                     }
-                    stack.push((std::mem::take(&mut cur), r));
+                    stack.push((std::mem::take(&mut cur), r, l.no));
                 } else {
                     cur.push(r);
                 }
@@ -139,9 +140,9 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Bad> {
             }
         }
     }
-    if let Some((_, a)) = stack.last() {
+    if let Some((_, a, line)) = stack.last() {
         return Err(Bad {
-            line: 0,
+            line: *line,
             col: 1,
             msg: format!("anchor block `{}` is not closed", a.text),
         });
