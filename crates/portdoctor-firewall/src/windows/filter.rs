@@ -107,12 +107,33 @@ pub(crate) fn check(r: &WinRule, e: &Env<'_>) -> Vec<(FilterField, Tri)> {
     ]
 }
 
-/// The rule's overall match: `No` at the first failing condition, else `Maybe` listing the
-/// undecided ones, else `Yes`.
+/// The rule's overall match: `No` at the first failing condition (cheap conditions first,
+/// the rest not evaluated), else `Maybe` listing the undecided ones, else `Yes`.
 pub(crate) fn matches(r: &WinRule, e: &Env<'_>) -> Tri {
-    let mut maybe = vec![];
-    for (_, t) in check(r, e) {
-        match t {
+    let mut maybe: Vec<String> = vec![];
+    let fields: [&dyn Fn() -> Tri; 15] = [
+        &|| e.tri(r.enabled, || "the rule is disabled".into()),
+        &|| {
+            e.tri(r.direction == Direction::In, || {
+                "the rule is outbound".into()
+            })
+        },
+        &|| protocol(r, e),
+        &|| port(r, e, true),
+        &|| profile(r, e),
+        &|| port(r, e, false),
+        &|| address(r, e, true),
+        &|| address(r, e, false),
+        &|| interface(r, e),
+        &|| interface_type(r, e),
+        &|| edge(r, e),
+        &|| security(r, e),
+        &|| program(r, e),
+        &|| service(r, e),
+        &|| package(r, e),
+    ];
+    for f in fields {
+        match f() {
             Tri::No(why) => return Tri::No(why),
             Tri::Maybe(why) => maybe.push(why),
             Tri::Yes => {}
