@@ -20,6 +20,10 @@
 //! - Sweep all ports: [`sweep()`]`(&[Ruleset], &Packet) -> Sweep` — decisions for dport
 //!   0..=65535 as compressed ranges (the packet's `dport` is ignored).
 //! - Read the live rulesets: [`collect::collect`] with a [`collect::Runner`].
+//! - Other engines behind [`Engine`]: [`windows`] (Windows Defender Firewall: PowerShell JSON
+//!   export, Export-FirewallRules CSV, netsh text, registry rule strings, COM on Windows;
+//!   near misses; fixes) and [`pf`] (pf.conf, `pfctl` listings and tables, the macOS
+//!   Application Firewall; fixes). Fix shapes shared by both are in [`fix`].
 //!
 //! Model types are in [`model`]: [`Packet`], [`Verdict`], [`Decision`], [`RuleRef`], [`Step`].
 //! All are serde-serialisable with snake_case field names.

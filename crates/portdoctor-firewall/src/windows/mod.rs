@@ -2,7 +2,7 @@
 //! ([`EXPORT_SCRIPT`]), Export-FirewallRules CSV, `netsh advfirewall` text (English, zh-CN,
 //! German) and registry rule strings, all recognised by content; the evaluator in
 //! Microsoft's documented order; near misses; fixes with what-if edits; live reading through
-//! COM `INetFwPolicy2` on Windows ([`live`]).
+//! COM `INetFwPolicy2` on Windows (`live`, `cfg(windows)`).
 //!
 //! [`crate::RuleRef`] mapping: `table` = policy store (`Local`, `GroupPolicy`, … or
 //! `unknown store`), `chain` = rule group, `text` = display name, `comment` = the unique rule
