@@ -437,3 +437,31 @@ fn collect_reads_pfctl_tables_and_socketfilterfw() {
         .overall;
     assert_eq!(v.decision, Decision::Accept);
 }
+
+#[test]
+fn undecided_rules_do_not_explode_into_paths() {
+    // 40 rules that each may match (the packet's interface is unknown): paths in the same state
+    // are merged, so the answer lists the reasons instead of hitting the path limit.
+    let text: String = (0..40)
+        .map(|i| format!("pass in on en{i} proto tcp all\nblock in on en{i} proto tcp all\n"))
+        .collect();
+    let fw = pf::load(&[("r".into(), text)]).unwrap();
+    let mut p = pkt(Proto::Tcp, "203.0.113.5", "192.168.1.20", 22, "x");
+    p.iif = None;
+    let Decision::Unknown(why) = fw.evaluate_pf(&p).decision else {
+        panic!()
+    };
+    assert!(!why.contains("more than"), "{why}");
+    assert!(why.contains("interface is unknown"), "{why}");
+}
+
+#[test]
+fn quick_anchor_ends_evaluation_only_when_a_rule_inside_matched() {
+    let text = "anchor \"a\" in quick {\n  pass in proto tcp from any to any port 22\n}\nblock return in all\n";
+    let fw = pf::load(&[("r".into(), text.into())]).unwrap();
+    let v = fw.evaluate_pf(&pkt(Proto::Tcp, "203.0.113.5", "192.168.1.20", 22, "en0"));
+    assert_eq!(v.decision, Decision::Accept);
+    assert_eq!(v.decided_by.unwrap().table, "a");
+    let v = fw.evaluate_pf(&pkt(Proto::Tcp, "203.0.113.5", "192.168.1.20", 80, "en0"));
+    assert_eq!(v.decision, Decision::Reject(RejectKind::TcpReset));
+}

@@ -101,7 +101,8 @@ struct Hit {
 struct Path {
     last: Option<Hit>,
     done: bool,
-    matched: usize,
+    /// A pass/block rule matched since entering the current anchor (for `anchor … quick`).
+    hit: bool,
     why: Vec<String>,
     unread: Vec<String>,
     trace: Vec<Step>,
@@ -249,6 +250,7 @@ impl Ctx<'_> {
                     }
                 }
             }
+            let next = merge(next);
             if next.len() > MAX_PATHS {
                 let mut p = Path::default();
                 p.unread
@@ -270,7 +272,7 @@ impl Ctx<'_> {
                 return self.anchor(r, anchor, name, inline.as_deref(), p, depth);
             }
         };
-        p.matched += 1;
+        p.hit = true;
         p.trace.push(step(
             StepKind::Matched,
             &rf,
@@ -296,7 +298,9 @@ impl Ctx<'_> {
         p: Path,
         depth: usize,
     ) -> Vec<Path> {
-        let before = p.matched;
+        let outer_hit = p.hit;
+        let mut p = p;
+        p.hit = false;
         let out = if depth >= MAX_DEPTH {
             let mut p = p;
             p.unread
@@ -310,9 +314,10 @@ impl Ctx<'_> {
         };
         out.into_iter()
             .map(|mut x| {
-                if r.quick && x.matched > before {
+                if r.quick && x.hit {
                     x.done = true;
                 }
+                x.hit |= outer_hit;
                 x
             })
             .collect()
@@ -630,6 +635,33 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// Paths in the same state (same last decisive rule, same `quick` end, same match count,
+/// same unread anchors) lead to the same outcomes: keep one, with every reason. Last-match
+/// evaluation then grows with the rules, not exponentially with the undecided ones.
+fn merge(paths: Vec<Path>) -> Vec<Path> {
+    let mut out: Vec<Path> = Vec::with_capacity(paths.len());
+    for p in paths {
+        let same = |q: &Path| {
+            q.done == p.done
+                && q.hit == p.hit
+                && q.unread == p.unread
+                && q.last.as_ref().map(|h| (&h.rule, h.block))
+                    == p.last.as_ref().map(|h| (&h.rule, h.block))
+        };
+        match out.iter_mut().find(|q| same(q)) {
+            Some(q) => {
+                for w in p.why {
+                    if !q.why.contains(&w) {
+                        q.why.push(w);
+                    }
+                }
+            }
+            None => out.push(p),
+        }
+    }
+    out
 }
 
 fn bool_tri(b: bool) -> Tri {
