@@ -99,6 +99,14 @@ fn stock_macos_anchors_unread_make_it_unknown_or_an_assumption() {
         assert_eq!(v.decision, Decision::Accept, "{f}");
         assert!(v.decided_by.unwrap().text.contains("passes by default"));
         assert!(v.assumptions.iter().any(|a| a.contains("com.apple")));
+        if f.ends_with(".conf") {
+            // pf.conf's `rdr-anchor` is read past: stated, not silently ignored.
+            let rdr = v
+                .assumptions
+                .iter()
+                .any(|a| a.contains("rdr-anchor \"com.apple/*\""));
+            assert!(rdr, "{:?}", v.assumptions);
+        }
         // pf is disabled by default on macOS.
         fw.enabled = Some(false);
         assert!(

@@ -159,6 +159,13 @@ impl PfFirewall {
         let paths = ctx.run(&self.main, "", vec![Path::default()], 0);
         let mut v = ctx.finish(paths);
         v.assumptions.extend(ctx.assumptions.into_inner());
+        if let Some(first) = self.redirects.first() {
+            v.assumptions.push(format!(
+                "no redirection applies to the packet: {} rdr/binat statement(s) are not \
+                 evaluated (e.g. `{first}`); pf filters the redirected packet",
+                self.redirects.len()
+            ));
+        }
         v
     }
 

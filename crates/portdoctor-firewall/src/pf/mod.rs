@@ -63,6 +63,8 @@ pub struct PfFirewall {
     pub block_policy: BlockPolicy,
     /// `set skip on` interfaces.
     pub skip: Vec<String>,
+    /// Redirections (`rdr`, `binat`, their anchors) read past: not evaluated.
+    pub redirects: Vec<String>,
     /// `pfctl -s info`: enabled or not (`None`: not read; pf is disabled by default on macOS).
     pub enabled: Option<bool>,
     /// Interfaces with their addresses and subnets, for `en0`, `(en0)`, `en0:network`, `self`.
@@ -87,6 +89,7 @@ impl Default for PfFirewall {
             tables: BTreeMap::new(),
             block_policy: BlockPolicy::Drop,
             skip: vec![],
+            redirects: vec![],
             enabled: None,
             interfaces: vec![],
             alf: None,
@@ -274,6 +277,7 @@ impl PfFirewall {
                     self.block_policy = bp;
                 }
                 self.skip.extend(p.skip);
+                self.redirects.extend(p.redirects);
             }
         }
         self.sources.push(SourceReport {

@@ -30,6 +30,9 @@ pub(crate) struct Parsed {
     pub skip: Vec<String>,
     /// Statements read past without effect on filtering (for the report).
     pub ignored: usize,
+    /// Redirections read past (`rdr`, `binat`, `rdr-anchor`, `binat-anchor`): pf filters the
+    /// translated packet, so they could change the port the rules see.
+    pub redirects: Vec<String>,
 }
 
 /// Statements that do not filter inbound packets.
@@ -131,7 +134,13 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Bad> {
                     cur.push(r);
                 }
             }
-            w if NON_FILTER.contains(&w) => p.ignored += 1,
+            w if NON_FILTER.contains(&w) => {
+                p.ignored += 1;
+                if matches!(w, "rdr" | "binat" | "rdr-anchor" | "binat-anchor") {
+                    p.redirects
+                        .push(expanded.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+            }
             w => {
                 return Err(bad(
                     first.col,
