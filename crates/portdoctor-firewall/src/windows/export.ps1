@@ -51,17 +51,17 @@ $outRules = foreach ($r in $rules) {
         PolicyStoreSourceType = [string]$r.PolicyStoreSourceType
         PortFilter            = [ordered]@{
             Protocol   = [string]$p.Protocol
-            LocalPort  = Strings $p.LocalPort
-            RemotePort = Strings $p.RemotePort
-            IcmpType   = Strings $p.IcmpType
+            LocalPort  = @(Strings $p.LocalPort)
+            RemotePort = @(Strings $p.RemotePort)
+            IcmpType   = @(Strings $p.IcmpType)
         }
         AddressFilter         = [ordered]@{
-            LocalAddress  = Strings $a.LocalAddress
-            RemoteAddress = Strings $a.RemoteAddress
+            LocalAddress  = @(Strings $a.LocalAddress)
+            RemoteAddress = @(Strings $a.RemoteAddress)
         }
         ApplicationFilter     = [ordered]@{ Program = [string]$ap.Program; Package = [string]$ap.Package }
         ServiceFilter         = [ordered]@{ Service = [string]$s.Service }
-        InterfaceFilter       = [ordered]@{ InterfaceAlias = Strings $i.InterfaceAlias }
+        InterfaceFilter       = [ordered]@{ InterfaceAlias = @(Strings $i.InterfaceAlias) }
         InterfaceTypeFilter   = [ordered]@{ InterfaceType = [string]$t.InterfaceType }
         SecurityFilter        = [ordered]@{
             Authentication     = [string]$x.Authentication
