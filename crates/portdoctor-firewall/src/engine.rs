@@ -86,6 +86,28 @@ pub enum Edit {
         /// Its new action.
         action: Action,
     },
+    /// Insert a rule written in the engine's own syntax: pf, a pf.conf rule line, into the
+    /// anchor `scope` ("" for the main ruleset); Windows, the arguments of
+    /// `netsh advfirewall firewall add rule` (after `rule`), into the policy store `scope`.
+    /// Netfilter does not take it (use [`Edit::Insert`]).
+    InsertText {
+        /// Which engine the text is written for.
+        engine: EngineKind,
+        /// pf anchor path or Windows policy store.
+        scope: String,
+        /// Insert before this 1-based position of the scope; `None`: append.
+        before: Option<usize>,
+        /// The rule text.
+        text: String,
+    },
+    /// Change settings of a rule in place, written in the engine's own syntax (Windows: the
+    /// arguments after `new` of `netsh advfirewall firewall set rule`, e.g. `profile=any`).
+    ModifyText {
+        /// The rule.
+        rule: RuleRef,
+        /// The new settings.
+        text: String,
+    },
 }
 
 /// Why an edit cannot be applied to an engine's state.

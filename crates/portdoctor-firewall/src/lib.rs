@@ -20,6 +20,10 @@
 //! - Sweep all ports: [`sweep()`]`(&[Ruleset], &Packet) -> Sweep` — decisions for dport
 //!   0..=65535 as compressed ranges (the packet's `dport` is ignored).
 //! - Read the live rulesets: [`collect::collect`] with a [`collect::Runner`].
+//! - Other engines behind [`Engine`]: [`windows`] (Windows Defender Firewall: PowerShell JSON
+//!   export, Export-FirewallRules CSV, netsh text, registry rule strings, COM on Windows;
+//!   near misses; fixes) and [`pf`] (pf.conf, `pfctl` listings and tables, the macOS
+//!   Application Firewall; fixes). Fix shapes shared by both are in [`fix`].
 //!
 //! Model types are in [`model`]: [`Packet`], [`Verdict`], [`Decision`], [`RuleRef`], [`Step`].
 //! All are serde-serialisable with snake_case field names.
@@ -43,6 +47,7 @@
 //! [`Action::Unmodelled`]; it makes the result [`Decision::Unknown`] only when it can change
 //! the decision. See the crate README for the full list.
 
+pub mod addr;
 pub mod attribution;
 pub mod backend;
 pub mod collect;
@@ -50,16 +55,19 @@ pub mod engine;
 mod error;
 pub mod eval;
 mod explain;
+pub mod fix;
 pub mod host;
 mod index;
 pub mod manager;
 pub mod model;
 pub mod netfilter;
+pub mod pf;
 pub mod plan;
 pub mod routes;
 pub mod saved;
 pub mod sweep;
 pub mod viewpoint;
+pub mod windows;
 
 pub use backend::ipset::parse_ipset_save;
 pub use backend::iptables::parse_iptables_save;
@@ -70,4 +78,6 @@ pub use error::ParseError;
 pub use explain::{BackendVerdict, Explanation, evaluate, explain};
 pub use model::*;
 pub use netfilter::Netfilter;
+pub use pf::PfFirewall;
 pub use sweep::{PortRange, Sweep, sweep};
+pub use windows::WindowsFirewall;

@@ -52,6 +52,12 @@ fn apply(rulesets: &mut [Ruleset], e: &Edit) -> Result<(), EditError> {
             c.rules.insert(at, rule.clone());
             renumber(c);
         }
+        Edit::InsertText { .. } | Edit::ModifyText { .. } => {
+            return Err(EditError::Unsupported(
+                "netfilter takes structured edits (insert, remove, set action), not rule text"
+                    .into(),
+            ));
+        }
     }
     Ok(())
 }
