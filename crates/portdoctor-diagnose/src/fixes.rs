@@ -25,7 +25,7 @@ pub fn from_plan(p: &PlannedFix) -> Fix {
                 .enumerate()
                 .map(move |(i, a)| match (&s.step.stdin, i) {
                     (Some(text), 0) => FixCommand::posix_with_stdin(a.0.clone(), text),
-                    _ => FixCommand::posix(a.0.clone()),
+                    _ => command(&a.0),
                 })
         })
         .collect();
@@ -51,6 +51,27 @@ pub fn from_plan(p: &PlannedFix) -> Fix {
         },
         commands,
         verification: Some(plan.verification.clone()),
+    }
+}
+
+/// A planned argument vector as the user types it: PowerShell and cmd lines in their own
+/// shells, the rest as POSIX commands.
+fn command(argv: &[String]) -> FixCommand {
+    match argv {
+        [p, np, c, line] if p == "powershell" && np == "-NoProfile" && c == "-Command" => {
+            FixCommand::powershell(line.clone())
+        }
+        [c, s, line] if c == "cmd" && s == "/C" => {
+            let mut f = FixCommand::cmd(argv.to_vec());
+            f.display = line.clone();
+            f
+        }
+        [sh, c, line] if sh == "sh" && c == "-c" => {
+            let mut f = FixCommand::posix(argv.to_vec());
+            f.display = line.clone();
+            f
+        }
+        _ => FixCommand::posix(argv.to_vec()),
     }
 }
 

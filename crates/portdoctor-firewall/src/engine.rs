@@ -159,6 +159,25 @@ pub trait Engine: Send + Sync {
     fn as_netfilter(&self) -> Option<&crate::netfilter::Netfilter> {
         None
     }
+
+    /// Engines that phrase their own fixes (Windows Defender Firewall, pf): the ways to let
+    /// `packet` in as `req` asks, each with the edits that model it. Netfilter's fixes come
+    /// from the raw backends and the managers instead.
+    fn fix_options(
+        &self,
+        packet: &Packet,
+        req: &crate::manager::OpenRequest,
+    ) -> Vec<crate::fix::FixOption> {
+        let _ = (packet, req);
+        vec![]
+    }
+
+    /// Allow rules that would let `packet` in but for one condition (Windows: profile,
+    /// program, address, port, protocol): (rule, the condition, why).
+    fn near_misses(&self, packet: &Packet) -> Vec<(RuleRef, String, String)> {
+        let _ = packet;
+        vec![]
+    }
 }
 
 /// "What if this rule were gone?": the verdict for `packet` on a copy without `rule`.

@@ -84,3 +84,14 @@ pub struct FixOption {
     /// Whether re-evaluating the edited state accepts the request's packet.
     pub verified: bool,
 }
+
+impl FixRequest {
+    /// The request the planners of the netfilter side use, in this module's terms.
+    pub fn from_open(req: &crate::manager::OpenRequest) -> FixRequest {
+        FixRequest {
+            port: req.port,
+            proto: if req.proto == "udp" { Proto::Udp } else { Proto::Tcp },
+            source: req.from.clone(),
+        }
+    }
+}

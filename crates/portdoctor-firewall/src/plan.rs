@@ -168,7 +168,13 @@ pub fn plan(
             ));
             return plan;
         }
-        let Some(step) = step_for(managers, &rule, packet, &verdict, req, goal) else {
+        let step = match rule.backend {
+            Backend::WindowsFirewall | Backend::Pf if goal == Goal::Open => {
+                engine_step(state.as_ref(), &rule, packet, req)
+            }
+            _ => step_for(managers, &rule, packet, &verdict, req, goal),
+        };
+        let Some(step) = step else {
             plan.verification = Verification::NotVerified(by_hand(managers, &rule, packet));
             return plan;
         };
@@ -545,5 +551,41 @@ pub fn close_anew(req: &OpenRequest) -> Option<PlanStep> {
             },
         ],
         undo: vec![],
+    })
+}
+
+/// A step phrased by an engine that plans its own fixes (Windows Defender Firewall, pf): its
+/// first option that it verified, as argument vectors (`powershell -NoProfile -Command LINE`,
+/// `cmd /C LINE`, `sh -c LINE` for pf's pipelines that feed `pfctl` its anchor).
+fn engine_step(
+    engine: &dyn Engine,
+    rule: &RuleRef,
+    packet: &Packet,
+    req: &OpenRequest,
+) -> Option<OwnedStep> {
+    let options = engine.fix_options(packet, req);
+    let o = options
+        .iter()
+        .find(|o| o.verified)
+        .or_else(|| options.first())?;
+    let argv = |c: &crate::fix::FixCommand| match c.shell {
+        crate::fix::Shell::PowerShell => {
+            Argv::new(["powershell", "-NoProfile", "-Command", c.line.as_str()])
+        }
+        crate::fix::Shell::Cmd => Argv::new(["cmd", "/C", c.line.as_str()]),
+        crate::fix::Shell::Sh => Argv::new(["sh", "-c", c.line.as_str()]),
+    };
+    Some(OwnedStep {
+        owner: Owner {
+            backend: rule.backend,
+            manager: None,
+        },
+        step: PlanStep {
+            title: o.summary.clone(),
+            commands: o.commands.iter().map(argv).collect(),
+            stdin: None,
+            edits: o.edits.clone(),
+            undo: vec![],
+        },
     })
 }

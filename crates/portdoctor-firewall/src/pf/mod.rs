@@ -488,4 +488,12 @@ impl Engine for PfFirewall {
         edit::apply_edits(&mut copy, edits)?;
         Ok(Box::new(copy))
     }
+
+    fn fix_options(
+        &self,
+        packet: &Packet,
+        req: &crate::manager::OpenRequest,
+    ) -> Vec<crate::fix::FixOption> {
+        fix::plan_fix(self, packet, &crate::fix::FixRequest::from_open(req))
+    }
 }

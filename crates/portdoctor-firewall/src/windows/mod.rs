@@ -259,4 +259,19 @@ impl Engine for WindowsFirewall {
         edit::apply_edits(&mut copy, edits)?;
         Ok(Box::new(copy))
     }
+
+    fn fix_options(
+        &self,
+        packet: &Packet,
+        req: &crate::manager::OpenRequest,
+    ) -> Vec<crate::fix::FixOption> {
+        fix::plan_fix(self, packet, &crate::fix::FixRequest::from_open(req))
+    }
+
+    fn near_misses(&self, packet: &Packet) -> Vec<(crate::model::RuleRef, String, String)> {
+        WindowsFirewall::near_misses(self, packet)
+            .into_iter()
+            .map(|n| (n.rule, format!("{:?}", n.field).to_lowercase(), n.mismatch))
+            .collect()
+    }
 }
