@@ -5,4 +5,5 @@ pub mod iptables;
 pub mod iptables_print;
 pub mod names;
 pub mod nft;
+pub mod nft_netlink;
 pub mod nft_render;

@@ -25,6 +25,12 @@ pub fn parse_nft_json(text: &str) -> Result<Ruleset, ParseError> {
         .get("nftables")
         .and_then(Value::as_array)
         .ok_or_else(|| ParseError::new(1, 1, "expected an object with an \"nftables\" array"))?;
+    Ok(parse_items(items))
+}
+
+/// The model of the items of an `{"nftables": [...]}` listing (also built by the native
+/// netlink reader, so both readers share one interpretation).
+pub(crate) fn parse_items(items: &[Value]) -> Ruleset {
     let mut rs = Ruleset {
         backend: Some(Backend::Nftables),
         tables: vec![],
@@ -106,7 +112,7 @@ pub fn parse_nft_json(text: &str) -> Result<Ruleset, ParseError> {
     for t in &mut rs.tables {
         t.iptables_nft_owned = is_iptables_nft_table(t, items);
     }
-    Ok(rs)
+    rs
 }
 
 fn is_iptables_nft_table(t: &Table, _items: &[Value]) -> bool {
@@ -559,7 +565,8 @@ fn collect_payload_protocols<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     }
 }
 
-fn nfproto_dep(n: u128) -> Match {
+/// `meta nfproto N`, as a dependency match.
+pub(crate) fn nfproto_dep(n: u128) -> Match {
     Match::Cmp {
         key: vec![Field::NfProto],
         mask: None,
@@ -769,6 +776,14 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                 text: render(e),
             }),
             "notrack" => statements.push(Statement::Notrack),
+            // Written by the native netlink reader for an expression it does not decode.
+            "nl_raw" => matches.push(Match::Unmodelled {
+                reason: format!(
+                    "nf_tables expression not decoded: {}",
+                    body.as_str().unwrap_or("?")
+                ),
+                text: body.as_str().unwrap_or("?").to_string(),
+            }),
             "mangle" => statements.push(mangle(body, e)),
             "xt" => {
                 let name = body.get("name").and_then(Value::as_str).unwrap_or("?");

@@ -1,0 +1,844 @@
+//! Turns a rule's expressions into the statements nft's JSON shows for it: register contents
+//! are followed symbolically, loads and comparisons become matches, dependencies nft adds
+//! itself (`meta l4proto tcp` before `tcp dport`, `meta nfproto ipv4` before `ip saddr` in
+//! inet tables) are folded into the field names as nft's listing does, prefixes and ranges
+//! are recovered, anonymous sets are written inline. Any layout not recognised becomes an
+//! `nl_raw` statement naming the raw expression (the evaluator treats it as unmodelled).
+
+use super::expr::{Data, Expr};
+use super::fields::{self, Named};
+use super::sets::{SetIndex, inline_set};
+use super::values::{self, IfResolver, Ty, is_flags, prefix_len, to_json};
+use serde_json::{Value, json};
+
+/// nfproto family numbers.
+pub mod family {
+    /// inet.
+    pub const INET: u8 = 1;
+    /// ip.
+    pub const IP: u8 = 2;
+    /// arp.
+    pub const ARP: u8 = 3;
+    /// netdev.
+    pub const NETDEV: u8 = 5;
+    /// bridge.
+    pub const BRIDGE: u8 = 7;
+    /// ip6.
+    pub const IP6: u8 = 10;
+}
+
+const META_PROTOCOL: u32 = 1;
+const META_NFPROTO: u32 = 15;
+const META_L4PROTO: u32 = 16;
+
+/// What a register holds.
+#[derive(Debug, Clone)]
+enum Sym {
+    Payload { base: u32, off: u32, len: u32 },
+    Meta(u32),
+    Ct(u32, Option<u8>),
+    Fib(u32, u32),
+    Masked(Box<Sym>, Vec<u8>),
+    Hton(Box<Sym>),
+    Imm(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dep {
+    L4(u8),
+    Nf(u8),
+    Eth(u16),
+}
+
+/// The left side of a match: its JSON, value type, and the field when it is a prefix load.
+struct Left {
+    json: Value,
+    ty: Ty,
+    prefix_of: Option<Named>,
+}
+
+/// Lowering state of one rule.
+struct Lower<'a> {
+    family: u8,
+    table: &'a str,
+    sets: &'a SetIndex,
+    ifname: IfResolver<'a>,
+    regs: Vec<Option<Sym>>,
+    out: Vec<Option<Value>>,
+    deps: Vec<(usize, Dep)>,
+    l4: Option<u8>,
+    nf: Option<u8>,
+}
+
+/// The statements of a rule in nft's JSON form, and the nfproto its bytecode compares with
+/// (what nft's listing hides before `reject with tcp reset`).
+pub fn lower(
+    family: u8,
+    table: &str,
+    exprs: &[Expr],
+    sets: &SetIndex,
+    ifname: IfResolver<'_>,
+) -> (Vec<Value>, Option<u8>) {
+    let mut l = Lower {
+        family,
+        table,
+        sets,
+        ifname,
+        regs: vec![None; 24],
+        out: Vec::with_capacity(exprs.len()),
+        deps: Vec::new(),
+        l4: None,
+        nf: match family {
+            family::IP => Some(2),
+            family::IP6 => Some(10),
+            _ => None,
+        },
+    };
+    let mut i = 0;
+    while i < exprs.len() {
+        i += l.step(&exprs[i], exprs.get(i + 1));
+    }
+    (l.out.into_iter().flatten().collect(), hidden_nfproto(exprs))
+}
+
+/// The value of the last `meta nfproto` equality in the bytecode.
+fn hidden_nfproto(exprs: &[Expr]) -> Option<u8> {
+    let mut reg = None;
+    let mut found = None;
+    for e in exprs {
+        match e {
+            Expr::Meta {
+                dreg,
+                key: META_NFPROTO,
+            } => reg = Some(*dreg),
+            Expr::Cmp { sreg, op: 0, data } if Some(*sreg) == reg => {
+                found = data.first().copied();
+                reg = None;
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+fn raw(text: String) -> Value {
+    json!({ "nl_raw": text })
+}
+
+fn op_name(op: u32) -> Option<&'static str> {
+    Some(match op {
+        0 => "==",
+        1 => "!=",
+        2 => "<",
+        3 => "<=",
+        4 => ">",
+        5 => ">=",
+        _ => return None,
+    })
+}
+
+fn meta_key(key: u32) -> Option<(&'static str, Ty)> {
+    Some(match key {
+        0 => ("length", Ty::Int),
+        1 => ("protocol", Ty::EtherType),
+        2 => ("priority", Ty::Int),
+        3 => ("mark", Ty::Int),
+        4 => ("iif", Ty::IfIndex),
+        5 => ("oif", Ty::IfIndex),
+        6 => ("iifname", Ty::Iface),
+        7 => ("oifname", Ty::Iface),
+        8 => ("iiftype", Ty::Int),
+        9 => ("oiftype", Ty::Int),
+        10 => ("skuid", Ty::Int),
+        11 => ("skgid", Ty::Int),
+        12 => ("nftrace", Ty::Int),
+        13 => ("rtclassid", Ty::Int),
+        14 => ("secmark", Ty::Int),
+        15 => ("nfproto", Ty::NfProto),
+        16 => ("l4proto", Ty::Proto),
+        17 => ("ibrname", Ty::Iface),
+        18 => ("obrname", Ty::Iface),
+        19 => ("pkttype", Ty::PktType),
+        20 => ("cpu", Ty::Int),
+        21 => ("iifgroup", Ty::Int),
+        22 => ("oifgroup", Ty::Int),
+        23 => ("cgroup", Ty::Int),
+        24 => ("random", Ty::Int),
+        26 => ("iifkind", Ty::Iface),
+        27 => ("oifkind", Ty::Iface),
+        33 => ("sdif", Ty::IfIndex),
+        34 => ("sdifname", Ty::Iface),
+        _ => return None,
+    })
+}
+
+fn ct_key(key: u32) -> Option<(&'static str, Ty)> {
+    Some(match key {
+        0 => ("state", Ty::CtState),
+        1 => ("direction", Ty::Int),
+        2 => ("status", Ty::CtStatus),
+        3 => ("mark", Ty::Int),
+        4 => ("secmark", Ty::Int),
+        5 => ("expiration", Ty::Int),
+        7 => ("l3proto", Ty::NfProto),
+        10 => ("protocol", Ty::Proto),
+        11 => ("proto-src", Ty::Port),
+        12 => ("proto-dst", Ty::Port),
+        14 => ("packets", Ty::Int),
+        15 => ("bytes", Ty::Int),
+        16 => ("avgpkt", Ty::Int),
+        17 => ("zone", Ty::Int),
+        23 => ("id", Ty::Int),
+        _ => return None,
+    })
+}
+
+fn verdict(code: i32, chain: Option<&str>) -> Value {
+    match (code, chain) {
+        (1, _) => json!({"accept": null}),
+        (0, _) => json!({"drop": null}),
+        (-1, _) => json!({"continue": null}),
+        (-5, _) => json!({"return": null}),
+        (-3, Some(c)) => json!({"jump": {"target": c}}),
+        (-4, Some(c)) => json!({"goto": {"target": c}}),
+        (c, _) => raw(format!("verdict code {c}")),
+    }
+}
+
+/// JSON of verdict data.
+pub fn verdict_json(d: &Data) -> Value {
+    match d {
+        Data::Verdict(code, chain) => verdict(*code, chain.as_deref()),
+        Data::Value(_) => raw("map data is not a verdict".into()),
+    }
+}
+
+impl Lower<'_> {
+    fn sym(&self, r: u32) -> Option<Sym> {
+        self.regs.get(r as usize).cloned().flatten()
+    }
+
+    fn set_reg(&mut self, r: u32, s: Option<Sym>) {
+        if let Some(slot) = self.regs.get_mut(r as usize) {
+            *slot = s;
+        }
+    }
+
+    fn push(&mut self, v: Value) {
+        self.out.push(Some(v));
+    }
+
+    /// Removes the newest unconsumed dependency satisfying `f`.
+    fn consume(&mut self, f: impl Fn(Dep) -> bool) -> bool {
+        if let Some(pos) = self.deps.iter().rposition(|(_, d)| f(*d)) {
+            let (idx, _) = self.deps.remove(pos);
+            self.out[idx] = None;
+            return true;
+        }
+        false
+    }
+
+    /// Handles one expression; returns how many expressions it used.
+    fn step(&mut self, e: &Expr, next: Option<&Expr>) -> usize {
+        match e {
+            Expr::Payload {
+                dreg,
+                base,
+                offset,
+                len,
+            } => self.set_reg(
+                *dreg,
+                Some(Sym::Payload {
+                    base: *base,
+                    off: *offset,
+                    len: *len,
+                }),
+            ),
+            Expr::Meta { dreg, key } => self.set_reg(*dreg, Some(Sym::Meta(*key))),
+            Expr::Ct { dreg, key, dir } => self.set_reg(*dreg, Some(Sym::Ct(*key, *dir))),
+            Expr::Fib {
+                dreg,
+                result,
+                flags,
+            } => self.set_reg(*dreg, Some(Sym::Fib(*result, *flags))),
+            Expr::Bitwise {
+                sreg,
+                dreg,
+                op,
+                mask,
+                xor,
+            } => {
+                let s = self.sym(*sreg);
+                let ok = *op == 0 && xor.iter().all(|&b| b == 0);
+                self.set_reg(
+                    *dreg,
+                    s.filter(|_| ok)
+                        .map(|s| Sym::Masked(Box::new(s), mask.clone())),
+                );
+            }
+            Expr::Byteorder { sreg, dreg, op, .. } => {
+                let s = self.sym(*sreg).filter(|_| *op == 1);
+                self.set_reg(*dreg, s.map(|s| Sym::Hton(Box::new(s))));
+            }
+            Expr::Immediate { dreg: 0, data } => {
+                let v = verdict_json(data);
+                self.push(v);
+            }
+            Expr::Immediate {
+                dreg,
+                data: Data::Value(v),
+            } => self.set_reg(*dreg, Some(Sym::Imm(v.clone()))),
+            Expr::Immediate { .. } => {
+                self.push(raw("immediate verdict into a data register".into()))
+            }
+            Expr::Cmp { sreg, op, data } => return self.cmp(*sreg, *op, data, next),
+            Expr::Range { sreg, op, from, to } => self.range(*sreg, *op, from, to),
+            Expr::Lookup {
+                sreg,
+                dreg,
+                set,
+                inv,
+            } => self.lookup(*sreg, *dreg, set, *inv),
+            _ => self.statement(e),
+        }
+        1
+    }
+
+    fn statement(&mut self, e: &Expr) {
+        let v = match e {
+            Expr::Counter { packets, bytes } => {
+                json!({"counter": {"packets": packets, "bytes": bytes}})
+            }
+            Expr::Log {
+                prefix,
+                group,
+                level,
+            } => log(prefix, group, level),
+            Expr::Limit {
+                rate,
+                unit,
+                burst,
+                bytes,
+                inv,
+            } => limit(*rate, *unit, *burst, *bytes, *inv),
+            Expr::Reject { ty, code } => self.reject(*ty, *code),
+            Expr::Nat {
+                ty,
+                family,
+                reg_addr,
+                reg_proto,
+                flags,
+            } => self.nat(*ty, *family, *reg_addr, *reg_proto, *flags),
+            Expr::Redir { reg_proto, flags } => self.redir(*reg_proto, *flags),
+            Expr::Masq { flags: 0 } => json!({"masquerade": null}),
+            Expr::MetaSet { sreg, key } => self.mangle(
+                *sreg,
+                json!({"meta": {"key": meta_key(*key).map_or("?", |k| k.0)}}),
+                *key == 3,
+            ),
+            Expr::CtSet { sreg, key } => self.mangle(
+                *sreg,
+                json!({"ct": {"key": ct_key(*key).map_or("?", |k| k.0)}}),
+                *key == 3,
+            ),
+            Expr::Notrack => json!({"notrack": null}),
+            Expr::Objref { ty, name } => match ty {
+                1 => json!({"counter": name}),
+                2 => json!({"quota": name}),
+                3 => json!({"ct helper": name}),
+                4 => json!({"limit": name}),
+                t => raw(format!("objref type {t} \"{name}\"")),
+            },
+            Expr::Xt { target, name } => {
+                json!({"xt": {"type": if *target { "target" } else { "match" }, "name": name}})
+            }
+            Expr::Dynset {
+                op,
+                set,
+                sreg,
+                exprs,
+            } => self.dynset(*op, set, *sreg, exprs),
+            other => raw(describe(other)),
+        };
+        self.push(v);
+    }
+
+    /// The JSON of a register's contents as the left side of a match.
+    fn left(&mut self, s: &Sym) -> Option<Left> {
+        Some(match s {
+            Sym::Payload { base, off, len } => {
+                let n = self.name_payload(*base, *off, *len)?;
+                let prefix_of = (n.len != *len).then_some(n);
+                Left {
+                    json: json!({"payload": {"protocol": n.proto, "field": n.field}}),
+                    ty: n.ty,
+                    prefix_of,
+                }
+            }
+            Sym::Meta(k) => {
+                let (name, ty) = meta_key(*k)?;
+                Left {
+                    json: json!({"meta": {"key": name}}),
+                    ty,
+                    prefix_of: None,
+                }
+            }
+            Sym::Ct(k, dir) => {
+                let (name, ty) = ct_key(*k)?;
+                let json = match dir {
+                    None => json!({"ct": {"key": name}}),
+                    Some(d) => {
+                        json!({"ct": {"key": name, "dir": if *d == 0 { "original" } else { "reply" }}})
+                    }
+                };
+                Left {
+                    json,
+                    ty,
+                    prefix_of: None,
+                }
+            }
+            Sym::Fib(3, flags) => {
+                let mut f = vec![];
+                for (bit, name) in [
+                    (1, "saddr"),
+                    (2, "daddr"),
+                    (4, "mark"),
+                    (8, "iif"),
+                    (16, "oif"),
+                ] {
+                    if flags & bit != 0 {
+                        f.push(name);
+                    }
+                }
+                Left {
+                    json: json!({"fib": {"result": "type", "flags": f}}),
+                    ty: Ty::AddrType,
+                    prefix_of: None,
+                }
+            }
+            Sym::Hton(inner) => {
+                let l = self.left(inner)?;
+                let ty = if l.ty == Ty::Int {
+                    Ty::IntBe
+                } else {
+                    return None;
+                };
+                Left { ty, ..l }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Names a payload load from the protocol context, consuming the dependency nft added.
+    fn name_payload(&mut self, base: u32, off: u32, len: u32) -> Option<Named> {
+        match base {
+            1 => {
+                let (proto, table) = fields::network(self.nf?)?;
+                let n = fields::lookup(proto, table, off, len)?;
+                let nf = self.nf;
+                if self.family != family::IP && self.family != family::IP6 {
+                    self.consume(|d| Some(d) == nf.map(Dep::Nf));
+                    let eth = if nf == Some(2) { 0x0800 } else { 0x86dd };
+                    self.consume(|d| d == Dep::Eth(eth));
+                }
+                Some(n)
+            }
+            2 => {
+                let found = self
+                    .l4
+                    .and_then(fields::transport)
+                    .and_then(|(p, t)| fields::lookup(p, t, off, len));
+                let Some(n) = found else {
+                    return fields::th(off, len);
+                };
+                let l4 = self.l4;
+                self.consume(|d| Some(d) == l4.map(Dep::L4));
+                match n.proto {
+                    "icmp" => {
+                        self.consume(|d| d == Dep::Nf(2));
+                    }
+                    "icmpv6" => {
+                        self.consume(|d| d == Dep::Nf(10));
+                    }
+                    _ => {}
+                }
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+
+    fn value(&self, ty: Ty, b: &[u8]) -> Option<Value> {
+        to_json(ty, b, self.ifname)
+    }
+
+    fn cmp(&mut self, sreg: u32, op: u32, data: &[u8], next: Option<&Expr>) -> usize {
+        let Some(s) = self.sym(sreg) else {
+            self.push(raw(format!("cmp on register {sreg} not decoded")));
+            return 1;
+        };
+        if let Some(v) = self.dependency(&s, op, data) {
+            return v;
+        }
+        if let (
+            5,
+            Some(Expr::Cmp {
+                sreg: r2,
+                op: 3,
+                data: to,
+            }),
+        ) = (op, next)
+        {
+            if *r2 == sreg {
+                self.range(sreg, 0, data, to);
+                return 2;
+            }
+        }
+        let m = match &s {
+            Sym::Masked(inner, mask) => self.masked(inner, mask, op, data),
+            _ => self.plain(&s, op, data),
+        };
+        let m = m.unwrap_or_else(|| raw(format!("cmp {} {} on {s:?}", op, hex(data))));
+        self.push(m);
+        1
+    }
+
+    /// A protocol comparison that may be a dependency of a later load: recorded.
+    fn dependency(&mut self, s: &Sym, op: u32, data: &[u8]) -> Option<usize> {
+        if op != 0 {
+            return None;
+        }
+        let dep = match s {
+            Sym::Meta(META_L4PROTO) if data.len() == 1 => Dep::L4(data[0]),
+            Sym::Meta(META_NFPROTO) if data.len() == 1 => Dep::Nf(data[0]),
+            Sym::Meta(META_PROTOCOL) if data.len() == 2 => {
+                Dep::Eth(u16::from_be_bytes([data[0], data[1]]))
+            }
+            _ => return None,
+        };
+        let m = self.plain(s, op, data)?;
+        match dep {
+            Dep::L4(p) => self.l4 = Some(p),
+            Dep::Nf(n) if self.family != family::IP && self.family != family::IP6 => {
+                self.nf = Some(n)
+            }
+            Dep::Eth(0x0800) if self.family == family::IP => return Some(1),
+            Dep::Eth(0x86dd) if self.family == family::IP6 => return Some(1),
+            Dep::Eth(0x0800) if matches!(self.family, family::NETDEV | family::BRIDGE) => {
+                self.nf = Some(2)
+            }
+            Dep::Eth(0x86dd) if matches!(self.family, family::NETDEV | family::BRIDGE) => {
+                self.nf = Some(10)
+            }
+            _ => {}
+        }
+        self.deps.push((self.out.len(), dep));
+        self.push(m);
+        Some(1)
+    }
+
+    fn plain(&mut self, s: &Sym, op: u32, data: &[u8]) -> Option<Value> {
+        let l = self.left(s)?;
+        let opn = op_name(op)?;
+        if let Some(n) = l.prefix_of {
+            if op > 1 {
+                return None;
+            }
+            let mut full = data.to_vec();
+            let bits = data.len() as u32 * 8;
+            full.resize(n.len as usize, 0);
+            let addr = self.value(n.ty, &full)?;
+            return Some(
+                json!({"match": {"op": opn, "left": l.json, "right": {"prefix": {"addr": addr, "len": bits}}}}),
+            );
+        }
+        let right = self.value(l.ty, data)?;
+        Some(json!({"match": {"op": opn, "left": l.json, "right": right}}))
+    }
+
+    fn masked(&mut self, inner: &Sym, mask: &[u8], op: u32, data: &[u8]) -> Option<Value> {
+        let l = self.left(inner)?;
+        let opn = op_name(op)?;
+        if is_flags(l.ty) && op == 1 && data.iter().all(|&b| b == 0) {
+            let bits = values::flags_json(l.ty, values::int(l.ty, mask));
+            return Some(json!({"match": {"op": "in", "left": l.json, "right": bits}}));
+        }
+        let field = l.prefix_of.map(|n| (n.ty, n.len as usize));
+        let addr_ty = field
+            .map(|f| f.0)
+            .or(matches!(l.ty, Ty::Ip4 | Ty::Ip6).then_some(l.ty));
+        if let (Some(ty), Some(p), true) = (addr_ty, prefix_len(mask), op <= 1) {
+            let mut full = data.to_vec();
+            full.resize(values::width(ty).unwrap_or(data.len()), 0);
+            let addr = self.value(ty, &full)?;
+            return Some(
+                json!({"match": {"op": opn, "left": l.json, "right": {"prefix": {"addr": addr, "len": p}}}}),
+            );
+        }
+        if l.prefix_of.is_some() {
+            return None;
+        }
+        let m = if is_flags(l.ty) {
+            values::flags_json(l.ty, values::int(l.ty, mask))
+        } else {
+            self.value(l.ty, mask)?
+        };
+        let right = self.value(l.ty, data)?;
+        Some(json!({"match": {"op": opn, "left": {"&": [l.json, m]}, "right": right}}))
+    }
+
+    fn range(&mut self, sreg: u32, op: u32, from: &[u8], to: &[u8]) {
+        let m = self.sym(sreg).and_then(|s| {
+            let l = self.left(&s)?;
+            if l.prefix_of.is_some() || op > 1 {
+                return None;
+            }
+            let (a, b) = (self.value(l.ty, from)?, self.value(l.ty, to)?);
+            Some(json!({"match": {"op": op_name(op)?, "left": l.json, "right": {"range": [a, b]}}}))
+        });
+        let m = m.unwrap_or_else(|| raw(format!("range {op} {} {}", hex(from), hex(to))));
+        self.push(m);
+    }
+
+    /// The key of a lookup: one register, or a concatenation over following registers.
+    fn key(&mut self, sreg: u32, tys: usize) -> Option<(Value, Vec<Ty>)> {
+        let mut parts = Vec::new();
+        let mut r = sreg;
+        for _ in 0..tys.max(1) {
+            let s = self.sym(r)?;
+            let width = match &s {
+                Sym::Payload { len, .. } => *len as usize,
+                Sym::Meta(k) => meta_key(*k)
+                    .and_then(|(_, t)| values::width(t))
+                    .unwrap_or(4),
+                Sym::Ct(k, _) => ct_key(*k).and_then(|(_, t)| values::width(t)).unwrap_or(4),
+                _ => 4,
+            };
+            let l = self.left(&s)?;
+            if l.prefix_of.is_some() {
+                return None;
+            }
+            parts.push(l);
+            r += width.div_ceil(4) as u32;
+        }
+        let tys = parts.iter().map(|p| p.ty).collect();
+        if parts.len() == 1 {
+            return Some((parts.remove(0).json, tys));
+        }
+        let js: Vec<Value> = parts.into_iter().map(|p| p.json).collect();
+        Some((json!({"concat": js}), tys))
+    }
+
+    fn lookup(&mut self, sreg: u32, dreg: Option<u32>, name: &str, inv: bool) {
+        let set = self.sets.get_in(self.family, self.table, name);
+        let n = set.map_or(1, |s| s.key_types().len().max(1));
+        let v = self.key(sreg, n).and_then(|(key, tys)| {
+            let set = set?;
+            let right = if set.is_anonymous() {
+                inline_set(set, &tys, self.ifname).ok()?
+            } else {
+                json!(format!("@{name}"))
+            };
+            match dreg {
+                Some(0) => Some(json!({"vmap": {"key": key, "data": right}})),
+                Some(_) => None,
+                None => Some(json!({"match": {"op": if inv { "!=" } else { "==" }, "left": key, "right": right}})),
+            }
+        });
+        if let Some(d) = dreg {
+            self.set_reg(d, None);
+        }
+        let v = v.unwrap_or_else(|| raw(format!("lookup in set {name} not decoded")));
+        self.push(v);
+    }
+
+    fn reject(&mut self, ty: u32, code: u8) -> Value {
+        if ty <= 1 {
+            while self.consume(|d| matches!(d, Dep::Nf(_))) {}
+        }
+        if ty == 1 {
+            self.consume(|d| d == Dep::L4(6));
+            return json!({"reject": {"type": "tcp reset"}});
+        }
+        let v6 = ty == 0
+            && (self.family == family::IP6 || (self.family != family::IP && self.nf == Some(10)));
+        let (kind, name) = match ty {
+            0 if v6 => ("icmpv6", icmp6_code(code)),
+            0 => ("icmp", icmp_code(code)),
+            2 => ("icmpx", icmpx_code(code)),
+            _ => return raw(format!("reject type {ty} code {code}")),
+        };
+        match name {
+            Some(n) => json!({"reject": {"type": kind, "expr": n}}),
+            None => json!({"reject": {"type": kind, "expr": code}}),
+        }
+    }
+
+    fn imm(&self, r: u32) -> Option<Vec<u8>> {
+        match self.sym(r)? {
+            Sym::Imm(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn nat(&mut self, ty: u32, fam: u32, reg_addr: u32, reg_proto: u32, flags: u32) -> Value {
+        let kind = if ty == 1 { "dnat" } else { "snat" };
+        let addr_ty = if fam == 10 { Ty::Ip6 } else { Ty::Ip4 };
+        let addr =
+            (reg_addr != 0).then(|| self.imm(reg_addr).and_then(|b| self.value(addr_ty, &b)));
+        let port =
+            (reg_proto != 0).then(|| self.imm(reg_proto).and_then(|b| self.value(Ty::Port, &b)));
+        if flags & !0x3 != 0 || matches!(addr, Some(None)) || matches!(port, Some(None)) {
+            return raw(format!("{kind} with registers not decoded"));
+        }
+        let mut body = serde_json::Map::new();
+        if self.family == family::INET {
+            body.insert("family".into(), json!(if fam == 10 { "ip6" } else { "ip" }));
+        }
+        if let Some(Some(a)) = addr {
+            body.insert("addr".into(), a);
+        }
+        if let Some(Some(p)) = port {
+            body.insert("port".into(), p);
+        }
+        json!({ kind: body })
+    }
+
+    fn redir(&mut self, reg_proto: u32, flags: u32) -> Value {
+        if flags & !0x2 != 0 {
+            return raw(format!("redirect flags {flags:#x}"));
+        }
+        if reg_proto == 0 {
+            return json!({"redirect": null});
+        }
+        match self.imm(reg_proto).and_then(|b| self.value(Ty::Port, &b)) {
+            Some(p) => json!({"redirect": {"port": p}}),
+            None => raw("redirect to a port not decoded".into()),
+        }
+    }
+
+    fn mangle(&mut self, sreg: u32, key: Value, is_mark: bool) -> Value {
+        let value = match self.sym(sreg) {
+            Some(Sym::Imm(v)) if is_mark && v.len() == 4 => {
+                Some(json!(values::int(Ty::Int, &v) as u64))
+            }
+            Some(Sym::Meta(3)) => Some(json!({"meta": {"key": "mark"}})),
+            Some(Sym::Ct(3, None)) => Some(json!({"ct": {"key": "mark"}})),
+            _ => None,
+        };
+        match value {
+            Some(v) => json!({"mangle": {"key": key, "value": v}}),
+            None => raw(format!("set {key} from register {sreg} not decoded")),
+        }
+    }
+
+    fn dynset(&mut self, op: u32, set: &str, sreg: u32, exprs: &[String]) -> Value {
+        let n = self
+            .sets
+            .get_in(self.family, self.table, set)
+            .map_or(1, |s| s.key_types().len().max(1));
+        let Some((key, _)) = self.key(sreg, n) else {
+            return raw(format!("dynset on @{set} not decoded"));
+        };
+        let op = match op {
+            0 => "add",
+            1 => "update",
+            _ => "delete",
+        };
+        let stmt: Vec<Value> = exprs.iter().map(|e| json!({ e.as_str(): null })).collect();
+        json!({"set": {"op": op, "elem": key, "set": format!("@{set}"), "stmt": stmt}})
+    }
+}
+
+fn log(prefix: &Option<String>, group: &Option<u16>, level: &Option<u32>) -> Value {
+    let mut body = serde_json::Map::new();
+    if let Some(p) = prefix {
+        body.insert("prefix".into(), json!(p));
+    }
+    if let Some(g) = group {
+        body.insert("group".into(), json!(g));
+    }
+    let names = [
+        "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", "audit",
+    ];
+    if let Some(l) = level.filter(|l| *l != 4) {
+        body.insert(
+            "level".into(),
+            json!(names.get(l as usize).copied().unwrap_or("?")),
+        );
+    }
+    if body.is_empty() {
+        json!({"log": null})
+    } else {
+        json!({ "log": body })
+    }
+}
+
+fn limit(rate: u64, unit: u64, burst: u32, bytes: bool, inv: bool) -> Value {
+    let per = match unit {
+        1 => "second",
+        60 => "minute",
+        3600 => "hour",
+        86400 => "day",
+        604800 => "week",
+        _ => "?",
+    };
+    let mut body = serde_json::Map::new();
+    body.insert("rate".into(), json!(rate));
+    body.insert("burst".into(), json!(burst));
+    body.insert("per".into(), json!(per));
+    if bytes {
+        body.insert("rate_unit".into(), json!("bytes"));
+    }
+    if inv {
+        body.insert("inv".into(), json!(true));
+    }
+    json!({ "limit": body })
+}
+
+fn icmp_code(c: u8) -> Option<&'static str> {
+    Some(match c {
+        0 => "net-unreachable",
+        1 => "host-unreachable",
+        2 => "prot-unreachable",
+        3 => "port-unreachable",
+        9 => "net-prohibited",
+        10 => "host-prohibited",
+        13 => "admin-prohibited",
+        _ => return None,
+    })
+}
+
+fn icmp6_code(c: u8) -> Option<&'static str> {
+    Some(match c {
+        0 => "no-route",
+        1 => "admin-prohibited",
+        3 => "addr-unreachable",
+        4 => "port-unreachable",
+        5 => "policy-fail",
+        6 => "reject-route",
+        _ => return None,
+    })
+}
+
+fn icmpx_code(c: u8) -> Option<&'static str> {
+    Some(match c {
+        0 => "no-route",
+        1 => "port-unreachable",
+        2 => "host-unreachable",
+        3 => "admin-prohibited",
+        _ => return None,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A short text for an expression that is not decoded.
+pub fn describe(e: &Expr) -> String {
+    match e {
+        Expr::Other { name, detail } => format!("{name} {detail}").trim_end().to_string(),
+        other => format!("{other:?}"),
+    }
+}
