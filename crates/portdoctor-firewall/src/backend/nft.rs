@@ -776,6 +776,13 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                 text: render(e),
             }),
             "notrack" => statements.push(Statement::Notrack),
+            // Written by the native netlink reader for a verdict or rewrite it does not decode.
+            "nl_raw_action" => {
+                action = Action::Unmodelled(format!(
+                    "nf_tables expression not decoded: {}",
+                    body.as_str().unwrap_or("?")
+                ))
+            }
             // Written by the native netlink reader for an expression it does not decode.
             "nl_raw" => matches.push(Match::Unmodelled {
                 reason: format!(

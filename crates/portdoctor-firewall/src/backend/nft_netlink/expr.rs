@@ -112,6 +112,13 @@ pub enum Expr {
     Fib { dreg: u32, result: u32, flags: u32 },
     /// `notrack`.
     Notrack,
+    /// `numgen`: a number generator (random or incremental) into a register.
+    Numgen {
+        dreg: u32,
+        modulus: u32,
+        random: bool,
+        offset: u32,
+    },
     /// `objref`: a named stateful object (counter 1, quota 2, ct helper 3, limit 4).
     Objref { ty: u32, name: String },
     /// iptables-nft compatibility `match` / `target` by name.
@@ -282,6 +289,12 @@ fn decode(name: &str, data: &[u8]) -> Result<Expr, NetlinkError> {
             flags: r32(&a, 3),
         },
         "notrack" => Expr::Notrack,
+        "numgen" => Expr::Numgen {
+            dreg: rg(&a, 1),
+            modulus: r32(&a, 2),
+            random: r32(&a, 3) == 1,
+            offset: r32(&a, 4),
+        },
         "objref" if a.get(2).is_some() => Expr::Objref {
             ty: r32(&a, 1),
             name: a.str(2).unwrap_or_default(),

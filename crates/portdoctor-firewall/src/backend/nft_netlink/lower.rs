@@ -34,11 +34,19 @@ const META_L4PROTO: u32 = 16;
 /// What a register holds.
 #[derive(Debug, Clone)]
 enum Sym {
-    Payload { base: u32, off: u32, len: u32 },
+    Payload {
+        base: u32,
+        off: u32,
+        len: u32,
+    },
     Meta(u32),
     Ct(u32, Option<u8>),
     Fib(u32, u32),
     Masked(Box<Sym>, Vec<u8>),
+    /// `(inner & mask) ^ xor` with a non-zero xor (`mark | 0x4000`).
+    Bits(Box<Sym>, Vec<u8>, Vec<u8>),
+    /// An expression nft names but the model does not use (`numgen …`), as its JSON.
+    Json(Value),
     Hton(Box<Sym>),
     Imm(Vec<u8>),
 }
@@ -68,6 +76,9 @@ struct Lower<'a> {
     deps: Vec<(usize, Dep)>,
     l4: Option<u8>,
     nf: Option<u8>,
+    /// Output index after the last statement that is not a match: a dependency written
+    /// before it is shown by nft even when a `reject` needs it.
+    barrier: usize,
 }
 
 /// The statements of a rule in nft's JSON form, and the nfproto its bytecode compares with
@@ -93,6 +104,7 @@ pub fn lower(
             family::IP6 => Some(10),
             _ => None,
         },
+        barrier: 0,
     };
     let mut i = 0;
     while i < exprs.len() {
@@ -123,6 +135,11 @@ fn hidden_nfproto(exprs: &[Expr]) -> Option<u8> {
 
 fn raw(text: String) -> Value {
     json!({ "nl_raw": text })
+}
+
+/// A verdict or packet rewrite that is not decoded: an unmodelled action.
+fn raw_action(text: String) -> Value {
+    json!({ "nl_raw_action": text })
 }
 
 fn op_name(op: u32) -> Option<&'static str> {
@@ -193,6 +210,18 @@ fn ct_key(key: u32) -> Option<(&'static str, Ty)> {
     })
 }
 
+/// `NFTA_FIB_F_PRESENT`: the result is whether the lookup found something.
+const FIB_PRESENT: u32 = 32;
+
+fn fib_result(r: u32) -> Option<&'static str> {
+    Some(match r {
+        1 => "oif",
+        2 => "oifname",
+        3 => "type",
+        _ => return None,
+    })
+}
+
 fn verdict(code: i32, chain: Option<&str>) -> Value {
     match (code, chain) {
         (1, _) => json!({"accept": null}),
@@ -201,7 +230,7 @@ fn verdict(code: i32, chain: Option<&str>) -> Value {
         (-5, _) => json!({"return": null}),
         (-3, Some(c)) => json!({"jump": {"target": c}}),
         (-4, Some(c)) => json!({"goto": {"target": c}}),
-        (c, _) => raw(format!("verdict code {c}")),
+        (c, _) => raw_action(format!("verdict code {c}")),
     }
 }
 
@@ -229,11 +258,15 @@ impl Lower<'_> {
     }
 
     /// Removes the newest unconsumed dependency satisfying `f`.
+    /// A dependency written before a statement (counter, log, an iptables-nft extension …)
+    /// stays: nft shows it.
     fn consume(&mut self, f: impl Fn(Dep) -> bool) -> bool {
         if let Some(pos) = self.deps.iter().rposition(|(_, d)| f(*d)) {
-            let (idx, _) = self.deps.remove(pos);
-            self.out[idx] = None;
-            return true;
+            if self.deps[pos].0 >= self.barrier {
+                let (idx, _) = self.deps.remove(pos);
+                self.out[idx] = None;
+                return true;
+            }
         }
         false
     }
@@ -268,13 +301,23 @@ impl Lower<'_> {
                 mask,
                 xor,
             } => {
-                let s = self.sym(*sreg);
-                let ok = *op == 0 && xor.iter().all(|&b| b == 0);
-                self.set_reg(
-                    *dreg,
-                    s.filter(|_| ok)
-                        .map(|s| Sym::Masked(Box::new(s), mask.clone())),
-                );
+                let s = self.sym(*sreg).filter(|_| *op == 0).map(Box::new);
+                let sym = match s {
+                    Some(s) if xor.iter().all(|&b| b == 0) => Some(Sym::Masked(s, mask.clone())),
+                    Some(s) => Some(Sym::Bits(s, mask.clone(), xor.clone())),
+                    None => None,
+                };
+                self.set_reg(*dreg, sym);
+            }
+            Expr::Numgen {
+                dreg,
+                modulus,
+                random,
+                offset,
+            } => {
+                let mode = if *random { "random" } else { "inc" };
+                let v = json!({"numgen": {"mode": mode, "mod": modulus, "offset": offset}});
+                self.set_reg(*dreg, Some(Sym::Json(v)));
             }
             Expr::Byteorder { sreg, dreg, op, .. } => {
                 let s = self.sym(*sreg).filter(|_| *op == 1);
@@ -360,6 +403,7 @@ impl Lower<'_> {
             } => self.dynset(*op, set, *sreg, exprs),
             other => raw(describe(other)),
         };
+        self.barrier = self.out.len() + 1;
         self.push(v);
     }
 
@@ -397,7 +441,7 @@ impl Lower<'_> {
                     prefix_of: None,
                 }
             }
-            Sym::Fib(3, flags) => {
+            Sym::Fib(result, flags) => {
                 let mut f = vec![];
                 for (bit, name) in [
                     (1, "saddr"),
@@ -410,12 +454,24 @@ impl Lower<'_> {
                         f.push(name);
                     }
                 }
+                let (name, ty) = match result {
+                    _ if flags & FIB_PRESENT != 0 => (fib_result(*result)?, Ty::Bool),
+                    1 => ("oif", Ty::IfIndex),
+                    2 => ("oifname", Ty::Iface),
+                    3 => ("type", Ty::AddrType),
+                    _ => return None,
+                };
                 Left {
-                    json: json!({"fib": {"result": "type", "flags": f}}),
-                    ty: Ty::AddrType,
+                    json: json!({"fib": {"result": name, "flags": f}}),
+                    ty,
                     prefix_of: None,
                 }
             }
+            Sym::Json(v) => Left {
+                json: v.clone(),
+                ty: Ty::Int,
+                prefix_of: None,
+            },
             Sym::Hton(inner) => {
                 let l = self.left(inner)?;
                 let ty = if l.ty == Ty::Int {
@@ -468,6 +524,35 @@ impl Lower<'_> {
         }
     }
 
+    /// One load compared with one value across several adjacent fields (iptables-nft loads
+    /// `--sport 67 --dport 68` as four bytes): one match per field, as nft lists it.
+    fn split_payload(&mut self, base: u32, off: u32, len: u32, data: &[u8]) -> Option<Vec<Value>> {
+        let (proto, table) = match base {
+            1 => fields::network(self.nf?)?,
+            2 => fields::transport(self.l4?)?,
+            _ => return None,
+        };
+        if fields::lookup(proto, table, off, len).is_some() || data.len() < len as usize {
+            return None;
+        }
+        let mut pieces = Vec::new();
+        let mut o = off;
+        while o < off + len {
+            let &(_, fl, _, _) = table.iter().find(|f| f.0 == o && o + f.1 <= off + len)?;
+            pieces.push((o, fl));
+            o += fl;
+        }
+        let mut out = Vec::with_capacity(pieces.len());
+        for (o, fl) in pieces {
+            let n = self.name_payload(base, o, fl)?;
+            let b = &data[(o - off) as usize..(o - off + fl) as usize];
+            let right = self.value(n.ty, b)?;
+            let left = json!({"payload": {"protocol": n.proto, "field": n.field}});
+            out.push(json!({"match": {"op": "==", "left": left, "right": right}}));
+        }
+        Some(out)
+    }
+
     fn value(&self, ty: Ty, b: &[u8]) -> Option<Value> {
         to_json(ty, b, self.ifname)
     }
@@ -492,6 +577,12 @@ impl Lower<'_> {
             if *r2 == sreg {
                 self.range(sreg, 0, data, to);
                 return 2;
+            }
+        }
+        if let (Sym::Payload { base, off, len }, 0) = (&s, op) {
+            if let Some(ms) = self.split_payload(*base, *off, *len, data) {
+                ms.into_iter().for_each(|m| self.push(m));
+                return 1;
             }
         }
         let m = match &s {
@@ -648,13 +739,22 @@ impl Lower<'_> {
         if let Some(d) = dreg {
             self.set_reg(d, None);
         }
-        let v = v.unwrap_or_else(|| raw(format!("lookup in set {name} not decoded")));
+        let v = v.unwrap_or_else(|| {
+            let text = format!("lookup in set {name} not decoded");
+            if dreg == Some(0) {
+                raw_action(text)
+            } else {
+                raw(text)
+            }
+        });
         self.push(v);
     }
 
+    /// A `reject`: nft hides the newest `meta nfproto` (and, before a TCP reset, the newest
+    /// `meta l4proto tcp`) when only matches stand between it and the reject.
     fn reject(&mut self, ty: u32, code: u8) -> Value {
         if ty <= 1 {
-            while self.consume(|d| matches!(d, Dep::Nf(_))) {}
+            self.consume(|d| matches!(d, Dep::Nf(_)));
         }
         if ty == 1 {
             self.consume(|d| d == Dep::L4(6));
@@ -689,7 +789,7 @@ impl Lower<'_> {
         let port =
             (reg_proto != 0).then(|| self.imm(reg_proto).and_then(|b| self.value(Ty::Port, &b)));
         if flags & !0x3 != 0 || matches!(addr, Some(None)) || matches!(port, Some(None)) {
-            return raw(format!("{kind} with registers not decoded"));
+            return raw_action(format!("{kind} with registers not decoded"));
         }
         let mut body = serde_json::Map::new();
         if self.family == family::INET {
@@ -706,14 +806,14 @@ impl Lower<'_> {
 
     fn redir(&mut self, reg_proto: u32, flags: u32) -> Value {
         if flags & !0x2 != 0 {
-            return raw(format!("redirect flags {flags:#x}"));
+            return raw_action(format!("redirect flags {flags:#x}"));
         }
         if reg_proto == 0 {
             return json!({"redirect": null});
         }
         match self.imm(reg_proto).and_then(|b| self.value(Ty::Port, &b)) {
             Some(p) => json!({"redirect": {"port": p}}),
-            None => raw("redirect to a port not decoded".into()),
+            None => raw_action("redirect to a port not decoded".into()),
         }
     }
 
@@ -724,11 +824,31 @@ impl Lower<'_> {
             }
             Some(Sym::Meta(3)) => Some(json!({"meta": {"key": "mark"}})),
             Some(Sym::Ct(3, None)) => Some(json!({"ct": {"key": "mark"}})),
+            Some(Sym::Masked(inner, mask)) if mask.len() == 4 => self
+                .mark_source(&inner)
+                .map(|m| json!({"&": [m, values::int(Ty::Int, &mask) as u64]})),
+            Some(Sym::Bits(inner, mask, xor)) if is_mark && mask.len() == 4 && xor.len() == 4 => {
+                let (m, x) = (values::int(Ty::Int, &mask), values::int(Ty::Int, &xor));
+                let or = m == !x & 0xffff_ffff;
+                self.mark_source(&inner)
+                    .filter(|_| or)
+                    .map(|src| json!({"|": [src, x as u64]}))
+                    .or(Some(json!({"nl_raw": "mark arithmetic"})))
+            }
             _ => None,
         };
         match value {
             Some(v) => json!({"mangle": {"key": key, "value": v}}),
             None => raw(format!("set {key} from register {sreg} not decoded")),
+        }
+    }
+
+    /// `mark` or `ct mark` as the source of a mark arithmetic.
+    fn mark_source(&self, s: &Sym) -> Option<Value> {
+        match s {
+            Sym::Meta(3) => Some(json!({"meta": {"key": "mark"}})),
+            Sym::Ct(3, None) => Some(json!({"ct": {"key": "mark"}})),
+            _ => None,
         }
     }
 

@@ -170,11 +170,13 @@ fn entries(set: &Set, tys: &[Ty], ifname: IfResolver<'_>) -> Result<Vec<Entry>, 
             None => start.clone(),
         };
         let mut parts = Vec::with_capacity(tys.len());
-        let mut sk = Vec::new();
         for ((ty, a), b) in tys.iter().zip(&start).zip(&end) {
             parts.push(interval(*ty, a, b, ifname).ok_or("element value does not fit its type")?);
-            sk.extend(sort_key(*ty, a));
         }
+        let sk = match tys {
+            [ty] => sort_key(*ty, &e.key),
+            _ => e.key.iter().rev().copied().collect(),
+        };
         let key = if parts.len() == 1 {
             parts.remove(0)
         } else {
@@ -182,7 +184,11 @@ fn entries(set: &Set, tys: &[Ty], ifname: IfResolver<'_>) -> Result<Vec<Entry>, 
         };
         out.push((sk, key, verdict(e)?));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    // nft lists elements sorted by value: a single type in its own byte order, a
+    // concatenation as one host-order integer; concatenated intervals in the kernel's order.
+    if set.elems.iter().all(|e| e.key_end.is_none()) {
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     Ok(out)
 }
 

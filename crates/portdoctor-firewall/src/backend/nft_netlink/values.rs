@@ -41,6 +41,8 @@ pub enum Ty {
     Int,
     /// Integer in network order.
     IntBe,
+    /// Boolean (`fib … oif missing`): zero is false.
+    Bool,
 }
 
 /// The nft type id (as stored in `NFTA_SET_KEY_TYPE`) of a type name, and back.
@@ -88,7 +90,7 @@ pub fn width(ty: Ty) -> Option<usize> {
         Ty::Port | Ty::EtherType => 2,
         Ty::Proto | Ty::NfProto | Ty::PktType | Ty::TcpFlags | Ty::IcmpType | Ty::Icmp6Type => 1,
         Ty::Iface => 16,
-        Ty::Int | Ty::IntBe => return None,
+        Ty::Int | Ty::IntBe | Ty::Bool => return None,
     })
 }
 
@@ -259,6 +261,7 @@ pub fn to_json(ty: Ty, b: &[u8], ifname: IfResolver<'_>) -> Option<Value> {
         Ty::Ip4 => json!(Ipv4Addr::from(n as u32).to_string()),
         Ty::Ip6 => json!(Ipv6Addr::from(n).to_string()),
         Ty::Port | Ty::IntBe => json!(n as u64),
+        Ty::Bool => json!(n != 0),
         Ty::Int if b.len() > 8 => return None,
         Ty::Int => json!(n as u64),
         Ty::Proto => named(proto_name(b[0])),
