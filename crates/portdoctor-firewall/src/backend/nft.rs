@@ -115,7 +115,8 @@ pub(crate) fn parse_items(items: &[Value]) -> Ruleset {
     rs
 }
 
-fn is_iptables_nft_table(t: &Table, _items: &[Value]) -> bool {
+/// Whether an nft table belongs to iptables-nft (built-in chain names, or `xt` expressions).
+pub(crate) fn is_iptables_nft_table(t: &Table, _items: &[Value]) -> bool {
     if !matches!(t.family, Family::Ip | Family::Ip6) {
         return false;
     }
@@ -740,7 +741,8 @@ fn verdict_action(v: &Value) -> Option<Action> {
     })
 }
 
-fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
+/// The model of one `{"rule": {...}}` body at 1-based `position` in its chain.
+pub(crate) fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
     let mut matches = vec![];
     let mut statements = vec![];
     let mut action = Action::Continue;

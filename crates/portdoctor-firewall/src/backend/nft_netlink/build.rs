@@ -3,24 +3,35 @@
 //! model (rule texts included).
 
 use super::NetlinkError;
-use super::attr::{NLMSG_DONE, NLMSG_ERROR, messages};
+use super::attr::{Attrs, Message, NLMSG_DONE, NLMSG_ERROR, messages};
 use super::lower::{family as fam, lower};
-use super::objects::{Object, RawChain, RawRule, RawTable, decode as decode_object};
+use super::objects::msg::NEWRULE;
+use super::objects::{Object, RawChain, RawTable, decode as decode_object};
 use super::sets::{SetIndex, named_json};
 use super::values::IfResolver;
-use crate::backend::nft::{HIDDEN_NFPROTO, nfproto_dep, parse_items};
-use crate::model::{Match, Ruleset};
+use crate::backend::nft::{
+    HIDDEN_NFPROTO, is_iptables_nft_table, nfproto_dep, parse_items, parse_rule,
+};
+use crate::model::{Match, Rule, Ruleset};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-/// Objects of one dump, grouped.
+/// Objects of one dump, grouped; rules stay undecoded until they are assembled.
 #[derive(Default)]
-struct Dump {
+struct Dump<'a> {
     tables: Vec<RawTable>,
     chains: Vec<RawChain>,
-    rules: Vec<RawRule>,
+    rules: Vec<PendingRule<'a>>,
     sets: SetIndex,
     set_order: Vec<(u8, String, String)>,
+}
+
+/// A rule message: where it belongs, and its attributes still to decode.
+struct PendingRule<'a> {
+    family: u8,
+    table: String,
+    chain: String,
+    message: Message<'a>,
 }
 
 /// The nft name of an nfproto family.
@@ -72,10 +83,19 @@ pub fn decode(bytes: &[u8], ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkEr
             }
             continue;
         }
+        if is_rule(&m) {
+            let (table, chain) = rule_place(&m)?;
+            d.rules.push(PendingRule {
+                family: m.family,
+                table,
+                chain,
+                message: m,
+            });
+            continue;
+        }
         match decode_object(&m)? {
             Some(Object::Table(t)) => d.tables.push(t),
             Some(Object::Chain(c)) => d.chains.push(c),
-            Some(Object::Rule(r)) => d.rules.push(r),
             Some(Object::Set(s)) => {
                 d.set_order
                     .push((s.family, s.table.clone(), s.name.clone()));
@@ -85,7 +105,17 @@ pub fn decode(bytes: &[u8], ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkEr
             _ => {}
         }
     }
-    Ok(assemble(&d, ifname))
+    assemble(&d, ifname)
+}
+
+fn is_rule(m: &Message<'_>) -> bool {
+    m.kind >> 8 == super::attr::NFNL_SUBSYS_NFTABLES && (m.kind & 0xff) as u8 == NEWRULE
+}
+
+/// Table and chain of a rule message, without decoding its expressions.
+fn rule_place(m: &Message<'_>) -> Result<(String, String), NetlinkError> {
+    let a = Attrs::parse(m.payload)?;
+    Ok((a.str(1).unwrap_or_default(), a.str(2).unwrap_or_default()))
 }
 
 fn chain_json(c: &RawChain, family: &str) -> Value {
@@ -113,18 +143,8 @@ fn chain_json(c: &RawChain, family: &str) -> Value {
     json!({ "chain": b })
 }
 
-type RuleKey = (u8, String, String, u64);
-
-fn assemble(d: &Dump, ifname: IfResolver<'_>) -> Ruleset {
-    let mut items = Vec::with_capacity(d.rules.len() + d.chains.len() + 8);
-    let mut hidden: HashMap<RuleKey, Option<u8>> = HashMap::new();
-    let mut rules_by_chain: HashMap<(u8, &str, &str), Vec<&RawRule>> = HashMap::new();
-    for r in &d.rules {
-        rules_by_chain
-            .entry((r.family, &r.table, &r.chain))
-            .or_default()
-            .push(r);
-    }
+fn assemble(d: &Dump<'_>, ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkError> {
+    let mut items = Vec::with_capacity(d.chains.len() + d.set_order.len() + 8);
     for t in &d.tables {
         let Some(family) = family_name(t.family) else {
             continue;
@@ -143,79 +163,174 @@ fn assemble(d: &Dump, ifname: IfResolver<'_>) -> Ruleset {
                 items.push(named_json(s, family, ifname));
             }
         }
-        let chains: Vec<&RawChain> = d
+        for c in d
             .chains
             .iter()
             .filter(|c| c.family == t.family && c.table == t.name)
-            .collect();
-        for c in &chains {
+        {
             items.push(chain_json(c, family));
-        }
-        for c in &chains {
-            for r in rules_by_chain
-                .get(&(t.family, t.name.as_str(), c.name.as_str()))
-                .into_iter()
-                .flatten()
-            {
-                let (expr, nf) = lower(t.family, &t.name, &r.exprs, &d.sets, ifname);
-                if let Some(h) = r.handle {
-                    hidden.insert((t.family, t.name.clone(), c.name.clone(), h), nf);
-                }
-                let mut b = serde_json::Map::new();
-                b.insert("family".into(), json!(family));
-                b.insert("table".into(), json!(t.name));
-                b.insert("chain".into(), json!(c.name));
-                b.insert("handle".into(), json!(r.handle));
-                if let Some(cm) = &r.comment {
-                    b.insert("comment".into(), json!(cm));
-                }
-                b.insert("expr".into(), Value::Array(expr));
-                items.push(json!({ "rule": b }));
-            }
         }
     }
     let mut rs = parse_items(&items);
-    resolve_hidden(&mut rs, &hidden);
-    rs
+    // Rules go to the chains the skeleton has (a rule of an unknown chain is dropped, as
+    // nft's listing never shows one): by (table index, chain index), in dump order.
+    let mut place: HashMap<(u8, &str, &str), (usize, usize)> = HashMap::new();
+    for (ti, t) in rs.tables.iter().enumerate() {
+        let f = family_number(t.family);
+        for (ci, c) in t.chains.iter().enumerate() {
+            place.insert((f, t.name.as_str(), c.name.as_str()), (ti, ci));
+        }
+    }
+    let mut jobs: Vec<(usize, usize, usize, &PendingRule<'_>)> = Vec::with_capacity(d.rules.len());
+    let mut counts: HashMap<(usize, usize), usize> = HashMap::new();
+    for r in &d.rules {
+        if let Some(&(ti, ci)) = place.get(&(r.family, r.table.as_str(), r.chain.as_str())) {
+            let n = counts.entry((ti, ci)).or_default();
+            *n += 1;
+            jobs.push((ti, ci, *n, r));
+        }
+    }
+    let built = build_rules(&jobs, &d.sets, ifname)?;
+    for ((ti, ci, _, _), rule) in jobs.iter().zip(built) {
+        rs.tables[*ti].chains[*ci].rules.push(rule);
+    }
+    for t in &mut rs.tables {
+        t.iptables_nft_owned = is_iptables_nft_table(t, &[]);
+    }
+    Ok(rs)
 }
 
-/// Replaces the placeholder for the `meta nfproto` nft listings hide (see
-/// [`HIDDEN_NFPROTO`]) with the value the bytecode compares with, as
-/// `apply_netlink_debug` does from `nft --debug=netlink`.
-fn resolve_hidden(rs: &mut Ruleset, hidden: &HashMap<RuleKey, Option<u8>>) {
-    for t in &mut rs.tables {
-        let tf = match t.family.as_str() {
-            "inet" => fam::INET,
-            "ip" => fam::IP,
-            "ip6" => fam::IP6,
-            "arp" => fam::ARP,
-            "netdev" => fam::NETDEV,
-            _ => fam::BRIDGE,
-        };
-        for c in &mut t.chains {
-            for r in &mut c.rules {
-                let has = r.matches.iter().any(
-                    |m| matches!(m, Match::Unmodelled { reason, .. } if reason == HIDDEN_NFPROTO),
-                );
-                if !has {
-                    continue;
-                }
-                let Some(h) = r.handle else { continue };
-                let Some(found) = hidden.get(&(tf, t.name.clone(), c.name.clone(), h)) else {
-                    continue;
-                };
-                let old = std::mem::take(&mut r.matches);
-                for m in old {
-                    match &m {
-                        Match::Unmodelled { reason, .. } if reason == HIDDEN_NFPROTO => {
-                            if let Some(n) = found {
-                                r.matches.push(nfproto_dep(*n as u128));
-                            }
+fn family_number(f: crate::model::Family) -> u8 {
+    use crate::model::Family as F;
+    match f {
+        F::Inet => fam::INET,
+        F::Ip => fam::IP,
+        F::Ip6 => fam::IP6,
+        F::Arp => fam::ARP,
+        F::Netdev => fam::NETDEV,
+        F::Bridge => fam::BRIDGE,
+    }
+}
+
+/// Rules of at least this many per worker are built on several threads.
+const RULES_PER_THREAD: usize = 2000;
+
+/// Decodes and builds every rule, on up to four threads for big rulesets; results in order.
+fn build_rules(
+    jobs: &[(usize, usize, usize, &PendingRule<'_>)],
+    sets: &SetIndex,
+    ifname: IfResolver<'_>,
+) -> Result<Vec<Rule>, NetlinkError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    let threads = threads.min(jobs.len() / RULES_PER_THREAD).max(1);
+    if threads == 1 {
+        return jobs
+            .iter()
+            .map(|(_, _, pos, r)| build_rule(r, *pos, sets, ifname))
+            .collect();
+    }
+    // The interface resolver is not `Sync` (it may hold a socket): names are resolved up
+    // front here only when some rule needs them, so workers get a plain table.
+    let names = IfNames::collect(jobs, ifname);
+    let chunk = jobs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                let names = &names;
+                s.spawn(move || {
+                    let resolve = |i: u32| names.get(i);
+                    part.iter()
+                        .map(|(_, _, pos, r)| build_rule(r, *pos, sets, &resolve))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(jobs.len());
+        for h in handles {
+            let part = h
+                .join()
+                .map_err(|_| NetlinkError::Malformed("rule decoder thread panicked".into()))??;
+            out.extend(part);
+        }
+        Ok(out)
+    })
+}
+
+/// Interface names for every index a `meta iif`/`oif` compares with.
+struct IfNames(HashMap<u32, String>);
+
+impl IfNames {
+    fn collect(
+        jobs: &[(usize, usize, usize, &PendingRule<'_>)],
+        ifname: IfResolver<'_>,
+    ) -> IfNames {
+        let mut map = HashMap::new();
+        for (_, _, _, r) in jobs {
+            if let Ok(Some(Object::Rule(raw))) = decode_object(&r.message) {
+                for i in super::lower::ifindexes(&raw.exprs) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = map.entry(i) {
+                        if let Some(n) = ifname(i) {
+                            e.insert(n);
                         }
-                        _ => r.matches.push(m),
                     }
                 }
             }
+        }
+        IfNames(map)
+    }
+
+    fn get(&self, i: u32) -> Option<String> {
+        self.0.get(&i).cloned()
+    }
+}
+
+/// One rule: decoded, lowered to nft's JSON statements, read by the JSON reader's rule
+/// parser, and the hidden `meta nfproto` resolved.
+fn build_rule(
+    r: &PendingRule<'_>,
+    position: usize,
+    sets: &SetIndex,
+    ifname: IfResolver<'_>,
+) -> Result<Rule, NetlinkError> {
+    let Some(Object::Rule(raw)) = decode_object(&r.message)? else {
+        return Err(NetlinkError::Malformed(
+            "rule message without a rule".into(),
+        ));
+    };
+    let family = family_name(r.family).unwrap_or("?");
+    let (expr, nf) = lower(r.family, &r.table, &raw.exprs, sets, ifname);
+    let mut b = serde_json::Map::new();
+    b.insert("family".into(), json!(family));
+    b.insert("table".into(), json!(r.table));
+    b.insert("chain".into(), json!(r.chain));
+    b.insert("handle".into(), json!(raw.handle));
+    if let Some(cm) = &raw.comment {
+        b.insert("comment".into(), json!(cm));
+    }
+    b.insert("expr".into(), Value::Array(expr));
+    let mut rule = parse_rule(&b, position);
+    resolve_hidden(&mut rule, nf);
+    Ok(rule)
+}
+
+/// Replaces the placeholder for the `meta nfproto` nft listings hide (see
+/// [`HIDDEN_NFPROTO`]) with the value the bytecode compares with (or drops it when there is
+/// none), as `apply_netlink_debug` does from `nft --debug=netlink`.
+fn resolve_hidden(r: &mut Rule, found: Option<u8>) {
+    let hidden =
+        |m: &Match| matches!(m, Match::Unmodelled { reason, .. } if reason == HIDDEN_NFPROTO);
+    if !r.matches.iter().any(hidden) {
+        return;
+    }
+    let old = std::mem::take(&mut r.matches);
+    for m in old {
+        if !hidden(&m) {
+            r.matches.push(m);
+        } else if let Some(n) = found {
+            r.matches.push(nfproto_dep(n as u128));
         }
     }
 }

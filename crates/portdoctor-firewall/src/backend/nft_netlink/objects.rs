@@ -67,15 +67,9 @@ pub struct RawChain {
     pub kind: Option<String>,
 }
 
-/// A rule with its expressions.
+/// A rule with its expressions (its table and chain are read before, see `build`).
 #[derive(Debug, Clone, Default)]
 pub struct RawRule {
-    /// nfproto family.
-    pub family: u8,
-    /// Table name.
-    pub table: String,
-    /// Chain name.
-    pub chain: String,
     /// Handle.
     pub handle: Option<u64>,
     /// Expressions in order.
@@ -168,9 +162,6 @@ pub fn decode(m: &Message<'_>) -> Result<Option<Object>, NetlinkError> {
         }),
         msg::NEWCHAIN => Object::Chain(chain(fam, &a)?),
         msg::NEWRULE => Object::Rule(RawRule {
-            family: fam,
-            table: a.str(1).unwrap_or_default(),
-            chain: a.str(2).unwrap_or_default(),
             handle: a.be64(3),
             exprs: a.get(4).map(decode_list).transpose()?.unwrap_or_default(),
             comment: a.get(7).and_then(comment),

@@ -125,6 +125,11 @@ fn sets_of(bytes: &[u8]) -> Result<Vec<(u8, String, String)>, NetlinkError> {
 }
 
 /// One consistent dump of the current namespace: every message as received.
+///
+/// Tables, chains and sets come first (the element requests need the sets); then the rules
+/// are dumped on this socket while the elements of the sets are fetched on others, one
+/// request per set, from two threads (the kernel work runs on several cores). The generation
+/// id is read before and after; a change means a concurrent update, and the dump is retried.
 pub fn dump() -> Result<Vec<u8>, NetlinkError> {
     let mut c = Conn::open()?;
     for _ in 0..ATTEMPTS {
@@ -133,27 +138,59 @@ pub fn dump() -> Result<Vec<u8>, NetlinkError> {
         for kind in [msg::GETTABLE, msg::GETCHAIN, msg::GETSET] {
             c.dump_kind(kind, &mut out)?;
         }
-        let mut sets = Vec::new();
-        for (family, table, name) in sets_of(&out)? {
-            c.request(
-                msg::GETSETELEM,
-                NLM_F_DUMP,
-                family,
-                &[
-                    (NFTA_SET_ELEM_LIST_TABLE, &table),
-                    (NFTA_SET_ELEM_LIST_SET, &name),
-                ],
-            )?;
-            c.receive(&mut sets, true)?;
-        }
-        out.extend_from_slice(&sets);
-        c.dump_kind(msg::GETRULE, &mut out)?;
-        c.dump_kind(msg::GETFLOWTABLE, &mut out)?;
+        let sets = sets_of(&out)?;
+        let half = sets.len().div_ceil(2);
+        let (rules, elems) = std::thread::scope(|s| {
+            let workers: Vec<_> = sets
+                .chunks(half.max(1))
+                .map(|part| s.spawn(move || elements(part)))
+                .collect();
+            let mut rules = Vec::new();
+            let r = c
+                .dump_kind(msg::GETRULE, &mut rules)
+                .and_then(|_| c.dump_kind(msg::GETFLOWTABLE, &mut rules))
+                .map(|_| rules);
+            let mut elems = Vec::new();
+            for w in workers {
+                match w.join() {
+                    Ok(Ok(e)) => elems.extend(e),
+                    Ok(Err(e)) => return (r, Err(e)),
+                    Err(_) => {
+                        return (
+                            r,
+                            Err(NetlinkError::Malformed("element thread panicked".into())),
+                        );
+                    }
+                }
+            }
+            (r, Ok(elems))
+        });
+        out.extend(elems?);
+        out.extend(rules?);
         if c.generation()? == before {
             return Ok(out);
         }
     }
     Err(NetlinkError::GenerationChanged(ATTEMPTS))
+}
+
+/// The elements of `sets`, on a socket of their own.
+fn elements(sets: &[(u8, String, String)]) -> Result<Vec<u8>, NetlinkError> {
+    let mut c = Conn::open()?;
+    let mut out = Vec::new();
+    for (family, table, name) in sets {
+        c.request(
+            msg::GETSETELEM,
+            NLM_F_DUMP,
+            *family,
+            &[
+                (NFTA_SET_ELEM_LIST_TABLE, table),
+                (NFTA_SET_ELEM_LIST_SET, name),
+            ],
+        )?;
+        c.receive(&mut out, true)?;
+    }
+    Ok(out)
 }
 
 /// Names an interface index in the calling thread's namespace.
