@@ -7,8 +7,12 @@
 #[path = "native/equiv.rs"]
 mod equiv;
 
-use portdoctor_firewall::backend::nft_netlink::{decode_dump, decode_dump_with};
-use portdoctor_firewall::{apply_netlink_debug, apply_text_devices, parse_nft_json};
+use portdoctor_firewall::backend::nft_netlink::{
+    decode_dump, decode_dump_with, wrap_rule_expressions,
+};
+use portdoctor_firewall::{
+    Packet, Proto, apply_netlink_debug, apply_text_devices, explain, parse_nft_json,
+};
 use std::path::{Path, PathBuf};
 
 const FIXTURES: [&str; 4] = ["matches", "families", "concat_reject", "firewalld_style"];
@@ -66,16 +70,33 @@ fn truncated_and_corrupted_dumps_never_panic() {
     }
 }
 
-/// Inputs the `nft_netlink` fuzz target once crashed on (`data/native/fuzz/`), kept as
-/// regression cases.
+/// Inputs the `nft_netlink` fuzz target once crashed on (`data/native/fuzz/`, as the fuzzer
+/// saved them: a mode byte, then a dump or one rule's expressions), kept as regression
+/// cases; they are evaluated too, as the fuzz target does.
 #[test]
 fn fuzz_findings_never_panic() {
-    let Ok(entries) = std::fs::read_dir(dir().join("fuzz")) else {
-        return;
-    };
+    let entries = std::fs::read_dir(dir().join("fuzz")).expect("data/native/fuzz");
+    let mut n = 0;
     for e in entries.flatten() {
-        let bytes = std::fs::read(e.path()).expect("fuzz finding");
-        let _ = decode_dump(&bytes);
-        let _ = decode_dump(bytes.get(1..).unwrap_or_default());
+        let data = std::fs::read(e.path()).expect("fuzz finding");
+        let Some((&mode, rest)) = data.split_first() else {
+            continue;
+        };
+        let bytes = if mode % 2 == 0 {
+            rest.to_vec()
+        } else {
+            wrap_rule_expressions(rest)
+        };
+        if let Ok(rs) = decode_dump(&bytes) {
+            let p = Packet::new(
+                Proto::Tcp,
+                "10.1.2.3".parse().unwrap(),
+                "10.0.0.1".parse().unwrap(),
+                22,
+            );
+            let _ = explain(&[rs], &p.with_iif("eth0"));
+        }
+        n += 1;
     }
+    assert!(n > 0, "no fuzz finding kept");
 }

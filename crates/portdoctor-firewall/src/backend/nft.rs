@@ -578,7 +578,7 @@ pub(crate) fn nfproto_dep(n: u128) -> Match {
 
 /// Key fields of a left-hand side: one field, a concatenation, or `field & mask`.
 /// Key fields, optional mask, and dependency matches of a left-hand side.
-type LeftKey = (Vec<Field>, Option<u128>, Vec<Match>);
+pub(crate) type LeftKey = (Vec<Field>, Option<u128>, Vec<Match>);
 
 fn left_key(v: &Value) -> Result<LeftKey, String> {
     if let Some(parts) = v.get("concat").and_then(Value::as_array) {
@@ -602,6 +602,12 @@ fn left_key(v: &Value) -> Result<LeftKey, String> {
     Ok((vec![f], None, d))
 }
 
+/// The key of a left-hand side `field & mask` (mask as nft writes it: a number, a name, or a
+/// list of flag names).
+pub(crate) fn masked_key(f: Field, mask: &Value) -> Result<u128, String> {
+    single_or_flags(ty_of_field(f), mask)
+}
+
 fn single_or_flags(ty: Ty, v: &Value) -> Result<u128, String> {
     match v {
         Value::Array(a) => a.iter().try_fold(0, |acc, x| Ok(acc | single(ty, x)?)),
@@ -620,7 +626,7 @@ fn parse_match(m: &Value) -> Vec<Match> {
     let (Some(left), Some(right)) = (m.get("left"), m.get("right")) else {
         return unmodelled("match without left/right".into());
     };
-    let (key, mut mask, mut out) = match left_key(left) {
+    let key = match left_key(left) {
         Ok(k) => k,
         Err(r) => {
             // The field is not modelled, but the protocol it belongs to is: a packet of
@@ -630,6 +636,21 @@ fn parse_match(m: &Value) -> Vec<Match> {
             return v;
         }
     };
+    match match_with_key(key, op, right) {
+        Ok(v) => v,
+        Err(r) => unmodelled(r),
+    }
+}
+
+/// The matches of `key op right` once the left side is known (key fields, mask, the
+/// dependency matches it implies); `Err` with the reason when the right side or the operator
+/// is not modelled (the caller writes the unmodelled match).
+pub(crate) fn match_with_key(
+    (key, mut mask, mut out): LeftKey,
+    op: &str,
+    right: &Value,
+) -> Result<Vec<Match>, String> {
+    let unmodelled = |r: String| -> Result<Vec<Match>, String> { Err(r) };
     let flaggy =
         key.len() == 1 && matches!(key[0], Field::CtState | Field::TcpFlags | Field::CtStatus);
     let values = if let Some(name) = right.as_str().and_then(|s| s.strip_prefix('@')) {
@@ -713,7 +734,7 @@ fn parse_match(m: &Value) -> Vec<Match> {
         negated,
         values,
     });
-    out
+    Ok(out)
 }
 
 fn reject_kind(v: &Value) -> RejectKind {
@@ -919,7 +940,17 @@ fn family_dependency(b: &Map<String, Value>, exprs: &[Value], matches: &mut Vec<
     let Some(r) = exprs.iter().find_map(|e| e.get("reject")) else {
         return;
     };
-    match r.get("type").and_then(Value::as_str) {
+    reject_dependency(
+        r.get("type").and_then(Value::as_str),
+        str_of(b, "family"),
+        matches,
+    );
+}
+
+/// The dependency matches of a `reject` of type `ty` in a table of `family` (see
+/// [`family_dependency`]).
+pub(crate) fn reject_dependency(ty: Option<&str>, family: Option<&str>, matches: &mut Vec<Match>) {
+    match ty {
         Some("icmp") => matches.push(nfproto_dep(2)),
         Some("icmpv6") => matches.push(nfproto_dep(10)),
         Some("tcp reset") => {
@@ -930,7 +961,7 @@ fn family_dependency(b: &Map<String, Value>, exprs: &[Value], matches: &mut Vec<
                 negated: false,
                 values: Values::Inline(vec![vec![Elem::val(6)]]),
             });
-            let multi = matches!(str_of(b, "family"), Some("inet" | "bridge" | "netdev"));
+            let multi = matches!(family, Some("inet" | "bridge" | "netdev"));
             let shows_family = matches.iter().any(|m| match m {
                 Match::Cmp { key, .. } => key.iter().any(|f| {
                     matches!(

@@ -4,7 +4,7 @@
 
 use super::NetlinkError;
 use super::attr::{Attrs, Message, NLMSG_DONE, NLMSG_ERROR, messages};
-use super::lower::{family as fam, lower};
+use super::lower::{Stmt, family as fam, lower};
 use super::objects::msg::NEWRULE;
 use super::objects::{Object, RawChain, RawTable, decode as decode_object};
 use super::sets::{SetIndex, named_json};
@@ -79,7 +79,7 @@ pub fn decode(bytes: &[u8], ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkEr
                 .get(..4)
                 .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
             if code != 0 {
-                return Err(NetlinkError::Kernel(-code));
+                return Err(NetlinkError::Kernel(code.saturating_neg()));
             }
             continue;
         }
@@ -302,6 +302,11 @@ fn build_rule(
     };
     let family = family_name(r.family).unwrap_or("?");
     let (expr, nf) = lower(r.family, &r.table, &raw.exprs, sets, ifname);
+    let fast = super::direct::rule(family, &expr, raw.comment.as_deref(), raw.handle, position);
+    if let Some(mut rule) = fast {
+        resolve_hidden(&mut rule, nf);
+        return Ok(rule);
+    }
     let mut b = serde_json::Map::new();
     b.insert("family".into(), json!(family));
     b.insert("table".into(), json!(r.table));
@@ -310,7 +315,10 @@ fn build_rule(
     if let Some(cm) = &raw.comment {
         b.insert("comment".into(), json!(cm));
     }
-    b.insert("expr".into(), Value::Array(expr));
+    b.insert(
+        "expr".into(),
+        Value::Array(expr.into_iter().map(Stmt::into_json).collect()),
+    );
     let mut rule = parse_rule(&b, position);
     resolve_hidden(&mut rule, nf);
     Ok(rule)

@@ -58,9 +58,85 @@ enum Dep {
     Eth(u16),
 }
 
-/// The left side of a match: its JSON, value type, and the field when it is a prefix load.
+/// The left side of a match as nft names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeftE {
+    /// `PROTO FIELD` (`tcp dport`).
+    Payload(&'static str, &'static str),
+    /// `meta KEY`.
+    Meta(&'static str),
+    /// `ct KEY`, with a direction when one was given.
+    Ct(&'static str, Option<&'static str>),
+    /// `fib FLAGS RESULT`.
+    Fib(&'static str, Vec<&'static str>),
+    /// `LEFT & MASK` (the mask as nft's JSON writes it).
+    And(Box<LeftE>, Value),
+    /// `A . B`.
+    Concat(Vec<LeftE>),
+    /// Any other expression, as its JSON (`numgen …`).
+    Json(Value),
+}
+
+impl LeftE {
+    /// nft's JSON for it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            LeftE::Payload(p, f) => json!({"payload": {"protocol": p, "field": f}}),
+            LeftE::Meta(k) => json!({"meta": {"key": k}}),
+            LeftE::Ct(k, None) => json!({"ct": {"key": k}}),
+            LeftE::Ct(k, Some(d)) => json!({"ct": {"key": k, "dir": d}}),
+            LeftE::Fib(r, f) => json!({"fib": {"result": r, "flags": f}}),
+            LeftE::And(l, m) => json!({"&": [l.to_json(), m]}),
+            LeftE::Concat(v) => json!({"concat": v.iter().map(LeftE::to_json).collect::<Vec<_>>()}),
+            LeftE::Json(v) => v.clone(),
+        }
+    }
+}
+
+/// One statement of a rule: the common kinds typed (the direct model builder reads them),
+/// everything else as nft's JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// `LEFT OP RIGHT`; the right side as nft's JSON writes it.
+    Match {
+        /// `==`, `!=`, `in`, `<` …
+        op: &'static str,
+        /// The left side.
+        left: LeftE,
+        /// The right side.
+        right: Value,
+    },
+    /// `counter packets P bytes B`.
+    Counter(u64, u64),
+    /// A verdict: code (`NF_ACCEPT` 1, `NF_DROP` 0, `NFT_CONTINUE` -1, `NFT_RETURN` -5,
+    /// `NFT_JUMP` -3, `NFT_GOTO` -4) and the chain of a jump or goto.
+    Verdict(i32, Option<String>),
+    /// `reject with TYPE EXPR` (`tcp reset` has no expression).
+    Reject(&'static str, Option<Value>),
+    /// Anything else.
+    Json(Value),
+}
+
+impl Stmt {
+    /// nft's JSON for it.
+    pub fn into_json(self) -> Value {
+        match self {
+            Stmt::Match { op, left, right } => {
+                json!({"match": {"op": op, "left": left.to_json(), "right": right}})
+            }
+            Stmt::Counter(p, b) => json!({"counter": {"packets": p, "bytes": b}}),
+            Stmt::Verdict(code, chain) => verdict(code, chain.as_deref()),
+            Stmt::Reject(ty, None) => json!({"reject": {"type": ty}}),
+            Stmt::Reject(ty, Some(e)) => json!({"reject": {"type": ty, "expr": e}}),
+            Stmt::Json(v) => v,
+        }
+    }
+}
+
+/// The left side of a match: what nft names, value type, and the field when it is a prefix
+/// load.
 struct Left {
-    json: Value,
+    left: LeftE,
     ty: Ty,
     prefix_of: Option<Named>,
 }
@@ -72,7 +148,7 @@ struct Lower<'a> {
     sets: &'a SetIndex,
     ifname: IfResolver<'a>,
     regs: Vec<Option<Sym>>,
-    out: Vec<Option<Value>>,
+    out: Vec<Option<Stmt>>,
     deps: Vec<(usize, Dep)>,
     l4: Option<u8>,
     nf: Option<u8>,
@@ -89,7 +165,7 @@ pub fn lower(
     exprs: &[Expr],
     sets: &SetIndex,
     ifname: IfResolver<'_>,
-) -> (Vec<Value>, Option<u8>) {
+) -> (Vec<Stmt>, Option<u8>) {
     let mut l = Lower {
         family,
         table,
@@ -275,8 +351,12 @@ impl Lower<'_> {
         }
     }
 
-    fn push(&mut self, v: Value) {
+    fn push(&mut self, v: Stmt) {
         self.out.push(Some(v));
+    }
+
+    fn push_json(&mut self, v: Value) {
+        self.push(Stmt::Json(v));
     }
 
     /// Removes the newest unconsumed dependency satisfying `f`.
@@ -346,7 +426,13 @@ impl Lower<'_> {
                 self.set_reg(*dreg, s.map(|s| Sym::Hton(Box::new(s))));
             }
             Expr::Immediate { dreg: 0, data } => {
-                let v = verdict_json(data);
+                let v = match data {
+                    Data::Verdict(code @ (1 | 0 | -1 | -5), _) => Stmt::Verdict(*code, None),
+                    Data::Verdict(code @ (-3 | -4), Some(c)) => {
+                        Stmt::Verdict(*code, Some(c.clone()))
+                    }
+                    d => Stmt::Json(verdict_json(d)),
+                };
                 self.push(v);
             }
             Expr::Immediate {
@@ -354,7 +440,7 @@ impl Lower<'_> {
                 data: Data::Value(v),
             } => self.set_reg(*dreg, Some(Sym::Imm(v.clone()))),
             Expr::Immediate { .. } => {
-                self.push(raw("immediate verdict into a data register".into()))
+                self.push_json(raw("immediate verdict into a data register".into()))
             }
             Expr::Cmp { sreg, op, data } => return self.cmp(*sreg, *op, data, next),
             Expr::Range { sreg, op, from, to } => self.range(*sreg, *op, from, to),
@@ -371,9 +457,16 @@ impl Lower<'_> {
 
     fn statement(&mut self, e: &Expr) {
         let v = match e {
-            Expr::Counter { packets, bytes } => {
-                json!({"counter": {"packets": packets, "bytes": bytes}})
-            }
+            Expr::Counter { packets, bytes } => Stmt::Counter(*packets, *bytes),
+            Expr::Reject { ty, code } => self.reject(*ty, *code),
+            _ => Stmt::Json(self.statement_json(e)),
+        };
+        self.barrier = self.out.len() + 1;
+        self.push(v);
+    }
+
+    fn statement_json(&mut self, e: &Expr) -> Value {
+        match e {
             Expr::Log {
                 prefix,
                 group,
@@ -386,7 +479,6 @@ impl Lower<'_> {
                 bytes,
                 inv,
             } => limit(*rate, *unit, *burst, *bytes, *inv),
-            Expr::Reject { ty, code } => self.reject(*ty, *code),
             Expr::Nat {
                 ty,
                 family,
@@ -424,9 +516,7 @@ impl Lower<'_> {
                 exprs,
             } => self.dynset(*op, set, *sreg, exprs),
             other => raw(describe(other)),
-        };
-        self.barrier = self.out.len() + 1;
-        self.push(v);
+        }
     }
 
     /// The JSON of a register's contents as the left side of a match.
@@ -436,7 +526,7 @@ impl Lower<'_> {
                 let n = self.name_payload(*base, *off, *len)?;
                 let prefix_of = (n.len != *len).then_some(n);
                 Left {
-                    json: json!({"payload": {"protocol": n.proto, "field": n.field}}),
+                    left: LeftE::Payload(n.proto, n.field),
                     ty: n.ty,
                     prefix_of,
                 }
@@ -444,21 +534,16 @@ impl Lower<'_> {
             Sym::Meta(k) => {
                 let (name, ty) = meta_key(*k)?;
                 Left {
-                    json: json!({"meta": {"key": name}}),
+                    left: LeftE::Meta(name),
                     ty,
                     prefix_of: None,
                 }
             }
             Sym::Ct(k, dir) => {
                 let (name, ty) = ct_key(*k)?;
-                let json = match dir {
-                    None => json!({"ct": {"key": name}}),
-                    Some(d) => {
-                        json!({"ct": {"key": name, "dir": if *d == 0 { "original" } else { "reply" }}})
-                    }
-                };
+                let dir = dir.map(|d| if d == 0 { "original" } else { "reply" });
                 Left {
-                    json,
+                    left: LeftE::Ct(name, dir),
                     ty,
                     prefix_of: None,
                 }
@@ -484,13 +569,13 @@ impl Lower<'_> {
                     _ => return None,
                 };
                 Left {
-                    json: json!({"fib": {"result": name, "flags": f}}),
+                    left: LeftE::Fib(name, f),
                     ty,
                     prefix_of: None,
                 }
             }
             Sym::Json(v) => Left {
-                json: v.clone(),
+                left: LeftE::Json(v.clone()),
                 ty: Ty::Int,
                 prefix_of: None,
             },
@@ -548,7 +633,7 @@ impl Lower<'_> {
 
     /// One load compared with one value across several adjacent fields (iptables-nft loads
     /// `--sport 67 --dport 68` as four bytes): one match per field, as nft lists it.
-    fn split_payload(&mut self, base: u32, off: u32, len: u32, data: &[u8]) -> Option<Vec<Value>> {
+    fn split_payload(&mut self, base: u32, off: u32, len: u32, data: &[u8]) -> Option<Vec<Stmt>> {
         let (proto, table) = match base {
             1 => fields::network(self.nf?)?,
             2 => fields::transport(self.l4?)?,
@@ -557,10 +642,12 @@ impl Lower<'_> {
         if fields::lookup(proto, table, off, len).is_some() || data.len() < len as usize {
             return None;
         }
+        // Header fields lie within the first 40 bytes; anything further is not a split load.
+        let end = off.checked_add(len).filter(|e| *e <= 64)?;
         let mut pieces = Vec::new();
         let mut o = off;
-        while o < off + len {
-            let &(_, fl, _, _) = table.iter().find(|f| f.0 == o && o + f.1 <= off + len)?;
+        while o < end {
+            let &(_, fl, _, _) = table.iter().find(|f| f.0 == o && o + f.1 <= end)?;
             pieces.push((o, fl));
             o += fl;
         }
@@ -569,8 +656,11 @@ impl Lower<'_> {
             let n = self.name_payload(base, o, fl)?;
             let b = &data[(o - off) as usize..(o - off + fl) as usize];
             let right = self.value(n.ty, b)?;
-            let left = json!({"payload": {"protocol": n.proto, "field": n.field}});
-            out.push(json!({"match": {"op": "==", "left": left, "right": right}}));
+            out.push(Stmt::Match {
+                op: "==",
+                left: LeftE::Payload(n.proto, n.field),
+                right,
+            });
         }
         Some(out)
     }
@@ -581,7 +671,7 @@ impl Lower<'_> {
 
     fn cmp(&mut self, sreg: u32, op: u32, data: &[u8], next: Option<&Expr>) -> usize {
         let Some(s) = self.sym(sreg) else {
-            self.push(raw(format!("cmp on register {sreg} not decoded")));
+            self.push_json(raw(format!("cmp on register {sreg} not decoded")));
             return 1;
         };
         if let Some(v) = self.dependency(&s, op, data) {
@@ -611,7 +701,7 @@ impl Lower<'_> {
             Sym::Masked(inner, mask) => self.masked(inner, mask, op, data),
             _ => self.plain(&s, op, data),
         };
-        let m = m.unwrap_or_else(|| raw(format!("cmp {} {} on {s:?}", op, hex(data))));
+        let m = m.unwrap_or_else(|| Stmt::Json(raw(format!("cmp {} {} on {s:?}", op, hex(data)))));
         self.push(m);
         1
     }
@@ -650,7 +740,7 @@ impl Lower<'_> {
         Some(1)
     }
 
-    fn plain(&mut self, s: &Sym, op: u32, data: &[u8]) -> Option<Value> {
+    fn plain(&mut self, s: &Sym, op: u32, data: &[u8]) -> Option<Stmt> {
         let l = self.left(s)?;
         let opn = op_name(op)?;
         if let Some(n) = l.prefix_of {
@@ -661,20 +751,30 @@ impl Lower<'_> {
             let bits = data.len() as u32 * 8;
             full.resize(n.len as usize, 0);
             let addr = self.value(n.ty, &full)?;
-            return Some(
-                json!({"match": {"op": opn, "left": l.json, "right": {"prefix": {"addr": addr, "len": bits}}}}),
-            );
+            return Some(Stmt::Match {
+                op: opn,
+                left: l.left,
+                right: json!({"prefix": {"addr": addr, "len": bits}}),
+            });
         }
         let right = self.value(l.ty, data)?;
-        Some(json!({"match": {"op": opn, "left": l.json, "right": right}}))
+        Some(Stmt::Match {
+            op: opn,
+            left: l.left,
+            right,
+        })
     }
 
-    fn masked(&mut self, inner: &Sym, mask: &[u8], op: u32, data: &[u8]) -> Option<Value> {
+    fn masked(&mut self, inner: &Sym, mask: &[u8], op: u32, data: &[u8]) -> Option<Stmt> {
         let l = self.left(inner)?;
         let opn = op_name(op)?;
         if is_flags(l.ty) && op == 1 && data.iter().all(|&b| b == 0) {
             let bits = values::flags_json(l.ty, values::int(l.ty, mask));
-            return Some(json!({"match": {"op": "in", "left": l.json, "right": bits}}));
+            return Some(Stmt::Match {
+                op: "in",
+                left: l.left,
+                right: bits,
+            });
         }
         let field = l.prefix_of.map(|n| (n.ty, n.len as usize));
         let addr_ty = field
@@ -684,9 +784,11 @@ impl Lower<'_> {
             let mut full = data.to_vec();
             full.resize(values::width(ty).unwrap_or(data.len()), 0);
             let addr = self.value(ty, &full)?;
-            return Some(
-                json!({"match": {"op": opn, "left": l.json, "right": {"prefix": {"addr": addr, "len": p}}}}),
-            );
+            return Some(Stmt::Match {
+                op: opn,
+                left: l.left,
+                right: json!({"prefix": {"addr": addr, "len": p}}),
+            });
         }
         if l.prefix_of.is_some() {
             return None;
@@ -697,7 +799,11 @@ impl Lower<'_> {
             self.value(l.ty, mask)?
         };
         let right = self.value(l.ty, data)?;
-        Some(json!({"match": {"op": opn, "left": {"&": [l.json, m]}, "right": right}}))
+        Some(Stmt::Match {
+            op: opn,
+            left: LeftE::And(Box::new(l.left), m),
+            right,
+        })
     }
 
     fn range(&mut self, sreg: u32, op: u32, from: &[u8], to: &[u8]) {
@@ -707,14 +813,19 @@ impl Lower<'_> {
                 return None;
             }
             let (a, b) = (self.value(l.ty, from)?, self.value(l.ty, to)?);
-            Some(json!({"match": {"op": op_name(op)?, "left": l.json, "right": {"range": [a, b]}}}))
+            Some(Stmt::Match {
+                op: op_name(op)?,
+                left: l.left,
+                right: json!({"range": [a, b]}),
+            })
         });
-        let m = m.unwrap_or_else(|| raw(format!("range {op} {} {}", hex(from), hex(to))));
+        let m =
+            m.unwrap_or_else(|| Stmt::Json(raw(format!("range {op} {} {}", hex(from), hex(to)))));
         self.push(m);
     }
 
     /// The key of a lookup: one register, or a concatenation over following registers.
-    fn key(&mut self, sreg: u32, tys: usize) -> Option<(Value, Vec<Ty>)> {
+    fn key(&mut self, sreg: u32, tys: usize) -> Option<(LeftE, Vec<Ty>)> {
         let mut parts = Vec::new();
         let mut r = sreg;
         for _ in 0..tys.max(1) {
@@ -732,14 +843,14 @@ impl Lower<'_> {
                 return None;
             }
             parts.push(l);
-            r += width.div_ceil(4) as u32;
+            r = r.saturating_add(u32::try_from(width.div_ceil(4)).unwrap_or(u32::MAX));
         }
         let tys = parts.iter().map(|p| p.ty).collect();
         if parts.len() == 1 {
-            return Some((parts.remove(0).json, tys));
+            return Some((parts.remove(0).left, tys));
         }
-        let js: Vec<Value> = parts.into_iter().map(|p| p.json).collect();
-        Some((json!({"concat": js}), tys))
+        let ls: Vec<LeftE> = parts.into_iter().map(|p| p.left).collect();
+        Some((LeftE::Concat(ls), tys))
     }
 
     fn lookup(&mut self, sreg: u32, dreg: Option<u32>, name: &str, inv: bool) {
@@ -753,9 +864,15 @@ impl Lower<'_> {
                 json!(format!("@{name}"))
             };
             match dreg {
-                Some(0) => Some(json!({"vmap": {"key": key, "data": right}})),
+                Some(0) => Some(Stmt::Json(
+                    json!({"vmap": {"key": key.to_json(), "data": right}}),
+                )),
                 Some(_) => None,
-                None => Some(json!({"match": {"op": if inv { "!=" } else { "==" }, "left": key, "right": right}})),
+                None => Some(Stmt::Match {
+                    op: if inv { "!=" } else { "==" },
+                    left: key,
+                    right,
+                }),
             }
         });
         if let Some(d) = dreg {
@@ -763,24 +880,24 @@ impl Lower<'_> {
         }
         let v = v.unwrap_or_else(|| {
             let text = format!("lookup in set {name} not decoded");
-            if dreg == Some(0) {
+            Stmt::Json(if dreg == Some(0) {
                 raw_action(text)
             } else {
                 raw(text)
-            }
+            })
         });
         self.push(v);
     }
 
     /// A `reject`: nft hides the newest `meta nfproto` (and, before a TCP reset, the newest
     /// `meta l4proto tcp`) when only matches stand between it and the reject.
-    fn reject(&mut self, ty: u32, code: u8) -> Value {
+    fn reject(&mut self, ty: u32, code: u8) -> Stmt {
         if ty <= 1 {
             self.consume(|d| matches!(d, Dep::Nf(_)));
         }
         if ty == 1 {
             self.consume(|d| d == Dep::L4(6));
-            return json!({"reject": {"type": "tcp reset"}});
+            return Stmt::Reject("tcp reset", None);
         }
         let v6 = ty == 0
             && (self.family == family::IP6 || (self.family != family::IP && self.nf == Some(10)));
@@ -788,11 +905,11 @@ impl Lower<'_> {
             0 if v6 => ("icmpv6", icmp6_code(code)),
             0 => ("icmp", icmp_code(code)),
             2 => ("icmpx", icmpx_code(code)),
-            _ => return raw(format!("reject type {ty} code {code}")),
+            _ => return Stmt::Json(raw(format!("reject type {ty} code {code}"))),
         };
         match name {
-            Some(n) => json!({"reject": {"type": kind, "expr": n}}),
-            None => json!({"reject": {"type": kind, "expr": code}}),
+            Some(n) => Stmt::Reject(kind, Some(json!(n))),
+            None => Stmt::Reject(kind, Some(json!(code))),
         }
     }
 
@@ -882,6 +999,7 @@ impl Lower<'_> {
         let Some((key, _)) = self.key(sreg, n) else {
             return raw(format!("dynset on @{set} not decoded"));
         };
+        let key = key.to_json();
         let op = match op {
             0 => "add",
             1 => "update",

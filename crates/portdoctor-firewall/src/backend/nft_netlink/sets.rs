@@ -136,10 +136,10 @@ fn interval(ty: Ty, a: &[u8], b: &[u8], ifname: IfResolver<'_>) -> Option<Value>
 /// Splits a concatenated key into its register-aligned components.
 fn split<'b>(key: &'b [u8], widths: &[usize]) -> Option<Vec<&'b [u8]>> {
     let mut out = Vec::with_capacity(widths.len());
-    let mut off = 0;
+    let mut off: usize = 0;
     for &w in widths {
-        out.push(key.get(off..off + w)?);
-        off += w.div_ceil(4) * 4;
+        out.push(key.get(off..off.checked_add(w)?)?);
+        off = off.checked_add(w.div_ceil(4).checked_mul(4)?)?;
     }
     Some(out)
 }

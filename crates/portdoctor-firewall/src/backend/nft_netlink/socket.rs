@@ -80,7 +80,7 @@ impl Conn {
                         .payload
                         .get(..4)
                         .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-                    match -code {
+                    match code.saturating_neg() {
                         0 | 2 | 95 => done = true,
                         e => return Err(NetlinkError::Kernel(e)),
                     }
