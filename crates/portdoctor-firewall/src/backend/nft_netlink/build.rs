@@ -67,8 +67,13 @@ fn hook_name(family: u8, hook: u32) -> String {
 
 /// Decodes a byte stream of nf_tables dump messages (as received) into the model.
 pub fn decode(bytes: &[u8], ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkError> {
+    decode_parts(&[bytes], ifname)
+}
+
+/// As [`decode`], for a dump received in several buffers (each a whole number of messages).
+pub fn decode_parts(parts: &[&[u8]], ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkError> {
     let mut d = Dump::default();
-    for m in messages(bytes) {
+    for m in parts.iter().flat_map(|p| messages(p)) {
         let m = m?;
         if m.kind == NLMSG_DONE {
             continue;

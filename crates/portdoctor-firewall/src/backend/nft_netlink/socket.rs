@@ -13,12 +13,12 @@ const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 /// Dump attempts before giving up on a ruleset that keeps changing.
 const ATTEMPTS: usize = 5;
-const RECV_BUFFER: usize = 256 * 1024;
+/// Room made before each `recv`: a dump datagram is at most 32 KiB.
+const RECV_BUFFER: usize = 64 * 1024;
 
 struct Conn {
     sock: Socket,
     seq: u32,
-    buf: Vec<u8>,
 }
 
 impl Conn {
@@ -27,11 +27,7 @@ impl Conn {
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
         let _ = sock.set_rx_buf_sz(4 * RECV_BUFFER);
-        Ok(Conn {
-            sock,
-            seq: 1,
-            buf: vec![0; RECV_BUFFER],
-        })
+        Ok(Conn { sock, seq: 1 })
     }
 
     /// Sends one request: `nlmsghdr`, `nfgenmsg`, attributes.
@@ -68,8 +64,14 @@ impl Conn {
     /// the reply quietly.
     fn receive(&mut self, out: &mut Vec<u8>, until_done: bool) -> Result<(), NetlinkError> {
         loop {
-            let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
-            let chunk = &self.buf[..n];
+            // Straight into `out`: big dumps are megabytes, copied once.
+            out.reserve(RECV_BUFFER);
+            let start = out.len();
+            let n = self.sock.recv(out, 0)?;
+            if n > out.len() - start {
+                return Err(NetlinkError::Malformed("netlink datagram truncated".into()));
+            }
+            let chunk = &out[start..];
             let mut done = !until_done;
             for m in messages(chunk) {
                 let m = m?;
@@ -86,7 +88,6 @@ impl Conn {
                     }
                 }
             }
-            out.extend_from_slice(chunk);
             if done {
                 return Ok(());
             }
@@ -124,13 +125,19 @@ fn sets_of(bytes: &[u8]) -> Result<Vec<(u8, String, String)>, NetlinkError> {
     Ok(out)
 }
 
-/// One consistent dump of the current namespace: every message as received.
+/// One consistent dump of the current namespace: every message as received, in one buffer.
+pub fn dump() -> Result<Vec<u8>, NetlinkError> {
+    Ok(dump_parts()?.concat())
+}
+
+/// One consistent dump of the current namespace, as received: several buffers (objects, set
+/// elements, rules) that together hold every message.
 ///
 /// Tables, chains and sets come first (the element requests need the sets); then the rules
 /// are dumped on this socket while the elements of the sets are fetched on others, one
 /// request per set, from two threads (the kernel work runs on several cores). The generation
 /// id is read before and after; a change means a concurrent update, and the dump is retried.
-pub fn dump() -> Result<Vec<u8>, NetlinkError> {
+pub fn dump_parts() -> Result<Vec<Vec<u8>>, NetlinkError> {
     let mut c = Conn::open()?;
     for _ in 0..ATTEMPTS {
         let before = c.generation()?;
@@ -153,6 +160,7 @@ pub fn dump() -> Result<Vec<u8>, NetlinkError> {
             let mut elems = Vec::new();
             for w in workers {
                 match w.join() {
+                    Ok(Ok(e)) if elems.is_empty() => elems = e,
                     Ok(Ok(e)) => elems.extend(e),
                     Ok(Err(e)) => return (r, Err(e)),
                     Err(_) => {
@@ -165,10 +173,9 @@ pub fn dump() -> Result<Vec<u8>, NetlinkError> {
             }
             (r, Ok(elems))
         });
-        out.extend(elems?);
-        out.extend(rules?);
+        let parts = vec![out, elems?, rules?];
         if c.generation()? == before {
-            return Ok(out);
+            return Ok(parts);
         }
     }
     Err(NetlinkError::GenerationChanged(ATTEMPTS))
@@ -202,8 +209,9 @@ fn resolver() -> impl Fn(u32) -> Option<String> {
 
 /// Reads and decodes the current namespace's ruleset.
 pub fn read_current() -> Result<crate::model::Ruleset, NetlinkError> {
-    let bytes = dump()?;
-    super::build::decode(&bytes, &resolver())
+    let parts = dump_parts()?;
+    let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    super::build::decode_parts(&parts, &resolver())
 }
 
 /// Reads the ruleset of `/run/netns/NAME` from a thread that joined that namespace.
