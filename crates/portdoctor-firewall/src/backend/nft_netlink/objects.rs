@@ -7,6 +7,9 @@ use super::expr::{Data, Expr, decode_data, decode_list};
 
 /// `NFT_MSG_NEWTABLE` … message kinds (low byte of `nlmsg_type`).
 pub mod msg {
+    // The request kinds are sent by the Linux socket code only.
+    #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
     /// A table.
     pub const NEWTABLE: u8 = 0;
     /// Request: tables.
@@ -144,7 +147,7 @@ pub enum Object {
     /// path (it offloads forwarded flows), so the model has no place for it.
     Flowtable,
     /// The generation id.
-    Gen(u32),
+    Gen(#[cfg_attr(not(target_os = "linux"), allow(dead_code))] u32),
 }
 
 /// Decodes one nf_tables message; `None` for kinds a dump does not carry.
