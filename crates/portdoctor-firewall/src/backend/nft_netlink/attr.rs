@@ -100,15 +100,19 @@ pub fn attrs(mut bytes: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), Netl
     })
 }
 
-/// Attributes indexed by type (the last one wins); types above 31 are ignored.
+/// Highest attribute type any decoded object uses (`NFTA_SET_HANDLE`).
+const MAX_TYPE: usize = 16;
+
+/// Attributes indexed by type (the last one wins); types above [`MAX_TYPE`] are ignored.
+/// Kept small: one is built for every expression of every rule.
 pub struct Attrs<'a> {
-    slots: [Option<&'a [u8]>; 32],
+    slots: [Option<&'a [u8]>; MAX_TYPE + 1],
 }
 
 impl<'a> Attrs<'a> {
     /// Parses one level of attributes.
     pub fn parse(bytes: &'a [u8]) -> Result<Attrs<'a>, NetlinkError> {
-        let mut slots = [None; 32];
+        let mut slots = [None; MAX_TYPE + 1];
         for a in attrs(bytes) {
             let (k, v) = a?;
             if let Some(s) = slots.get_mut(k as usize) {
