@@ -236,19 +236,14 @@ fn build_rules(
             .map(|(_, _, pos, r)| build_rule(r, *pos, sets, ifname))
             .collect();
     }
-    // The interface resolver is not `Sync` (it may hold a socket): names are resolved up
-    // front here only when some rule needs them, so workers get a plain table.
-    let names = IfNames::collect(jobs, ifname);
     let chunk = jobs.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .chunks(chunk)
             .map(|part| {
-                let names = &names;
                 s.spawn(move || {
-                    let resolve = |i: u32| names.get(i);
                     part.iter()
-                        .map(|(_, _, pos, r)| build_rule(r, *pos, sets, &resolve))
+                        .map(|(_, _, pos, r)| build_rule(r, *pos, sets, ifname))
                         .collect::<Result<Vec<_>, _>>()
                 })
             })
@@ -262,34 +257,6 @@ fn build_rules(
         }
         Ok(out)
     })
-}
-
-/// Interface names for every index a `meta iif`/`oif` compares with.
-struct IfNames(HashMap<u32, String>);
-
-impl IfNames {
-    fn collect(
-        jobs: &[(usize, usize, usize, &PendingRule<'_>)],
-        ifname: IfResolver<'_>,
-    ) -> IfNames {
-        let mut map = HashMap::new();
-        for (_, _, _, r) in jobs {
-            if let Ok(Some(Object::Rule(raw))) = decode_object(&r.message) {
-                for i in super::lower::ifindexes(&raw.exprs) {
-                    if let std::collections::hash_map::Entry::Vacant(e) = map.entry(i) {
-                        if let Some(n) = ifname(i) {
-                            e.insert(n);
-                        }
-                    }
-                }
-            }
-        }
-        IfNames(map)
-    }
-
-    fn get(&self, i: u32) -> Option<String> {
-        self.0.get(&i).cloned()
-    }
 }
 
 /// One rule: decoded, lowered to nft's JSON statements, read by the JSON reader's rule

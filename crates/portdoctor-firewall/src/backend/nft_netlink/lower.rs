@@ -189,28 +189,6 @@ pub fn lower(
     (l.out.into_iter().flatten().collect(), hidden_nfproto(exprs))
 }
 
-/// Interface indexes a rule compares `meta iif` / `meta oif` with (to name them).
-pub fn ifindexes(exprs: &[Expr]) -> Vec<u32> {
-    let mut regs = [None; 24];
-    let mut out = Vec::new();
-    for e in exprs {
-        match e {
-            Expr::Meta { dreg, key } => {
-                if let Some(r) = regs.get_mut(*dreg as usize) {
-                    *r = Some(*key);
-                }
-            }
-            Expr::Cmp { sreg, data, .. } if data.len() == 4 => {
-                if let Some(Some(4 | 5)) = regs.get(*sreg as usize) {
-                    out.push(values::int(Ty::Int, data) as u32);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The value of the last `meta nfproto` equality in the bytecode.
 fn hidden_nfproto(exprs: &[Expr]) -> Option<u8> {
     let mut reg = None;

@@ -68,7 +68,7 @@ pub fn decode_dump(messages: &[u8]) -> Result<Ruleset, NetlinkError> {
 /// As [`decode_dump`], naming interface indexes (`meta iif`) with `ifname`.
 pub fn decode_dump_with(
     messages: &[u8],
-    ifname: &dyn Fn(u32) -> Option<String>,
+    ifname: &(dyn Fn(u32) -> Option<String> + Sync),
 ) -> Result<Ruleset, NetlinkError> {
     build::decode(messages, ifname)
 }

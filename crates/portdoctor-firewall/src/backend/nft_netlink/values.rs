@@ -246,7 +246,8 @@ fn addr_type_name(n: u128) -> Option<&'static str> {
 }
 
 /// Resolves interface indexes to names (in the namespace that was read).
-pub type IfResolver<'a> = &'a dyn Fn(u32) -> Option<String>;
+/// `Sync`: rules are decoded on several threads.
+pub type IfResolver<'a> = &'a (dyn Fn(u32) -> Option<String> + Sync);
 
 /// A value of type `ty` in nft JSON. `None` when the bytes do not fit the type.
 pub fn to_json(ty: Ty, b: &[u8], ifname: IfResolver<'_>) -> Option<Value> {
