@@ -1,7 +1,7 @@
 //! Netlink framing: message headers (`nlmsghdr` + `nfgenmsg`) and attribute (TLV) walking.
 //! Pure byte parsing; every length is checked, nothing panics on short input.
 
-use super::NetlinkError;
+use super::error::NetlinkError;
 
 /// `NLMSG_ERROR`.
 pub const NLMSG_ERROR: u16 = 2;

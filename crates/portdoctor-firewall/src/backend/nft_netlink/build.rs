@@ -2,8 +2,8 @@
 //! JSON listing and read by the same code as `nft -j list ruleset`, so both readers give one
 //! model (rule texts included).
 
-use super::NetlinkError;
 use super::attr::{Attrs, Message, NLMSG_DONE, NLMSG_ERROR, messages};
+use super::error::NetlinkError;
 use super::lower::{Stmt, family as fam, lower};
 use super::objects::msg::NEWRULE;
 use super::objects::{Object, RawChain, RawTable, decode as decode_object};

@@ -2,8 +2,8 @@
 //! (`include/uapi/linux/netfilter/nf_tables.h`) into [`Expr`]. Names the decoder does not know
 //! become [`Expr::Other`], keeping the raw name: never a guess.
 
-use super::NetlinkError;
 use super::attr::{Attrs, attrs};
+use super::error::NetlinkError;
 
 /// Verdict or value data (`NFTA_DATA_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]

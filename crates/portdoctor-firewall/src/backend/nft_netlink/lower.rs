@@ -8,7 +8,9 @@
 use super::expr::{Data, Expr};
 use super::fields::{self, Named};
 use super::sets::{SetIndex, inline_set};
-use super::values::{self, IfResolver, Ty, is_flags, prefix_len, to_json};
+use super::values::{
+    self, IfResolver, Ty, is_flags, prefix_len, raw, raw_action, to_json, verdict, verdict_json,
+};
 use serde_json::{Value, json};
 
 /// nfproto family numbers.
@@ -209,15 +211,6 @@ fn hidden_nfproto(exprs: &[Expr]) -> Option<u8> {
     found
 }
 
-fn raw(text: String) -> Value {
-    json!({ "nl_raw": text })
-}
-
-/// A verdict or packet rewrite that is not decoded: an unmodelled action.
-fn raw_action(text: String) -> Value {
-    json!({ "nl_raw_action": text })
-}
-
 fn op_name(op: u32) -> Option<&'static str> {
     Some(match op {
         0 => "==",
@@ -296,26 +289,6 @@ fn fib_result(r: u32) -> Option<&'static str> {
         3 => "type",
         _ => return None,
     })
-}
-
-fn verdict(code: i32, chain: Option<&str>) -> Value {
-    match (code, chain) {
-        (1, _) => json!({"accept": null}),
-        (0, _) => json!({"drop": null}),
-        (-1, _) => json!({"continue": null}),
-        (-5, _) => json!({"return": null}),
-        (-3, Some(c)) => json!({"jump": {"target": c}}),
-        (-4, Some(c)) => json!({"goto": {"target": c}}),
-        (c, _) => raw_action(format!("verdict code {c}")),
-    }
-}
-
-/// JSON of verdict data.
-pub fn verdict_json(d: &Data) -> Value {
-    match d {
-        Data::Verdict(code, chain) => verdict(*code, chain.as_deref()),
-        Data::Value(_) => raw("map data is not a verdict".into()),
-    }
 }
 
 impl Lower<'_> {

@@ -3,10 +3,11 @@
 //! generation id, and decodes them into the crate's model without the `nft` binary.
 //!
 //! Layers, each its own module (no cycles; each uses only those listed before it):
+//! - `error`: [`NetlinkError`].
 //! - `attr`: netlink message framing and attribute walking (pure, checked).
 //! - `expr`: rule expressions from their attribute layout (`nf_tables.h`).
 //! - `objects`: tables, chains, rules, sets, elements.
-//! - `values`, `fields`: data types, byte orders, header fields.
+//! - `values`, `fields`: data types, byte orders, verdicts, header fields.
 //! - `sets`, `lower`: elements and rule expressions written as nft's JSON statements
 //!   (dependencies folded into field names as nft lists them).
 //! - `build`: the [`Ruleset`], through the same code that reads `nft -j list ruleset`;
@@ -19,6 +20,7 @@
 mod attr;
 mod build;
 mod direct;
+mod error;
 mod expr;
 mod fields;
 mod lower;
@@ -29,35 +31,7 @@ mod socket;
 mod values;
 
 use crate::model::Ruleset;
-use thiserror::Error;
-
-/// Why the kernel's ruleset could not be read natively.
-#[derive(Debug, Error)]
-pub enum NetlinkError {
-    /// The socket could not be opened or used (not Linux, no permission, no nf_tables).
-    #[error("netlink socket: {0}")]
-    Io(#[from] std::io::Error),
-    /// The kernel answered a request with an error (negative errno, made positive).
-    #[error("nf_tables answered errno {0}")]
-    Kernel(i32),
-    /// The ruleset kept changing while it was dumped.
-    #[error("the ruleset changed during every one of {0} dump attempts")]
-    GenerationChanged(usize),
-    /// A message or attribute is truncated or inconsistent.
-    #[error("malformed nf_tables message: {0}")]
-    Malformed(String),
-    /// The named network namespace could not be entered.
-    #[error("cannot enter network namespace {name}: {error}")]
-    Netns {
-        /// Namespace name (`ip netns` name).
-        name: String,
-        /// What failed.
-        error: String,
-    },
-    /// Native reading is not available on this platform.
-    #[error("native nftables reading needs Linux")]
-    Unsupported,
-}
+pub use error::NetlinkError;
 
 /// Decodes a byte stream of nf_tables dump messages (as the kernel sends them, any order of
 /// tables, chains, sets, elements, rules) into a [`Ruleset`]. Interface indexes stay numbers.

@@ -1,8 +1,8 @@
 //! nf_tables objects of a dump (tables, chains, rules, sets, set elements, flowtables, the
 //! generation), decoded from their attributes into plain structs.
 
-use super::NetlinkError;
 use super::attr::{Attrs, Message, attrs};
+use super::error::NetlinkError;
 use super::expr::{Data, Expr, decode_data, decode_list};
 
 /// `NFT_MSG_NEWTABLE` … message kinds (low byte of `nlmsg_type`).

@@ -2,9 +2,10 @@
 //! concatenations split at their register-aligned fields), sorted as nft lists them, and
 //! written in nft's JSON, inline for anonymous sets.
 
-use super::lower::verdict_json;
 use super::objects::{RawElem, RawSet};
-use super::values::{self, IfResolver, Ty, sort_key, split_type_id, to_json, type_of_id};
+use super::values::{
+    self, IfResolver, Ty, sort_key, split_type_id, to_json, type_of_id, verdict_json,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 

@@ -1,8 +1,8 @@
 //! The dump over a `NETLINK_NETFILTER` socket (netlink-sys): the generation id, then every
 //! object kind, then the generation again; retried when it changed in between.
 
-use super::NetlinkError;
 use super::attr::{NFNL_SUBSYS_NFTABLES, NLMSG_DONE, NLMSG_ERROR, align4, messages};
+use super::error::NetlinkError;
 use super::objects::{Object, decode, msg};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 use std::os::fd::AsFd;

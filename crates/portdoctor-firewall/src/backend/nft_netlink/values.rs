@@ -1,6 +1,7 @@
 //! Data types of keys and values: the nft type ids the kernel stores for sets, their names,
 //! byte orders, and how a value is written in nft's JSON.
 
+use super::expr::Data;
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -331,4 +332,35 @@ pub fn prefix_len(mask: &[u8]) -> Option<u32> {
         }
     }
     Some(len)
+}
+
+/// An expression that is not decoded, named: an unmodelled match.
+pub fn raw(text: String) -> Value {
+    json!({ "nl_raw": text })
+}
+
+/// A verdict or packet rewrite that is not decoded: an unmodelled action.
+pub fn raw_action(text: String) -> Value {
+    json!({ "nl_raw_action": text })
+}
+
+/// A verdict as nft's JSON writes it (unknown codes: an unmodelled action).
+pub fn verdict(code: i32, chain: Option<&str>) -> Value {
+    match (code, chain) {
+        (1, _) => json!({"accept": null}),
+        (0, _) => json!({"drop": null}),
+        (-1, _) => json!({"continue": null}),
+        (-5, _) => json!({"return": null}),
+        (-3, Some(c)) => json!({"jump": {"target": c}}),
+        (-4, Some(c)) => json!({"goto": {"target": c}}),
+        (c, _) => raw_action(format!("verdict code {c}")),
+    }
+}
+
+/// JSON of verdict data.
+pub fn verdict_json(d: &Data) -> Value {
+    match d {
+        Data::Verdict(code, chain) => verdict(*code, chain.as_deref()),
+        Data::Value(_) => raw("map data is not a verdict".into()),
+    }
 }
