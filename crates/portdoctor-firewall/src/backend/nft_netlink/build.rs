@@ -4,10 +4,11 @@
 
 use super::attr::{Attrs, Message, NLMSG_DONE, NLMSG_ERROR, messages};
 use super::error::NetlinkError;
-use super::lower::{Stmt, family as fam, lower};
+use super::lower::{family as fam, lower};
 use super::objects::msg::NEWRULE;
 use super::objects::{Object, RawChain, RawTable, decode as decode_object};
 use super::sets::{SetIndex, named_json};
+use super::stmt::Stmt;
 use super::values::IfResolver;
 use crate::backend::nft::{
     HIDDEN_NFPROTO, is_iptables_nft_table, nfproto_dep, parse_items, parse_rule,

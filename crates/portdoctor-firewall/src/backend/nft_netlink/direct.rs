@@ -5,7 +5,7 @@
 //! result is the one `parse_rule` gives; any statement outside this subset returns `None`
 //! and the rule goes through the JSON path.
 
-use super::lower::{LeftE, Stmt};
+use super::stmt::{LeftE, Stmt};
 use crate::backend::names;
 use crate::backend::nft::{
     LeftKey, masked_key, match_with_key, nfproto_dep, reject_dependency, render,

@@ -7,9 +7,14 @@
 
 use super::expr::{Data, Expr};
 use super::fields::{self, Named};
+use super::keys::{
+    FIB_PRESENT, ct_key, describe, fib_result, hex, icmp_code, icmp6_code, icmpx_code, limit, log,
+    meta_key, op_name,
+};
 use super::sets::{SetIndex, inline_set};
+use super::stmt::{LeftE, Stmt};
 use super::values::{
-    self, IfResolver, Ty, is_flags, prefix_len, raw, raw_action, to_json, verdict, verdict_json,
+    self, IfResolver, Ty, is_flags, prefix_len, raw, raw_action, to_json, verdict_json,
 };
 use serde_json::{Value, json};
 
@@ -58,81 +63,6 @@ enum Dep {
     L4(u8),
     Nf(u8),
     Eth(u16),
-}
-
-/// The left side of a match as nft names it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LeftE {
-    /// `PROTO FIELD` (`tcp dport`).
-    Payload(&'static str, &'static str),
-    /// `meta KEY`.
-    Meta(&'static str),
-    /// `ct KEY`, with a direction when one was given.
-    Ct(&'static str, Option<&'static str>),
-    /// `fib FLAGS RESULT`.
-    Fib(&'static str, Vec<&'static str>),
-    /// `LEFT & MASK` (the mask as nft's JSON writes it).
-    And(Box<LeftE>, Value),
-    /// `A . B`.
-    Concat(Vec<LeftE>),
-    /// Any other expression, as its JSON (`numgen …`).
-    Json(Value),
-}
-
-impl LeftE {
-    /// nft's JSON for it.
-    pub fn to_json(&self) -> Value {
-        match self {
-            LeftE::Payload(p, f) => json!({"payload": {"protocol": p, "field": f}}),
-            LeftE::Meta(k) => json!({"meta": {"key": k}}),
-            LeftE::Ct(k, None) => json!({"ct": {"key": k}}),
-            LeftE::Ct(k, Some(d)) => json!({"ct": {"key": k, "dir": d}}),
-            LeftE::Fib(r, f) => json!({"fib": {"result": r, "flags": f}}),
-            LeftE::And(l, m) => json!({"&": [l.to_json(), m]}),
-            LeftE::Concat(v) => json!({"concat": v.iter().map(LeftE::to_json).collect::<Vec<_>>()}),
-            LeftE::Json(v) => v.clone(),
-        }
-    }
-}
-
-/// One statement of a rule: the common kinds typed (the direct model builder reads them),
-/// everything else as nft's JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Stmt {
-    /// `LEFT OP RIGHT`; the right side as nft's JSON writes it.
-    Match {
-        /// `==`, `!=`, `in`, `<` …
-        op: &'static str,
-        /// The left side.
-        left: LeftE,
-        /// The right side.
-        right: Value,
-    },
-    /// `counter packets P bytes B`.
-    Counter(u64, u64),
-    /// A verdict: code (`NF_ACCEPT` 1, `NF_DROP` 0, `NFT_CONTINUE` -1, `NFT_RETURN` -5,
-    /// `NFT_JUMP` -3, `NFT_GOTO` -4) and the chain of a jump or goto.
-    Verdict(i32, Option<String>),
-    /// `reject with TYPE EXPR` (`tcp reset` has no expression).
-    Reject(&'static str, Option<Value>),
-    /// Anything else.
-    Json(Value),
-}
-
-impl Stmt {
-    /// nft's JSON for it.
-    pub fn into_json(self) -> Value {
-        match self {
-            Stmt::Match { op, left, right } => {
-                json!({"match": {"op": op, "left": left.to_json(), "right": right}})
-            }
-            Stmt::Counter(p, b) => json!({"counter": {"packets": p, "bytes": b}}),
-            Stmt::Verdict(code, chain) => verdict(code, chain.as_deref()),
-            Stmt::Reject(ty, None) => json!({"reject": {"type": ty}}),
-            Stmt::Reject(ty, Some(e)) => json!({"reject": {"type": ty, "expr": e}}),
-            Stmt::Json(v) => v,
-        }
-    }
 }
 
 /// The left side of a match: what nft names, value type, and the field when it is a prefix
@@ -209,86 +139,6 @@ fn hidden_nfproto(exprs: &[Expr]) -> Option<u8> {
         }
     }
     found
-}
-
-fn op_name(op: u32) -> Option<&'static str> {
-    Some(match op {
-        0 => "==",
-        1 => "!=",
-        2 => "<",
-        3 => "<=",
-        4 => ">",
-        5 => ">=",
-        _ => return None,
-    })
-}
-
-fn meta_key(key: u32) -> Option<(&'static str, Ty)> {
-    Some(match key {
-        0 => ("length", Ty::Int),
-        1 => ("protocol", Ty::EtherType),
-        2 => ("priority", Ty::Int),
-        3 => ("mark", Ty::Int),
-        4 => ("iif", Ty::IfIndex),
-        5 => ("oif", Ty::IfIndex),
-        6 => ("iifname", Ty::Iface),
-        7 => ("oifname", Ty::Iface),
-        8 => ("iiftype", Ty::Int),
-        9 => ("oiftype", Ty::Int),
-        10 => ("skuid", Ty::Int),
-        11 => ("skgid", Ty::Int),
-        12 => ("nftrace", Ty::Int),
-        13 => ("rtclassid", Ty::Int),
-        14 => ("secmark", Ty::Int),
-        15 => ("nfproto", Ty::NfProto),
-        16 => ("l4proto", Ty::Proto),
-        17 => ("ibrname", Ty::Iface),
-        18 => ("obrname", Ty::Iface),
-        19 => ("pkttype", Ty::PktType),
-        20 => ("cpu", Ty::Int),
-        21 => ("iifgroup", Ty::Int),
-        22 => ("oifgroup", Ty::Int),
-        23 => ("cgroup", Ty::Int),
-        24 => ("random", Ty::Int),
-        26 => ("iifkind", Ty::Iface),
-        27 => ("oifkind", Ty::Iface),
-        33 => ("sdif", Ty::IfIndex),
-        34 => ("sdifname", Ty::Iface),
-        _ => return None,
-    })
-}
-
-fn ct_key(key: u32) -> Option<(&'static str, Ty)> {
-    Some(match key {
-        0 => ("state", Ty::CtState),
-        1 => ("direction", Ty::Int),
-        2 => ("status", Ty::CtStatus),
-        3 => ("mark", Ty::Int),
-        4 => ("secmark", Ty::Int),
-        5 => ("expiration", Ty::Int),
-        7 => ("l3proto", Ty::NfProto),
-        10 => ("protocol", Ty::Proto),
-        11 => ("proto-src", Ty::Port),
-        12 => ("proto-dst", Ty::Port),
-        14 => ("packets", Ty::Int),
-        15 => ("bytes", Ty::Int),
-        16 => ("avgpkt", Ty::Int),
-        17 => ("zone", Ty::Int),
-        23 => ("id", Ty::Int),
-        _ => return None,
-    })
-}
-
-/// `NFTA_FIB_F_PRESENT`: the result is whether the lookup found something.
-const FIB_PRESENT: u32 = 32;
-
-fn fib_result(r: u32) -> Option<&'static str> {
-    Some(match r {
-        1 => "oif",
-        2 => "oifname",
-        3 => "type",
-        _ => return None,
-    })
 }
 
 impl Lower<'_> {
@@ -958,98 +808,5 @@ impl Lower<'_> {
         };
         let stmt: Vec<Value> = exprs.iter().map(|e| json!({ e.as_str(): null })).collect();
         json!({"set": {"op": op, "elem": key, "set": format!("@{set}"), "stmt": stmt}})
-    }
-}
-
-fn log(prefix: &Option<String>, group: &Option<u16>, level: &Option<u32>) -> Value {
-    let mut body = serde_json::Map::new();
-    if let Some(p) = prefix {
-        body.insert("prefix".into(), json!(p));
-    }
-    if let Some(g) = group {
-        body.insert("group".into(), json!(g));
-    }
-    let names = [
-        "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", "audit",
-    ];
-    if let Some(l) = level.filter(|l| *l != 4) {
-        body.insert(
-            "level".into(),
-            json!(names.get(l as usize).copied().unwrap_or("?")),
-        );
-    }
-    if body.is_empty() {
-        json!({"log": null})
-    } else {
-        json!({ "log": body })
-    }
-}
-
-fn limit(rate: u64, unit: u64, burst: u32, bytes: bool, inv: bool) -> Value {
-    let per = match unit {
-        1 => "second",
-        60 => "minute",
-        3600 => "hour",
-        86400 => "day",
-        604800 => "week",
-        _ => "?",
-    };
-    let mut body = serde_json::Map::new();
-    body.insert("rate".into(), json!(rate));
-    body.insert("burst".into(), json!(burst));
-    body.insert("per".into(), json!(per));
-    if bytes {
-        body.insert("rate_unit".into(), json!("bytes"));
-    }
-    if inv {
-        body.insert("inv".into(), json!(true));
-    }
-    json!({ "limit": body })
-}
-
-fn icmp_code(c: u8) -> Option<&'static str> {
-    Some(match c {
-        0 => "net-unreachable",
-        1 => "host-unreachable",
-        2 => "prot-unreachable",
-        3 => "port-unreachable",
-        9 => "net-prohibited",
-        10 => "host-prohibited",
-        13 => "admin-prohibited",
-        _ => return None,
-    })
-}
-
-fn icmp6_code(c: u8) -> Option<&'static str> {
-    Some(match c {
-        0 => "no-route",
-        1 => "admin-prohibited",
-        3 => "addr-unreachable",
-        4 => "port-unreachable",
-        5 => "policy-fail",
-        6 => "reject-route",
-        _ => return None,
-    })
-}
-
-fn icmpx_code(c: u8) -> Option<&'static str> {
-    Some(match c {
-        0 => "no-route",
-        1 => "port-unreachable",
-        2 => "host-unreachable",
-        3 => "admin-prohibited",
-        _ => return None,
-    })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A short text for an expression that is not decoded.
-pub fn describe(e: &Expr) -> String {
-    match e {
-        Expr::Other { name, detail } => format!("{name} {detail}").trim_end().to_string(),
-        other => format!("{other:?}"),
     }
 }

@@ -8,8 +8,8 @@
 //! - `expr`: rule expressions from their attribute layout (`nf_tables.h`).
 //! - `objects`: tables, chains, rules, sets, elements.
 //! - `values`, `fields`: data types, byte orders, verdicts, header fields.
-//! - `sets`, `lower`: elements and rule expressions written as nft's JSON statements
-//!   (dependencies folded into field names as nft lists them).
+//! - `sets`, `keys`, `stmt`, `lower`: elements and rule expressions written as the
+//!   statements nft's JSON shows (dependencies folded into field names as nft lists them).
 //! - `build`: the [`Ruleset`], through the same code that reads `nft -j list ruleset`;
 //!   `direct` builds the common rules without writing their JSON (same functions, faster).
 //! - `socket` (Linux): the dump itself, optionally inside a named network namespace.
@@ -23,11 +23,13 @@ mod direct;
 mod error;
 mod expr;
 mod fields;
+mod keys;
 mod lower;
 mod objects;
 mod sets;
 #[cfg(target_os = "linux")]
 mod socket;
+mod stmt;
 mod values;
 
 use crate::model::Ruleset;
