@@ -61,6 +61,7 @@ fn layouts() -> Vec<Load> {
         nft("native: families, nat, notrack", "native/families.nft"),
         nft("native: concatenations, reject", "native/concat_reject.nft"),
         nft("firewalld-style", "native/firewalld_style.nft"),
+        nft("native: other statements", "native/statements.nft"),
         nft("default deny with sets", "default_deny.nft"),
         nft("reject family", "reject_family.nft"),
         ipt("docker (iptables-nft)", "docker.rules", None),

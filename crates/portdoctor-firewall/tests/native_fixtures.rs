@@ -15,7 +15,13 @@ use portdoctor_firewall::{
 };
 use std::path::{Path, PathBuf};
 
-const FIXTURES: [&str; 4] = ["matches", "families", "concat_reject", "firewalld_style"];
+const FIXTURES: [&str; 5] = [
+    "matches",
+    "families",
+    "concat_reject",
+    "firewalld_style",
+    "statements",
+];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/native")

@@ -112,6 +112,22 @@ pub enum Expr {
     Fib { dreg: u32, result: u32, flags: u32 },
     /// `notrack`.
     Notrack,
+    /// `exthdr` load: header kind `op` (0 IPv6, 1 TCP option, 2 IPv4 option …), option
+    /// `kind`, `len` bytes at `offset`; `flags` 1 = only whether the option is present.
+    Exthdr {
+        dreg: u32,
+        op: u32,
+        kind: u8,
+        offset: u32,
+        len: u32,
+        flags: u32,
+    },
+    /// `quota`: bytes, `over` when inverted, bytes consumed so far.
+    Quota {
+        bytes: u64,
+        inv: bool,
+        consumed: u64,
+    },
     /// `numgen`: a number generator (random or incremental) into a register.
     Numgen {
         dreg: u32,
@@ -294,6 +310,19 @@ fn decode(name: &str, data: &[u8]) -> Result<Expr, NetlinkError> {
             modulus: r32(&a, 2),
             random: r32(&a, 3) == 1,
             offset: r32(&a, 4),
+        },
+        "exthdr" if a.get(1).is_some() => Expr::Exthdr {
+            dreg: rg(&a, 1),
+            op: r32(&a, 6),
+            kind: a.get(2).and_then(|v| v.first().copied()).unwrap_or(0),
+            offset: r32(&a, 3),
+            len: r32(&a, 4),
+            flags: r32(&a, 5),
+        },
+        "quota" => Expr::Quota {
+            bytes: a.be64(1).unwrap_or(0),
+            inv: r32(&a, 2) & 1 != 0,
+            consumed: a.be64(4).unwrap_or(0),
         },
         "objref" if a.get(2).is_some() => Expr::Objref {
             ty: r32(&a, 1),

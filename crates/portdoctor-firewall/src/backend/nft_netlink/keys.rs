@@ -63,6 +63,7 @@ pub fn ct_key(key: u32) -> Option<(&'static str, Ty)> {
         3 => ("mark", Ty::Int),
         4 => ("secmark", Ty::Int),
         5 => ("expiration", Ty::Int),
+        6 => ("helper", Ty::Iface),
         7 => ("l3proto", Ty::NfProto),
         10 => ("protocol", Ty::Proto),
         11 => ("proto-src", Ty::Port),
@@ -186,4 +187,64 @@ pub fn describe(e: &Expr) -> String {
         Expr::Other { name, detail } => format!("{name} {detail}").trim_end().to_string(),
         other => format!("{other:?}"),
     }
+}
+
+/// `quota` as nft's JSON writes it: the amount in the largest unit that divides it.
+pub fn quota(bytes: u64, inv: bool, consumed: u64) -> Value {
+    let (val, val_unit) = in_unit(bytes);
+    let mut body = serde_json::Map::new();
+    body.insert("val".into(), json!(val));
+    body.insert("val_unit".into(), json!(val_unit));
+    if consumed != 0 {
+        let (used, used_unit) = in_unit(consumed);
+        body.insert("used".into(), json!(used));
+        body.insert("used_unit".into(), json!(used_unit));
+    }
+    if inv {
+        body.insert("inv".into(), json!(true));
+    }
+    json!({ "quota": body })
+}
+
+fn in_unit(bytes: u64) -> (u64, &'static str) {
+    let mut v = bytes;
+    for u in ["bytes", "kbytes", "mbytes"] {
+        if v == 0 || v % 1024 != 0 {
+            return (v, u);
+        }
+        v /= 1024;
+    }
+    (v, "gbytes")
+}
+
+/// The value a `meta KEY set` writes, as nft's JSON shows it, for keys other than the mark.
+pub fn meta_value(key: u32, v: &[u8]) -> Option<Value> {
+    let n = super::values::int(Ty::Int, v);
+    Some(match key {
+        // `meta priority set MAJOR:MINOR` (tc class id).
+        2 if v.len() == 4 => json!(format!("{:x}:{:x}", n >> 16, n & 0xffff)),
+        _ if v.len() <= 8 => json!(n as u64),
+        _ => return None,
+    })
+}
+
+/// A TCP option field read by an `exthdr` load, as nft names it (`tcp option maxseg size`);
+/// `None` for other headers, options, fields or presence tests.
+pub fn tcp_option(
+    op: u32,
+    kind: u8,
+    offset: u32,
+    len: u32,
+    flags: u32,
+) -> Option<(&'static str, &'static str)> {
+    if op != 1 || flags != 0 {
+        return None;
+    }
+    Some(match (kind, offset, len) {
+        (2, 2, 2) => ("maxseg", "size"),
+        (3, 2, 1) => ("window", "count"),
+        (8, 2, 4) => ("timestamp", "tsval"),
+        (8, 6, 4) => ("timestamp", "tsecr"),
+        _ => return None,
+    })
 }

@@ -9,7 +9,7 @@ use super::expr::{Data, Expr};
 use super::fields::{self, Named};
 use super::keys::{
     FIB_PRESENT, ct_key, describe, fib_result, hex, icmp_code, icmp6_code, icmpx_code, limit, log,
-    meta_key, op_name,
+    meta_key, meta_value, op_name, quota, tcp_option,
 };
 use super::sets::{SetIndex, inline_set};
 use super::stmt::{LeftE, Stmt};
@@ -38,6 +38,11 @@ const META_PROTOCOL: u32 = 1;
 const META_NFPROTO: u32 = 15;
 const META_L4PROTO: u32 = 16;
 
+/// Expressions that end the rule's evaluation or send the packet elsewhere: when not
+/// decoded they are an unmodelled action (reaching the rule makes the result unknown), never
+/// a match that both outcomes could step over.
+const DIVERTS: [&str; 4] = ["queue", "tproxy", "fwd", "synproxy"];
+
 /// What a register holds.
 #[derive(Debug, Clone)]
 enum Sym {
@@ -53,7 +58,7 @@ enum Sym {
     /// `(inner & mask) ^ xor` with a non-zero xor (`mark | 0x4000`).
     Bits(Box<Sym>, Vec<u8>, Vec<u8>),
     /// An expression nft names but the model does not use (`numgen …`), as its JSON.
-    Json(Value),
+    Json(Value, Ty),
     Hton(Box<Sym>),
     Imm(Vec<u8>),
 }
@@ -220,7 +225,24 @@ impl Lower<'_> {
             } => {
                 let mode = if *random { "random" } else { "inc" };
                 let v = json!({"numgen": {"mode": mode, "mod": modulus, "offset": offset}});
-                self.set_reg(*dreg, Some(Sym::Json(v)));
+                self.set_reg(*dreg, Some(Sym::Json(v, Ty::Int)));
+            }
+            Expr::Exthdr {
+                dreg,
+                op,
+                kind,
+                offset,
+                len,
+                flags,
+            } => {
+                let named = tcp_option(*op, *kind, *offset, *len, *flags);
+                let sym = named.map(|(name, field)| {
+                    Sym::Json(
+                        json!({"tcp option": {"name": name, "field": field}}),
+                        Ty::IntBe,
+                    )
+                });
+                self.set_reg(*dreg, sym);
             }
             Expr::Byteorder { sreg, dreg, op, .. } => {
                 let s = self.sym(*sreg).filter(|_| *op == 1);
@@ -289,6 +311,7 @@ impl Lower<'_> {
             } => self.nat(*ty, *family, *reg_addr, *reg_proto, *flags),
             Expr::Redir { reg_proto, flags } => self.redir(*reg_proto, *flags),
             Expr::Masq { flags: 0 } => json!({"masquerade": null}),
+            Expr::MetaSet { sreg, key } if *key != 3 => self.meta_set(*sreg, *key),
             Expr::MetaSet { sreg, key } => self.mangle(
                 *sreg,
                 json!({"meta": {"key": meta_key(*key).map_or("?", |k| k.0)}}),
@@ -300,6 +323,11 @@ impl Lower<'_> {
                 *key == 3,
             ),
             Expr::Notrack => json!({"notrack": null}),
+            Expr::Quota {
+                bytes,
+                inv,
+                consumed,
+            } => quota(*bytes, *inv, *consumed),
             Expr::Objref { ty, name } => match ty {
                 1 => json!({"counter": name}),
                 2 => json!({"quota": name}),
@@ -316,6 +344,16 @@ impl Lower<'_> {
                 sreg,
                 exprs,
             } => self.dynset(*op, set, *sreg, exprs),
+            Expr::Masq { .. } => raw_action(describe(e)),
+            Expr::Other { name, .. } => {
+                // Its registers are not known: nothing loaded before may be trusted after it.
+                self.regs.iter_mut().for_each(|r| *r = None);
+                if DIVERTS.contains(&name.as_str()) {
+                    raw_action(describe(e))
+                } else {
+                    raw(describe(e))
+                }
+            }
             other => raw(describe(other)),
         }
     }
@@ -375,9 +413,9 @@ impl Lower<'_> {
                     prefix_of: None,
                 }
             }
-            Sym::Json(v) => Left {
+            Sym::Json(v, ty) => Left {
                 left: LeftE::Json(v.clone()),
-                ty: Ty::Int,
+                ty: *ty,
                 prefix_of: None,
             },
             Sym::Hton(inner) => {
@@ -754,6 +792,19 @@ impl Lower<'_> {
         match self.imm(reg_proto).and_then(|b| self.value(Ty::Port, &b)) {
             Some(p) => json!({"redirect": {"port": p}}),
             None => raw_action("redirect to a port not decoded".into()),
+        }
+    }
+
+    /// `meta KEY set VALUE` for keys other than the mark (no effect on the model).
+    fn meta_set(&mut self, sreg: u32, key: u32) -> Value {
+        let name = meta_key(key).map(|k| k.0);
+        let value = match self.sym(sreg) {
+            Some(Sym::Imm(v)) => meta_value(key, &v),
+            _ => None,
+        };
+        match (name, value) {
+            (Some(k), Some(v)) => json!({"mangle": {"key": {"meta": {"key": k}}, "value": v}}),
+            _ => raw(format!("meta set {key} from register {sreg} not decoded")),
         }
     }
 
