@@ -89,6 +89,7 @@ fn explain_and_diagnose_name_nft_rules_without_the_nft_program() {
         .command("nft")
         .arg("--version")
         .env("PATH", no_nft.path())
+        .stderr(std::process::Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
