@@ -1,8 +1,10 @@
-//! Reading the live rulesets: runs `nft -j list ruleset`, `iptables-legacy-save`,
+//! Reading the live rulesets: nftables natively over netlink ([`Runner::nft_native`], with
+//! `nft -j list ruleset` as the fallback), and the programs `iptables-legacy-save`,
 //! `ip6tables-legacy-save`, `iptables-nft-save`, `ip6tables-nft-save` and `ipset save`
 //! (argument vectors, never a shell), through a [`Runner`] so tests can point them at a
 //! network namespace (`CommandRunner::with_prefix(["ip", "netns", "exec", "NS"])`).
 
+use crate::backend::nft_netlink::{self, NetlinkError};
 use crate::backend::{ipset::parse_ipset_save, iptables::parse_iptables_save, nft::parse_nft_json};
 use crate::error::ParseError;
 use crate::model::{Backend, IpFamily, Ruleset};
@@ -35,7 +37,19 @@ pub trait Runner: Sync {
             "this runner cannot feed standard input",
         ))
     }
+
+    /// Reads nftables natively (netlink) where this runner's programs would run; `None`: not
+    /// available here, run `nft` instead (the default, so fake runners never touch the host).
+    fn nft_native(&self) -> Option<Result<Ruleset, NetlinkError>> {
+        None
+    }
 }
+
+/// Environment variable that turns the native nftables reader off (`json`): `nft -j` is run.
+pub const NFT_READER_ENV: &str = "PORTDOCTOR_NFT_READER";
+
+/// Tool name reported for the native reader.
+pub const NFT_NETLINK_TOOL: &str = "nft (netlink)";
 
 /// Runs real programs, optionally behind a command prefix (e.g. `ip netns exec NS`).
 #[derive(Debug, Clone, Default)]
@@ -77,6 +91,21 @@ fn output(out: std::process::Output) -> RunOutput {
 }
 
 impl Runner for CommandRunner {
+    /// Native for the current namespace (no prefix) and for `ip netns exec NS` (a thread
+    /// joins NS); any other prefix runs `nft`. `PORTDOCTOR_NFT_READER=json` turns it off.
+    fn nft_native(&self) -> Option<Result<Ruleset, NetlinkError>> {
+        if std::env::var(NFT_READER_ENV).is_ok_and(|v| v == "json") {
+            return None;
+        }
+        match self.prefix.as_slice() {
+            [] => Some(nft_netlink::read_ruleset()),
+            [ip, netns, exec, ns] if ip == "ip" && netns == "netns" && exec == "exec" => {
+                Some(nft_netlink::read_ruleset_in_netns(ns))
+            }
+            _ => None,
+        }
+    }
+
     fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
         let mut cmd = self.command(program, args);
         cmd.stdin(std::process::Stdio::null());
@@ -272,25 +301,25 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
             Backend::IptablesNft,
         ),
     ];
-    // Every program runs at once: on a big ruleset `nft` dominates, and its netlink-debug
-    // listing (needed only when a `reject with tcp reset` hides its nfproto) is started
-    // speculatively beside the JSON listing so it costs no extra wall time.
-    let (ipset_out, nft_json, nft_debug, ipt_outs) = std::thread::scope(|s| {
+    // The native reader (netlink) runs first, beside the other programs; `nft` runs only
+    // when it is unavailable or fails.
+    let (ipset_out, nft_result, ipt_outs) = std::thread::scope(|s| {
         let ipset = s.spawn(|| runner.run(&progs.ipset, &["save"]));
-        let json = s.spawn(|| runner.run(nft, &["-j", "list", "ruleset"]));
-        let debug = s.spawn(|| runner.run(nft, &["--debug=netlink", "list", "ruleset"]));
         let ipts: Vec<_> = ipt
             .iter()
             .map(|(tool, _, _)| s.spawn(move || runner.run(tool, &[])))
             .collect();
+        let nft_result = match runner.nft_native() {
+            Some(Ok(rs)) => (NFT_NETLINK_TOOL.to_string(), Ok(rs)),
+            _ => (nft.clone(), read_nft_json(runner, nft)),
+        };
         let join = |h: std::thread::ScopedJoinHandle<'_, std::io::Result<RunOutput>>| {
             h.join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("runner thread panicked")))
         };
         (
             join(ipset),
-            join(json),
-            join(debug),
+            nft_result,
             ipts.into_iter().map(join).collect::<Vec<_>>(),
         )
     });
@@ -299,30 +328,7 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
         Ok(text) => parse_ipset_save(text).ok(),
         Err(_) => None,
     };
-    let r = classify(nft, nft_json).and_then(|t| {
-        if t.trim().is_empty() {
-            Ok(Ruleset {
-                backend: Some(Backend::Nftables),
-                ..Ruleset::default()
-            })
-        } else {
-            parse_nft_json(&t).map_err(|e| parse_err(nft, e))
-        }
-    });
-    let r = r.map(|mut rs| {
-        if crate::backend::nft::has_unknown_devices(&rs) {
-            if let Ok(text) = classify(nft, runner.run(nft, &["list", "ruleset"])) {
-                crate::backend::nft::apply_text_devices(&mut rs, &text);
-            }
-        }
-        if has_hidden_nfproto(&rs) {
-            if let Ok(text) = classify(nft, nft_debug) {
-                crate::backend::nft::apply_netlink_debug(&mut rs, &text);
-            }
-        }
-        rs
-    });
-    push(&mut c, nft, Some(Backend::Nftables), r);
+    push(&mut c, &nft_result.0, Some(Backend::Nftables), nft_result.1);
     for ((tool, fam, backend), out) in ipt.into_iter().zip(ipt_outs) {
         let r = classify(tool, out).and_then(|t| {
             parse_iptables_save(&t, fam, backend)
@@ -343,6 +349,42 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
         },
     });
     c
+}
+
+/// Reads nftables through the `nft` program: `nft -j list ruleset`, plus
+/// `nft list ruleset` when an ingress chain's device is missing from the JSON and
+/// `nft --debug=netlink list ruleset` (started beside the JSON listing, as it usually is
+/// needed on big rulesets) when a `reject with tcp reset` hides its nfproto.
+pub fn read_nft_json(runner: &dyn Runner, nft: &str) -> Result<Ruleset, CollectError> {
+    let (json, debug) = std::thread::scope(|s| {
+        let debug = s.spawn(|| runner.run(nft, &["--debug=netlink", "list", "ruleset"]));
+        let json = runner.run(nft, &["-j", "list", "ruleset"]);
+        let debug = debug
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("runner thread panicked")));
+        (json, debug)
+    });
+    let mut rs = classify(nft, json).and_then(|t| {
+        if t.trim().is_empty() {
+            Ok(Ruleset {
+                backend: Some(Backend::Nftables),
+                ..Ruleset::default()
+            })
+        } else {
+            parse_nft_json(&t).map_err(|e| parse_err(nft, e))
+        }
+    })?;
+    if crate::backend::nft::has_unknown_devices(&rs) {
+        if let Ok(text) = classify(nft, runner.run(nft, &["list", "ruleset"])) {
+            crate::backend::nft::apply_text_devices(&mut rs, &text);
+        }
+    }
+    if has_hidden_nfproto(&rs) {
+        if let Ok(text) = classify(nft, debug) {
+            crate::backend::nft::apply_netlink_debug(&mut rs, &text);
+        }
+    }
+    Ok(rs)
 }
 
 fn has_hidden_nfproto(rs: &Ruleset) -> bool {

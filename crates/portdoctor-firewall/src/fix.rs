@@ -90,7 +90,11 @@ impl FixRequest {
     pub fn from_open(req: &crate::manager::OpenRequest) -> FixRequest {
         FixRequest {
             port: req.port,
-            proto: if req.proto == "udp" { Proto::Udp } else { Proto::Tcp },
+            proto: if req.proto == "udp" {
+                Proto::Udp
+            } else {
+                Proto::Tcp
+            },
             source: req.from.clone(),
         }
     }

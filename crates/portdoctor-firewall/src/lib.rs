@@ -3,6 +3,9 @@
 //!
 //! # API summary
 //!
+//! - Read nftables from the kernel (netlink, no `nft` needed):
+//!   [`backend::nft_netlink::read_ruleset`], [`backend::nft_netlink::read_ruleset_in_netns`],
+//!   and the pure [`backend::nft_netlink::decode_dump`] over raw dump bytes.
 //! - Read rulesets:
 //!   [`parse_nft_json`]`(&str) -> Result<Ruleset, ParseError>` (output of `nft -j list ruleset`),
 //!   [`parse_iptables_save`]`(&str, IpFamily, Backend) -> Result<Ruleset, ParseError>`

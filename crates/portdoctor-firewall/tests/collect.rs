@@ -1,7 +1,7 @@
 //! Collection: typed errors with a fake runner, and the real programs in a lab namespace.
 
 use portdoctor_firewall::collect::{
-    CollectError, CommandRunner, Programs, RunOutput, Runner, collect,
+    CollectError, CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
 };
 use portdoctor_firewall::{Backend, Decision, Packet, explain};
 use std::collections::HashMap;
@@ -155,13 +155,31 @@ fn live_rulesets_in_a_lab_namespace() {
     )
     .unwrap();
     let runner = CommandRunner::with_prefix(["ip", "netns", "exec", host.name()]);
-    let c = collect(&runner, &Programs::default());
+    // nftables natively (netlink, inside the namespace), then through `nft -j`: the same
+    // decisions either way.
+    let native = collect(&runner, &Programs::default());
+    let json = collect(&ProgramsOnly(runner), &Programs::default());
+    for (c, nft_tool) in [(native, NFT_NETLINK_TOOL), (json, "nft")] {
+        check_live(c, nft_tool);
+    }
+}
+
+/// Runs the programs only: nftables is read through `nft -j list ruleset`.
+struct ProgramsOnly(CommandRunner);
+
+impl Runner for ProgramsOnly {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
+        self.0.run(program, args)
+    }
+}
+
+fn check_live(c: portdoctor_firewall::collect::Collected, nft_tool: &str) {
     let active: HashMap<&str, _> = c
         .sources
         .iter()
         .map(|s| (s.tool.as_str(), &s.active))
         .collect();
-    assert_eq!(active["nft"], &Ok(true), "{:?}", c.sources);
+    assert_eq!(active[nft_tool], &Ok(true), "{:?}", c.sources);
     assert_eq!(active["iptables-legacy-save"], &Ok(true));
     assert_eq!(active["ipset"], &Ok(true));
     let pkt = |src: &str, port| {
@@ -172,7 +190,8 @@ fn live_rulesets_in_a_lab_namespace() {
         };
         Packet::tcp_syn(src.parse().unwrap(), dst.parse().unwrap(), port).with_iif("eth0")
     };
-    // The hidden nfproto was resolved from `nft --debug=netlink`: IPv6 port 9000 passes nft;
+    // The hidden nfproto was resolved (natively from the bytecode, or from
+    // `nft --debug=netlink`): IPv6 port 9000 passes nft;
     // ip6tables has no rules, so it is accepted.
     let e = explain(&c.rulesets, &pkt("2001:db8::2", 9000));
     assert_eq!(e.overall.decision, Decision::Accept, "{e:#?}");

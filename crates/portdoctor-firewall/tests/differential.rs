@@ -34,6 +34,8 @@
 
 #[path = "differential/compare.rs"]
 mod compare;
+#[path = "native/equiv.rs"]
+mod equiv;
 #[path = "differential/model.rs"]
 mod model;
 #[path = "differential/oracle.rs"]
@@ -228,6 +230,19 @@ fn run_all(
             }
         };
         tally.scenarios += 1;
+        tally.equivalence.merge(&rec.equivalence);
+        if !rec.equivalence.differences.is_empty() {
+            report(&format!(
+                "NATIVE READER DIFFERS from nft -j: scenario seed {seed} ({}):\n{}\n{}",
+                s.label,
+                rec.equivalence.differences.join("\n"),
+                s.describe()
+            ));
+            failures.push(format!(
+                "seed {seed}: native reader differs from nft -j ({} differences)",
+                rec.equivalence.differences.len()
+            ));
+        }
         let suspects: Vec<&Case> = cases
             .iter()
             .filter(|c| matches!(c.outcome, CaseResult::Disagree(_)))
@@ -512,11 +527,18 @@ fn reject_kinds_agree_with_the_kernel() {
             raw: vec![(prog.clone(), args, text)],
             ..Scenario::default()
         };
-        let (cases, _rec) = match run_scenario(&mut o, &s, &specs) {
+        let (cases, rec) = match run_scenario(&mut o, &s, &specs) {
             Ok(x) => x,
             Err(e) => panic!("{}: cannot load: {e}", s.label),
         };
         tally.scenarios += 1;
+        tally.equivalence.merge(&rec.equivalence);
+        for d in &rec.equivalence.differences {
+            failures.push(format!(
+                "{}: native reader differs from nft -j: {d}",
+                s.label
+            ));
+        }
         for c in &cases {
             tally.add(&c.result, &c.outcome);
             // Every disagreement fails, an accepted probe the evaluator rejects included.

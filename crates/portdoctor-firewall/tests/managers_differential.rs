@@ -13,6 +13,8 @@
 
 #[path = "differential/compare.rs"]
 mod compare;
+#[path = "native/equiv.rs"]
+mod equiv;
 #[path = "differential/model.rs"]
 mod model;
 #[path = "differential/oracle.rs"]

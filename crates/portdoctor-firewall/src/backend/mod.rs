@@ -6,4 +6,5 @@ pub mod iptables_print;
 mod iptables_rate;
 pub mod names;
 pub mod nft;
+pub mod nft_netlink;
 pub mod nft_render;

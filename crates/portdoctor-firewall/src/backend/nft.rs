@@ -25,6 +25,12 @@ pub fn parse_nft_json(text: &str) -> Result<Ruleset, ParseError> {
         .get("nftables")
         .and_then(Value::as_array)
         .ok_or_else(|| ParseError::new(1, 1, "expected an object with an \"nftables\" array"))?;
+    Ok(parse_items(items))
+}
+
+/// The model of the items of an `{"nftables": [...]}` listing (also built by the native
+/// netlink reader, so both readers share one interpretation).
+pub(crate) fn parse_items(items: &[Value]) -> Ruleset {
     let mut rs = Ruleset {
         backend: Some(Backend::Nftables),
         tables: vec![],
@@ -106,10 +112,11 @@ pub fn parse_nft_json(text: &str) -> Result<Ruleset, ParseError> {
     for t in &mut rs.tables {
         t.iptables_nft_owned = is_iptables_nft_table(t, items);
     }
-    Ok(rs)
+    rs
 }
 
-fn is_iptables_nft_table(t: &Table, _items: &[Value]) -> bool {
+/// Whether an nft table belongs to iptables-nft (built-in chain names, or `xt` expressions).
+pub(crate) fn is_iptables_nft_table(t: &Table, _items: &[Value]) -> bool {
     if !matches!(t.family, Family::Ip | Family::Ip6) {
         return false;
     }
@@ -579,7 +586,8 @@ fn collect_payload_protocols<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     }
 }
 
-fn nfproto_dep(n: u128) -> Match {
+/// `meta nfproto N`, as a dependency match.
+pub(crate) fn nfproto_dep(n: u128) -> Match {
     Match::Cmp {
         key: vec![Field::NfProto],
         mask: None,
@@ -590,7 +598,7 @@ fn nfproto_dep(n: u128) -> Match {
 
 /// Key fields of a left-hand side: one field, a concatenation, or `field & mask`.
 /// Key fields, optional mask, and dependency matches of a left-hand side.
-type LeftKey = (Vec<Field>, Option<u128>, Vec<Match>);
+pub(crate) type LeftKey = (Vec<Field>, Option<u128>, Vec<Match>);
 
 fn left_key(v: &Value) -> Result<LeftKey, String> {
     if let Some(parts) = v.get("concat").and_then(Value::as_array) {
@@ -614,6 +622,12 @@ fn left_key(v: &Value) -> Result<LeftKey, String> {
     Ok((vec![f], None, d))
 }
 
+/// The key of a left-hand side `field & mask` (mask as nft writes it: a number, a name, or a
+/// list of flag names).
+pub(crate) fn masked_key(f: Field, mask: &Value) -> Result<u128, String> {
+    single_or_flags(ty_of_field(f), mask)
+}
+
 fn single_or_flags(ty: Ty, v: &Value) -> Result<u128, String> {
     match v {
         Value::Array(a) => a.iter().try_fold(0, |acc, x| Ok(acc | single(ty, x)?)),
@@ -632,7 +646,7 @@ fn parse_match(m: &Value) -> Vec<Match> {
     let (Some(left), Some(right)) = (m.get("left"), m.get("right")) else {
         return unmodelled("match without left/right".into());
     };
-    let (key, mut mask, mut out) = match left_key(left) {
+    let key = match left_key(left) {
         Ok(k) => k,
         Err(r) => {
             // The field is not modelled, but the protocol it belongs to is: a packet of
@@ -642,6 +656,21 @@ fn parse_match(m: &Value) -> Vec<Match> {
             return v;
         }
     };
+    match match_with_key(key, op, right) {
+        Ok(v) => v,
+        Err(r) => unmodelled(r),
+    }
+}
+
+/// The matches of `key op right` once the left side is known (key fields, mask, the
+/// dependency matches it implies); `Err` with the reason when the right side or the operator
+/// is not modelled (the caller writes the unmodelled match).
+pub(crate) fn match_with_key(
+    (key, mut mask, mut out): LeftKey,
+    op: &str,
+    right: &Value,
+) -> Result<Vec<Match>, String> {
+    let unmodelled = |r: String| -> Result<Vec<Match>, String> { Err(r) };
     let flaggy =
         key.len() == 1 && matches!(key[0], Field::CtState | Field::TcpFlags | Field::CtStatus);
     let values = if let Some(name) = right.as_str().and_then(|s| s.strip_prefix('@')) {
@@ -725,7 +754,7 @@ fn parse_match(m: &Value) -> Vec<Match> {
         negated,
         values,
     });
-    out
+    Ok(out)
 }
 
 fn reject_kind(v: &Value) -> RejectKind {
@@ -753,7 +782,8 @@ fn verdict_action(v: &Value) -> Option<Action> {
     })
 }
 
-fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
+/// The model of one `{"rule": {...}}` body at 1-based `position` in its chain.
+pub(crate) fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
     let mut matches = vec![];
     let mut statements = vec![];
     let mut action = Action::Continue;
@@ -792,6 +822,21 @@ fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                 text: render(e),
             }),
             "notrack" => statements.push(Statement::Notrack),
+            // Written by the native netlink reader for a verdict or rewrite it does not decode.
+            "nl_raw_action" => {
+                action = Action::Unmodelled(format!(
+                    "nf_tables expression not decoded: {}",
+                    body.as_str().unwrap_or("?")
+                ))
+            }
+            // Written by the native netlink reader for an expression it does not decode.
+            "nl_raw" => matches.push(Match::Unmodelled {
+                reason: format!(
+                    "nf_tables expression not decoded: {}",
+                    body.as_str().unwrap_or("?")
+                ),
+                text: body.as_str().unwrap_or("?").to_string(),
+            }),
             "mangle" => statements.push(mangle(body, e)),
             "xt" => {
                 let name = body.get("name").and_then(Value::as_str).unwrap_or("?");
@@ -921,7 +966,17 @@ fn family_dependency(b: &Map<String, Value>, exprs: &[Value], matches: &mut Vec<
     let Some(r) = exprs.iter().find_map(|e| e.get("reject")) else {
         return;
     };
-    match r.get("type").and_then(Value::as_str) {
+    reject_dependency(
+        r.get("type").and_then(Value::as_str),
+        str_of(b, "family"),
+        matches,
+    );
+}
+
+/// The dependency matches of a `reject` of type `ty` in a table of `family` (see
+/// [`family_dependency`]).
+pub(crate) fn reject_dependency(ty: Option<&str>, family: Option<&str>, matches: &mut Vec<Match>) {
+    match ty {
         Some("icmp") => matches.push(nfproto_dep(2)),
         Some("icmpv6") => matches.push(nfproto_dep(10)),
         Some("tcp reset") => {
@@ -932,7 +987,7 @@ fn family_dependency(b: &Map<String, Value>, exprs: &[Value], matches: &mut Vec<
                 negated: false,
                 values: Values::Inline(vec![vec![Elem::val(6)]]),
             });
-            let multi = matches!(str_of(b, "family"), Some("inet" | "bridge" | "netdev"));
+            let multi = matches!(family, Some("inet" | "bridge" | "netdev"));
             let shows_family = matches.iter().any(|m| match m {
                 Match::Cmp { key, .. } => key.iter().any(|f| {
                     matches!(

@@ -104,6 +104,7 @@ pub fn render(v: &Value) -> String {
                         .unwrap_or_default()
                 ),
                 "elem" => g("val"),
+                "nl_raw" | "nl_raw_action" => b.as_str().unwrap_or("?").to_string(),
                 "accept" | "drop" | "return" | "continue" | "notrack" => k.clone(),
                 "jump" | "goto" => format!("{k} {}", g("target")),
                 "reject" => match b.get("type").and_then(Value::as_str) {

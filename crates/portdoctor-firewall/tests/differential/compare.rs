@@ -15,8 +15,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use portdoctor_firewall::collect::{CommandRunner, Programs, RunOutput, Runner, collect};
-use portdoctor_firewall::{Decision, Packet, Proto as FwProto, RejectKind, Ruleset, Verdict};
+use portdoctor_firewall::backend::nft_netlink::NetlinkError;
+use portdoctor_firewall::collect::{
+    CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
+};
+use portdoctor_firewall::{
+    Backend, Decision, Packet, Proto as FwProto, RejectKind, Ruleset, Verdict,
+};
+
+use super::equiv::Equivalence;
 
 use super::oracle::Oracle;
 use super::probe::{Observed, ProbeResult, ProbeSpec, Proto};
@@ -27,6 +34,8 @@ pub struct Recorder {
     inner: CommandRunner,
     /// (command line, stdout) in call order.
     pub log: Mutex<Vec<(String, String)>>,
+    /// The native reader's model against `nft -j`'s for this read.
+    pub equivalence: Equivalence,
 }
 
 impl Recorder {
@@ -35,6 +44,7 @@ impl Recorder {
         Recorder {
             inner: CommandRunner::with_prefix(["ip", "netns", "exec", oracle.lab.host().name()]),
             log: Mutex::new(Vec::new()),
+            equivalence: Equivalence::default(),
         }
     }
 
@@ -49,6 +59,10 @@ impl Recorder {
 }
 
 impl Runner for Recorder {
+    fn nft_native(&self) -> Option<Result<Ruleset, NetlinkError>> {
+        self.inner.nft_native()
+    }
+
     fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
         let out = self.inner.run(program, args)?;
         self.log
@@ -61,14 +75,31 @@ impl Runner for Recorder {
 
 /// Reads every backend of the host, as `portdoctor explain` does; the recorder keeps the
 /// texts. Sources that cannot be read are an error here: in the lab all of them exist.
+///
+/// nftables is read natively (netlink, inside the namespace); the same ruleset is read again
+/// through `nft -j list ruleset` and the two models are compared ([`Recorder::equivalence`]).
 pub fn read_rulesets(oracle: &Oracle) -> Result<(Vec<Ruleset>, Recorder), String> {
-    let rec = Recorder::new(oracle);
+    let mut rec = Recorder::new(oracle);
     let collected = collect(&rec, &Programs::default());
     for s in &collected.sources {
         if let Err(e) = &s.active {
             return Err(format!("{}: {e}", s.tool));
         }
     }
+    let nft = collected
+        .sources
+        .iter()
+        .position(|s| s.backend == Some(Backend::Nftables));
+    match nft.map(|i| collected.sources[i].tool.as_str()) {
+        Some(NFT_NETLINK_TOOL) => {}
+        other => return Err(format!("nftables was not read natively (source {other:?})")),
+    }
+    let native = collected
+        .rulesets
+        .iter()
+        .find(|r| r.backend == Some(Backend::Nftables))
+        .ok_or("no nftables ruleset was read")?;
+    rec.equivalence.compare(native, oracle.lab.host().name())?;
     Ok((collected.rulesets, rec))
 }
 
@@ -338,6 +369,8 @@ pub struct Tally {
     pub load_failures: usize,
     /// Scenarios run.
     pub scenarios: usize,
+    /// Native reader against `nft -j`, over every ruleset read.
+    pub equivalence: Equivalence,
 }
 
 impl Tally {
@@ -379,6 +412,7 @@ impl Tally {
             self.scenarios,
             self.load_failures
         );
+        let _ = write!(out, "\n  {}", self.equivalence.summary());
         for (reason, n) in &self.unknown {
             let _ = write!(out, "\n  unknown {n:>5}  {reason}");
             if std::env::var_os("PORTDOCTOR_DIFF_VERBOSE").is_some() {
