@@ -104,8 +104,11 @@ impl Decided {
 pub fn place_text(r: &RuleRef) -> String {
     match r.backend {
         Backend::Nftables => format!("{} {} {}", r.family.as_str(), r.table, r.chain),
-        Backend::WindowsFirewall => format!("store {} group {}", r.table, r.chain),
-        Backend::Pf => format!("anchor {}", r.table),
+        Backend::WindowsFirewall if r.is_policy => format!("the {} profile", r.chain),
+        Backend::WindowsFirewall => format!("{} (group {})", r.table, r.chain),
+        Backend::Pf if r.is_policy => "pf (no rule matched; pf passes by default)".to_string(),
+        Backend::Pf if r.table.is_empty() => "the main pf ruleset".to_string(),
+        Backend::Pf => format!("pf anchor {}", r.table),
         _ => format!(
             "{}{} {}",
             if r.family == crate::model::Family::Ip6 {

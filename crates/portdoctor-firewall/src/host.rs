@@ -50,11 +50,54 @@ impl Host {
         })
     }
 
-    /// Reads this machine's firewall: not available on this platform yet.
-    #[cfg(not(target_os = "linux"))]
+    /// Reads this machine's firewall: Windows Defender Firewall through COM
+    /// `INetFwPolicy2`.
+    #[cfg(windows)]
+    pub fn read_live(_runner: &dyn Runner) -> Result<Host, String> {
+        let fw = crate::windows::live::read_live().map_err(|e| {
+            format!("Windows Defender Firewall cannot be read ({e}); `portdoctor windows-export` makes an export that --ruleset reads")
+        })?;
+        Ok(Host {
+            engine: Box::new(fw),
+            managers: vec![],
+            routes: None,
+        })
+    }
+
+    /// Reads this machine's firewall: pf (with the macOS Application Firewall) through
+    /// `pfctl` and `socketfilterfw`.
+    #[cfg(any(target_os = "macos", target_os = "freebsd", target_os = "openbsd"))]
+    pub fn read_live(runner: &dyn Runner) -> Result<Host, String> {
+        let pf = crate::pf::collect(runner);
+        if pf.unread() {
+            let why: Vec<String> = pf
+                .sources()
+                .iter()
+                .filter_map(|s| s.active.as_ref().err().map(|e| e.to_string()))
+                .collect();
+            return Err(format!(
+                "pf cannot be read: {} (pfctl needs root)",
+                why.join("; ")
+            ));
+        }
+        Ok(Host {
+            engine: Box::new(pf),
+            managers: vec![],
+            routes: None,
+        })
+    }
+
+    /// Reads this machine's firewall: no engine for this system.
+    #[cfg(not(any(
+        target_os = "linux",
+        windows,
+        target_os = "macos",
+        target_os = "freebsd",
+        target_os = "openbsd"
+    )))]
     pub fn read_live(_runner: &dyn Runner) -> Result<Host, String> {
         Err(format!(
-            "reading the live firewall is not supported on {} yet; export the rules and use --ruleset",
+            "no firewall engine for {}; export the rules and use --ruleset",
             std::env::consts::OS
         ))
     }

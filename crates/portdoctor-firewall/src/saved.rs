@@ -78,8 +78,46 @@ pub fn recognise(name: &str, text: &str) -> Option<SavedFormat> {
     Some(SavedFormat::IptablesSave { v6, backend })
 }
 
+/// Which engine a set of saved files describes, by their content: Windows Defender Firewall
+/// exports (netsh text, the PowerShell JSON export, Export-FirewallRules CSV, registry rule
+/// strings), pf (pf.conf, `pfctl` listings), else netfilter (nft JSON, iptables-save, ipset).
+pub fn engine_of(files: &[(String, String)]) -> crate::engine::EngineKind {
+    use crate::engine::EngineKind;
+    let netfilter = |t: &str| recognise("", t).is_some();
+    if files
+        .iter()
+        .any(|(_, t)| crate::windows::recognise(t) && !netfilter(t))
+    {
+        EngineKind::Windows
+    } else if files
+        .iter()
+        .any(|(_, t)| !netfilter(t) && crate::pf::recognise(t))
+    {
+        EngineKind::Pf
+    } else {
+        EngineKind::Netfilter
+    }
+}
+
 /// Loads saved files (name, text) into the engines they describe.
 pub fn load(files: &[(String, String)]) -> Result<Vec<Box<dyn Engine>>, LoadError> {
+    match engine_of(files) {
+        crate::engine::EngineKind::Windows => {
+            let fw = crate::windows::load(files).map_err(|e| LoadError::Malformed {
+                file: files.first().map(|f| f.0.clone()).unwrap_or_default(),
+                message: e.to_string(),
+            })?;
+            return Ok(vec![Box::new(fw)]);
+        }
+        crate::engine::EngineKind::Pf => {
+            let fw = crate::pf::load(files).map_err(|e| LoadError::Malformed {
+                file: e.file.clone(),
+                message: e.to_string(),
+            })?;
+            return Ok(vec![Box::new(fw)]);
+        }
+        crate::engine::EngineKind::Netfilter => {}
+    }
     let mut rulesets: Vec<Ruleset> = vec![];
     let mut ipsets = None;
     for (name, text) in files {

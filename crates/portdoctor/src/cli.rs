@@ -66,6 +66,8 @@ pub enum Command {
     /// Internal: the timer that undoes changes when their --ttl or --confirm falls due.
     #[command(hide = true)]
     Expire(commands::fix::ExpireArgs),
+    /// Print the PowerShell script that exports Windows Defender Firewall for `--ruleset`.
+    WindowsExport(commands::meta::WindowsExportArgs),
     /// Print a shell completion script.
     Completions(commands::meta::CompletionsArgs),
     /// Print the man page (roff) to stdout.

@@ -158,3 +158,63 @@ fn saved_ruleset_is_evaluated_offline() {
     assert_eq!(doc["overall"]["decision"], "drop");
     assert_eq!(doc["overall"]["rule"]["is_policy"], true);
 }
+
+/// Windows Defender Firewall and pf exports are recognised by content and explained offline
+/// (real recorded outputs; see crates/portdoctor-firewall/tests/data/*/README.md).
+#[test]
+fn windows_and_pf_exports_are_explained_offline() {
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../portdoctor-firewall/tests/data"
+    );
+    let explain = |files: &[&str], extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "8080",
+            "--from",
+            "192.0.2.10",
+            "--to",
+            "192.0.2.5",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let paths: Vec<String> = files.iter().map(|f| format!("{data}/{f}")).collect();
+        for p in &paths {
+            args.push("--ruleset");
+            args.push(p);
+        }
+        let out = portdoctor(&args);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), doc)
+    };
+    // The seed's case: an Export-FirewallRules CSV and a zh-CN `show currentprofile`: no
+    // allow rule for 8080, the Public profile's default inbound action blocks.
+    let (code, doc) = explain(
+        &[
+            "windows/w2_export_firewallrules_excerpt.csv",
+            "windows/zh_cn_currentprofile.txt",
+        ],
+        &["--program", r"C:\srv\app.exe"],
+    );
+    assert_eq!(code, Some(1), "{doc:#}");
+    assert_eq!(doc["overall"]["backend"], "windows_firewall");
+    assert_eq!(doc["overall"]["decision"], "drop");
+    assert_eq!(doc["overall"]["rule"]["is_policy"], true, "{doc:#}");
+    // netsh rules with every profile off (English): accepted.
+    let (code, doc) = explain(
+        &[
+            "windows/w1_netsh_rules_en_excerpt.txt",
+            "windows/en_allprofiles_off.txt",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{doc:#}");
+    // pf: an OPNsense appliance's rules, named by their label.
+    let (code, doc) = explain(
+        &["pf/opnsense_core_2866_pfctl_sa.txt"],
+        &["--iface", "igb3"],
+    );
+    assert!(code.is_some(), "{doc:#}");
+    assert_eq!(doc["overall"]["backend"], "pf", "{doc:#}");
+}

@@ -27,6 +27,8 @@ Examples:
   portdoctor explain 8080 --json | jq .overall.managed
   portdoctor explain 8080 --from 192.0.2.10 --to 198.51.100.1 --iface eth0 \\
       --ruleset server-nft.json --ruleset server-iptables.save
+  portdoctor explain 8080 --program 'C:\\srv\\app.exe' --ruleset rules.json   a Windows export
+  portdoctor windows-export > export.ps1       the PowerShell script that makes that export
 
 Every active backend is read (nftables, iptables legacy and nft-backed, ip6tables, ipset) and
 the packet goes through all their base chains by hook and priority, as in the kernel. When ufw
@@ -68,6 +70,14 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub no_assume: bool,
 
+    /// The program that listens (full path), for firewalls that filter by program (Windows).
+    #[arg(long, value_name = "PATH")]
+    pub program: Option<String>,
+
+    /// The service that listens (Windows service short name), for rules limited to a service.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
     /// Also evaluate every destination port 0-65535 for this source and list the ranges.
     #[arg(long)]
     pub all_ports: bool,
@@ -77,7 +87,10 @@ pub struct ExplainArgs {
     pub netns: Option<String>,
 
     /// Evaluate saved rulesets instead of the live ones (repeatable), recognised by content:
-    /// `nft -j list ruleset`, `iptables-save`, `ip6tables-save`, `ipset save`. A malformed
+    /// `nft -j list ruleset`, `iptables-save`, `ip6tables-save`, `ipset save`; Windows
+    /// Defender Firewall exports (`portdoctor windows-export` JSON, `netsh advfirewall firewall
+    /// show rule name=all [verbose]` with `netsh advfirewall show allprofiles` in English or
+    /// Chinese, Export-FirewallRules CSV); pf (pf.conf, `pfctl -sr` listings). A malformed
     /// file is an error naming its line and column.
     #[arg(long, value_name = "FILE")]
     pub ruleset: Vec<std::path::PathBuf>,
@@ -217,6 +230,8 @@ fn packet(args: &ExplainArgs) -> Result<Packet, CliError> {
     let mut p = viewpoint::packet(proto, port, &q, &addrs).map_err(usage)?;
     p.ct_state = args.ct_state;
     p.assume_fresh_source = !args.no_assume;
+    p.local_program = args.program.clone();
+    p.local_service = args.service.clone();
     Ok(p)
 }
 

@@ -36,3 +36,22 @@ pub fn man(_args: &ManArgs) -> Result<Exit, CliError> {
     std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
     Ok(Exit::Ok)
 }
+
+/// Arguments of `portdoctor windows-export`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples (on the Windows machine, in an elevated PowerShell):
+  portdoctor windows-export > export.ps1
+  powershell -ExecutionPolicy Bypass -File export.ps1 > firewall.json
+Then, anywhere: portdoctor explain 8080 --ruleset firewall.json --program 'C:\\srv\\app.exe'")]
+pub struct WindowsExportArgs {}
+
+/// Prints the PowerShell script that exports Windows Defender Firewall (rules with their
+/// filters, profiles and each network's profile, from the ActiveStore) as JSON.
+pub fn windows_export(_args: &WindowsExportArgs) -> Result<Exit, CliError> {
+    std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        portdoctor_firewall::windows::EXPORT_SCRIPT.as_bytes(),
+    )?;
+    Ok(Exit::Ok)
+}

@@ -33,6 +33,7 @@ pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
         Command::Free(args) => free::run(args, out),
         Command::Expire(args) => fix::run_expire(args),
         Command::Completions(args) => meta::completions(args),
+        Command::WindowsExport(args) => meta::windows_export(args),
         Command::Man(args) => meta::man(args),
     }
 }

@@ -5,7 +5,7 @@
 use super::{Request, Targets};
 use portdoctor_diagnose::{
     FirewallEvidence, FirewalldZones, FixScope, LocalAddress, ManagerState, PlannedFix, Viewpoint,
-    ViewpointVerdict,
+    ViewpointVerdict, WindowsNearMiss,
 };
 use portdoctor_firewall::attribution::{self, Decided};
 use portdoctor_firewall::collect::Runner;
@@ -36,6 +36,7 @@ impl Firewall {
         let mut qs = questions(req, t, host);
         for q in &mut qs {
             host.complete(&mut q.packet);
+            q.packet.local_program = t.program.clone();
         }
         let verdicts: Vec<ViewpointVerdict> = qs.iter().map(|q| self.verdict(q)).collect();
         let fixes = self.plans(req, &qs, &verdicts);
@@ -53,7 +54,7 @@ impl Firewall {
             verdicts,
             fixes,
             firewalld: self.firewalld(req, t),
-            windows_near_misses: vec![],
+            windows_near_misses: self.near_misses(req, &qs),
         }]
     }
 
@@ -134,6 +135,27 @@ impl Firewall {
             scope: FixScope::Everyone,
             plan: fw::plan::plan_open(host.engine.as_ref(), &host.managers, &packets, &r),
         });
+        out
+    }
+
+    /// Allow rules that miss on one condition, for the viewpoints that matter (once each).
+    fn near_misses(&self, req: &Request<'_>, qs: &[Question]) -> Vec<WindowsNearMiss> {
+        let mut out: Vec<WindowsNearMiss> = vec![];
+        let focus = qs.iter().filter(|q| match req.peer {
+            Some(p) => matches!(q.viewpoint, Viewpoint::Peer { addr } if addr == p),
+            None => matches!(q.viewpoint, Viewpoint::Outside { .. }),
+        });
+        for q in focus {
+            for (rule, field, mismatch) in self.0.engine.near_misses(&q.packet) {
+                if !out.iter().any(|n| n.rule == rule.text) {
+                    out.push(WindowsNearMiss {
+                        rule: rule.text,
+                        mismatch,
+                        field,
+                    });
+                }
+            }
+        }
         out
     }
 

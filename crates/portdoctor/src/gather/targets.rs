@@ -16,6 +16,8 @@ pub struct Targets {
     pub peer: Option<(IpAddr, LocalAddress)>,
     /// Where the health check goes.
     pub health: IpAddr,
+    /// The listening program's image path (or name), for firewalls that filter by program.
+    pub program: Option<String>,
 }
 
 /// The addresses that a stranger could connect to: non-loopback, not IPv6 link-local.
@@ -99,10 +101,16 @@ pub fn targets(
             },
         ))
     });
+    let program = listeners
+        .iter()
+        .flat_map(|s| s.owners.first())
+        .map(|p| p.cmdline.first().cloned().unwrap_or_else(|| p.name.clone()))
+        .next();
     Targets {
         outside,
         peer,
         health: health_address(&listeners),
+        program,
     }
 }
 
