@@ -28,7 +28,7 @@ pub enum SavedFormat {
 pub enum LoadError {
     /// Its format is not one portdoctor reads.
     #[error(
-        "{file}: not a ruleset portdoctor reads (expected `nft -j list ruleset`, iptables-save, ip6tables-save or `ipset save` output)"
+        "{file}: not a ruleset portdoctor reads (expected `nft -j list ruleset`, iptables-save, ip6tables-save, `ipset save`, a Windows Firewall export (netsh, PowerShell JSON, CSV) or pf rules)"
     )]
     Unrecognised {
         /// The file.

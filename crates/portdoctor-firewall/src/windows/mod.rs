@@ -268,9 +268,23 @@ impl Engine for WindowsFirewall {
         fix::plan_fix(self, packet, &crate::fix::FixRequest::from_open(req))
     }
 
+    /// Near misses worth a finding: a rule for the wrong profile or interface type, or one
+    /// that names this port and misses on program, service or addresses. A rule open on every
+    /// port for another program (Remote Desktop, the print spooler) is not a near miss of
+    /// this service.
     fn near_misses(&self, packet: &Packet) -> Vec<(crate::model::RuleRef, String, String)> {
         WindowsFirewall::near_misses(self, packet)
             .into_iter()
+            .filter(|n| {
+                let field = format!("{:?}", n.field).to_lowercase();
+                let names_port = n
+                    .rule
+                    .position
+                    .checked_sub(1)
+                    .and_then(|i| self.rules.get(i))
+                    .is_some_and(|r| r.local_ports.is_some());
+                field.contains("profile") || field.contains("interface") || names_port
+            })
             .map(|n| (n.rule, format!("{:?}", n.field).to_lowercase(), n.mismatch))
             .collect()
     }

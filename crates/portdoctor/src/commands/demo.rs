@@ -56,6 +56,7 @@ fn loopback_demo(out: &Output) -> Result<Exit, CliError> {
         runner: CommandRunner::default(),
         peer_probe: None,
         assume_fresh_source: true,
+        saved: None,
     };
     let evidence = gather::gather(&req);
     let findings = diagnose(&evidence);

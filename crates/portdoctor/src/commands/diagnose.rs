@@ -54,6 +54,12 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub no_assume: bool,
 
+    /// Evaluate these saved rulesets instead of the live firewall (repeatable; recognised by
+    /// content as for `explain --ruleset`, Windows and pf exports included); sockets and probes
+    /// are still this machine's.
+    #[arg(long, value_name = "FILE")]
+    pub ruleset: Vec<std::path::PathBuf>,
+
     /// Apply the top finding's firewall fix through the fix engine (asks first; journaled,
     /// verified, undoable with `portdoctor undo`).
     #[arg(long)]
@@ -112,7 +118,11 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
         runner: CommandRunner::default(),
         peer_probe: peer_probe.as_deref(),
         assume_fresh_source: !args.no_assume,
+        saved: read_files(&args.ruleset)?,
     };
+    if let Some(files) = &req.saved {
+        portdoctor_firewall::host::Host::from_saved(files).map_err(|e| usage(e.to_string()))?;
+    }
     let evidence = gather::gather(&req);
     let findings = diagnose(&evidence);
     render(&evidence, &findings, out)?;
@@ -171,6 +181,22 @@ fn reprobe(req: &Request<'_>, ev: &Evidence, exit: Exit, out: &Output) -> Result
         ))?;
     }
     Ok(if open { exit } else { Exit::Failed })
+}
+
+/// The texts of `--ruleset` files; `None` when none were given.
+fn read_files(paths: &[std::path::PathBuf]) -> Result<Option<Vec<(String, String)>>, CliError> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|t| (p.display().to_string(), t))
+                .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The exit code of a diagnosis (see the exit-code table in `exit.rs`).

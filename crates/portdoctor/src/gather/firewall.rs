@@ -30,6 +30,13 @@ impl Firewall {
         Host::read_live(runner).map(Firewall)
     }
 
+    /// Saved rulesets, recognised by content (`--ruleset`).
+    pub fn from_saved(files: &[(String, String)]) -> Result<Firewall, String> {
+        Host::from_saved(files)
+            .map(Firewall)
+            .map_err(|e| e.to_string())
+    }
+
     /// The evidence for `req`'s port from every viewpoint in `t`.
     pub fn evidence(&self, req: &Request<'_>, t: &Targets) -> Vec<FirewallEvidence> {
         let host = &self.0;

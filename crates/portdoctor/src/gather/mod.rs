@@ -41,13 +41,20 @@ pub struct Request<'a> {
     pub peer_probe: Option<PeerProbe<'a>>,
     /// Decide rate limits as for a fresh source (`--no-assume` turns it off).
     pub assume_fresh_source: bool,
+    /// Evaluate these saved rulesets (name, text) instead of the live firewall.
+    pub saved: Option<Vec<(String, String)>>,
 }
 
 /// Gathers everything; never fails: a part that cannot be had is `Part::Missing`.
 pub fn gather(req: &Request<'_>) -> Evidence {
     let addresses = local_addresses();
     let (sockets, read) = std::thread::scope(|s| {
-        let read = s.spawn(|| timed("firewall read", || firewall::Firewall::read(&req.runner)));
+        let read = s.spawn(|| {
+            timed("firewall read", || match &req.saved {
+                Some(files) => firewall::Firewall::from_saved(files),
+                None => firewall::Firewall::read(&req.runner),
+            })
+        });
         let sockets = timed("sockets", || sockets(req));
         (
             sockets,

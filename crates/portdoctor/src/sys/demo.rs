@@ -87,6 +87,7 @@ fn story(lab: &Lab, port: u16, out: &Output) -> Result<Exit, CliError> {
         runner: runner.clone(),
         peer_probe: Some(&peer_probe),
         assume_fresh_source: true,
+        saved: None,
     };
     let evidence = lab.host().enter(|| gather::gather(&req));
     let findings = diagnose(&evidence);
