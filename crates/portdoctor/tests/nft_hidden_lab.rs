@@ -108,7 +108,7 @@ fn explain_and_diagnose_name_nft_rules_without_the_nft_program() {
     ];
     let (code, doc) = portdoctor_without_nft(lab.host(), no_nft.path(), &explain);
     assert_eq!(code, 1, "{doc:#}");
-    let by = &doc["overall"]["decided_by"];
+    let by = &doc["overall"]["rule"];
     assert_eq!(doc["overall"]["decision"]["reject"], "tcp_reset", "{doc:#}");
     assert_eq!(by["table"], "pdhidden", "{doc:#}");
     assert_eq!(by["chain"], "input");
