@@ -326,6 +326,10 @@ pub enum Field {
     UdpDport,
     /// Input interface name (`iifname`, `-i`; `iif` is compared by name too).
     Iifname,
+    /// Output interface name (`-o`). A packet on the inbound path (prerouting, input) has no
+    /// output interface yet: the kernel compares an empty name, which only an empty wildcard
+    /// (`-o +`) matches.
+    Oifname,
     /// Conntrack state as a bit: invalid 1, established 2, related 4, new 8, untracked 64.
     CtState,
     /// Routing type of the destination address (`fib daddr type`, `-m addrtype --dst-type`):

@@ -533,3 +533,27 @@ COMMIT
         "{printed}"
     );
 }
+
+#[test]
+fn output_interface_is_empty_on_the_inbound_path() {
+    // OpenWrt's zone chains serve input and forward alike; on the inbound path no output
+    // interface exists and the kernel compares an empty name.
+    let rs = ipt("*filter
+:INPUT DROP [0:0]
+:zone_lan_ACCEPT - [0:0]
+-A INPUT -j zone_lan_ACCEPT
+-A zone_lan_ACCEPT -o br-lan -j ACCEPT
+-A zone_lan_ACCEPT -p tcp -m tcp --dport 22 ! -o eth0 -j ACCEPT
+-A zone_lan_ACCEPT -p tcp -m tcp --dport 23 -o + -j ACCEPT
+-A zone_lan_ACCEPT -p tcp -m tcp --dport 24 -o eth+ -j ACCEPT
+COMMIT
+");
+    let d = |port| evaluate(&rs, &syn(port)).decision;
+    assert_eq!(d(22), Decision::Accept);
+    assert_eq!(d(23), Decision::Accept);
+    assert_eq!(d(24), Decision::Drop);
+    assert_eq!(d(80), Decision::Drop);
+    let printed = portdoctor_firewall::print_iptables_save(&rs);
+    assert!(printed.contains("-o br-lan -j ACCEPT"), "{printed}");
+    assert!(printed.contains("! -o eth0"), "{printed}");
+}

@@ -386,11 +386,11 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
             }
             "-o" | "--out-interface" => {
                 let a = p.arg(t)?;
-                r.matches.push(Match::Unmodelled {
-                    reason: "output interface not modelled on the inbound path".into(),
-                    text: toks_text(&p.toks[start..p.i]),
-                });
-                let _ = a;
+                if a.quoted || !valid_name(&a.s) {
+                    return Err(p.err(a, "invalid interface name"));
+                }
+                r.matches
+                    .push(cmp(Field::Oifname, neg, vec![parse_iface(&a.s)]));
             }
             "-f" | "--fragment" => r.matches.push(Match::Unmodelled {
                 reason: "fragment matching not modelled".into(),

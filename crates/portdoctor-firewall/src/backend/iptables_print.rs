@@ -118,10 +118,11 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                         _ => return,
                     }
                 }
-                Field::Iifname => match entries {
+                Field::Iifname | Field::Oifname => match entries {
                     [x] => match x.as_slice() {
                         [Elem::Iface { name, wildcard }] => {
-                            format!("{bang}-i {}{}", name, if *wildcard { "+" } else { "" })
+                            let o = if f == Field::Iifname { "-i" } else { "-o" };
+                            format!("{bang}{o} {}{}", name, if *wildcard { "+" } else { "" })
                         }
                         _ => return,
                     },

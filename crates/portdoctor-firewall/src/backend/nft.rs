@@ -218,7 +218,7 @@ fn ty_of_field(f: Field) -> Ty {
         | Field::TcpDport
         | Field::UdpSport
         | Field::UdpDport => Ty::Port,
-        Field::Iifname => Ty::Iface,
+        Field::Iifname | Field::Oifname => Ty::Iface,
         Field::CtState => Ty::CtState,
         Field::DaddrType | Field::DaddrTypeXt => Ty::AddrType,
         Field::TcpFlags => Ty::TcpFlags,

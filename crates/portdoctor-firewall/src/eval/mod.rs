@@ -144,6 +144,7 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
             KeyVal::Num(st.dport.unwrap_or(p.dport) as u128)
         }
         Field::TcpFlags => KeyVal::Num(p.tcp_flags as u128),
+        Field::Oifname => KeyVal::Name(String::new()),
         Field::Iifname => match &p.iif {
             Some(n) => KeyVal::Name(n.clone()),
             None => KeyVal::Unknown("input interface not given".into()),
