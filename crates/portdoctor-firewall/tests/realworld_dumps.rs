@@ -6,6 +6,8 @@
 //! and in total, the accept / drop / reject / unknown counts and the unknown reasons. The
 //! kernel's agreement with these decisions is checked by `tests/realworld_kernel.rs`.
 
+// Shared with realworld_kernel.rs, which uses more of it.
+#[allow(dead_code)]
 #[path = "realworld/grid.rs"]
 mod grid;
 

@@ -9,7 +9,8 @@
 //!   traffic comes from the host itself, the grid asks about other hosts.
 //! - **destinations**: the host's own address as far as the dump says (the single address
 //!   named most often by `-d` in rules reachable from an inbound base chain, i.e. raw/mangle/
-//!   nat PREROUTING and mangle/nat/filter/security INPUT; ties to the lowest) and
+//!   nat PREROUTING and mangle/nat/filter/security INPUT; not ending in .0 or .255, which
+//!   are network and broadcast addresses in these dumps; ties to the lowest) and
 //!   203.0.113.1, an address the dumps do not name.
 //! - **sources inside** the networks the dump names with `-s` / `--src-range`: one
 //!   address per network (its first host address, or the address itself), at most
@@ -170,6 +171,18 @@ fn reachable(rs: &Ruleset) -> Vec<(usize, usize)> {
     out
 }
 
+/// (table, chain) names of the chains reachable from an inbound base chain: only these can
+/// decide a packet to this host.
+pub fn inbound_chains(rs: &Ruleset) -> BTreeSet<(String, String)> {
+    reachable(rs)
+        .into_iter()
+        .map(|(ti, ci)| {
+            let t = &rs.tables[ti];
+            (t.name.clone(), t.chains[ci].name.clone())
+        })
+        .collect()
+}
+
 /// Collects what the dump names: interfaces and source networks anywhere, destination
 /// addresses on the inbound path.
 pub fn named(rs: &Ruleset) -> Named {
@@ -269,7 +282,7 @@ pub fn axes(rs: &Ruleset) -> Axes {
     let host = n
         .dst_hosts
         .iter()
-        .filter(|(a, _)| usable_source(Ipv4Addr::from(**a)))
+        .filter(|(a, _)| usable_source(Ipv4Addr::from(**a)) && !matches!(**a & 0xff, 0 | 255))
         .max_by_key(|(a, c)| (**c, std::cmp::Reverse(**a)))
         .map(|(a, _)| Ipv4Addr::from(*a));
     let mut dsts: Vec<Ipv4Addr> = host.into_iter().collect();
