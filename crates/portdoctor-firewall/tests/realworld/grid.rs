@@ -14,8 +14,11 @@
 //!   203.0.113.1, an address the dumps do not name.
 //! - **sources inside** the networks the dump names with `-s` / `--src-range`: one
 //!   address per network (its first host address, or the address itself), at most
-//!   [`MAX_INSIDE`], evenly spread; **outside**: the first [`OUTSIDE`] documentation
-//!   addresses that no named network contains.
+//!   [`MAX_INSIDE`], evenly spread; **outside**: the first [`OUTSIDE`] addresses that no
+//!   named network contains, from [`OUTSIDE_CANDIDATES`] (documentation, benchmark and
+//!   reserved ranges), then — for dumps with bogon filters, which name all of those —
+//!   X.77.77.77 for X from 11 up. The kernel test gives these addresses only to its own lab
+//!   namespaces, which have no route out of the machine.
 //! - **ports**: [`COMMON_PORTS`] and [`RANDOM_PORTS`] (drawn once from 1024..=65535 with a
 //!   fixed seed), TCP and UDP, source port 40000, ct state new, TCP flags SYN, mark 0.
 //! - **routing facts**: none (a saved dump has no routing table, so reverse-path filters
@@ -84,14 +87,16 @@ pub const PORT_SEED: u64 = 0x0d0c_7002;
 pub const RANDOM_PORTS: usize = 6;
 /// The destination no dump names.
 pub const UNNAMED_DST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-/// Candidate outside sources (documentation and benchmark ranges, then public resolvers).
-const OUTSIDE_CANDIDATES: [Ipv4Addr; 6] = [
+/// Candidate outside sources: documentation, benchmark, shared and IETF-reserved ranges only
+/// (the kernel test gives them to a lab namespace; no real host's address is used).
+const OUTSIDE_CANDIDATES: [Ipv4Addr; 7] = [
     Ipv4Addr::new(192, 0, 2, 77),
     Ipv4Addr::new(198, 51, 100, 77),
     Ipv4Addr::new(203, 0, 113, 77),
     Ipv4Addr::new(198, 18, 200, 77),
     Ipv4Addr::new(100, 64, 7, 7),
-    Ipv4Addr::new(9, 9, 9, 9),
+    Ipv4Addr::new(192, 0, 0, 77),
+    Ipv4Addr::new(192, 88, 99, 77),
 ];
 
 /// The text of a dump.
@@ -296,9 +301,12 @@ pub fn axes(rs: &Ruleset) -> Axes {
         .filter(|a| usable_source(*a) && !dsts.contains(a))
         .collect();
     let inside = spread(&inside.into_iter().collect::<Vec<_>>(), MAX_INSIDE);
+    // Bogon filters name every reserved range: then ordinary addresses X.77.77.77.
+    let fallback = (11..224).map(|x| Ipv4Addr::new(x, 77, 77, 77));
     let outside = OUTSIDE_CANDIDATES
         .iter()
         .copied()
+        .chain(fallback)
         .filter(|a| {
             let v = u32::from(*a);
             !n.src_nets.iter().any(|&(x, y)| x <= v && v <= y)
