@@ -515,12 +515,16 @@ fn conntrack_options_next_to_states_without_a_connection_stay_unknown() {
     let rs = ipt("*filter
 :INPUT ACCEPT [0:0]
 -A INPUT -m conntrack --ctstate INVALID,NEW --ctproto 17 -j DROP
+-A INPUT -m conntrack ! --ctstate ESTABLISHED --ctstatus ASSURED -j DROP
 COMMIT
 ");
     assert!(matches!(
         evaluate(&rs, &syn(22)).decision,
         Decision::Unknown(_)
     ));
+    let mut est = syn(22);
+    est.ct_state = CtState::Established;
+    assert_eq!(evaluate(&rs, &est).decision, Decision::Accept);
     let printed = portdoctor_firewall::print_iptables_save(&ipt("*filter
 :INPUT ACCEPT [0:0]
 -A INPUT -m conntrack --ctstate NEW --ctproto 6 --ctorigsrcport 1:2 ! --ctorigdstport 22 -j DROP

@@ -565,6 +565,10 @@ fn module_opt(
                     _ => return Err(p.err(a, format!("unknown status {s}"))),
                 };
             }
+            if conntrack_admits_untracked(p, start) {
+                r.matches.push(untracked_conntrack_option(p, t, start));
+                return Ok(());
+            }
             // Matches when the connection has one of the bits: (status & bits) != 0.
             r.matches.push(Match::Cmp {
                 key: vec![Field::CtStatus],
@@ -746,15 +750,21 @@ fn ct_tuple(p: &mut P, t: &Tok, neg: bool, start: usize) -> Result<Match, ParseE
         ),
     };
     if conntrack_admits_untracked(p, start) {
-        return Ok(Match::Unmodelled {
-            reason: format!(
-                "{} next to a --ctstate that packets without a connection pass is not modelled",
-                t.s
-            ),
-            text: format!("-m conntrack {}", toks_text(&p.toks[start..p.i])),
-        });
+        return Ok(untracked_conntrack_option(p, t, start));
     }
     Ok(cmp(field, neg, vec![elem]))
+}
+
+/// A conntrack option that xt_conntrack skips for a packet without a connection, next to a
+/// `--ctstate` such packets pass: the match then holds for them whatever the option says.
+fn untracked_conntrack_option(p: &P, t: &Tok, start: usize) -> Match {
+    Match::Unmodelled {
+        reason: format!(
+            "{} next to a --ctstate that packets without a connection pass is not modelled",
+            t.s
+        ),
+        text: format!("-m conntrack {}", toks_text(&p.toks[start..p.i])),
+    }
 }
 
 /// Whether the `-m conntrack` match that the option at `at` belongs to has a `--ctstate`
