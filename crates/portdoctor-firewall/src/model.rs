@@ -326,6 +326,10 @@ pub enum Field {
     UdpDport,
     /// Input interface name (`iifname`, `-i`; `iif` is compared by name too).
     Iifname,
+    /// Output interface name (`-o`). A packet on the inbound path (prerouting, input) has no
+    /// output interface yet: the kernel compares an empty name, which only an empty wildcard
+    /// (`-o +`) matches.
+    Oifname,
     /// Conntrack state as a bit: invalid 1, established 2, related 4, new 8, untracked 64.
     CtState,
     /// Routing type of the destination address (`fib daddr type`, `-m addrtype --dst-type`):
@@ -363,6 +367,18 @@ pub enum Field {
     /// confirmed 8, snat 16, dnat 32, dying 512. A first packet has none (expected when
     /// related); later packets' status is unknown.
     CtStatus,
+    /// Layer-4 protocol of the packet's connection (`-m conntrack --ctproto`): the packet's own
+    /// protocol, except for an ICMP error related to a connection (that connection's, unknown
+    /// here). Absent when the packet has no connection (invalid, untracked, before conntrack).
+    CtProto,
+    /// Source port of the connection's original direction (`--ctorigsrcport`): the packet's
+    /// for a first packet; unknown for an established connection (the packet may be a reply)
+    /// and for protocols without ports. Absent without a connection, as [`Field::CtProto`].
+    CtOrigSport,
+    /// Destination port of the connection's original direction (`--ctorigdstport`): the port
+    /// the first packet arrived with (before any redirect); otherwise as
+    /// [`Field::CtOrigSport`].
+    CtOrigDport,
 }
 
 /// One element of a value set: an inclusive range of numbers, or an interface name.

@@ -118,10 +118,11 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                         _ => return,
                     }
                 }
-                Field::Iifname => match entries {
+                Field::Iifname | Field::Oifname => match entries {
                     [x] => match x.as_slice() {
                         [Elem::Iface { name, wildcard }] => {
-                            format!("{bang}-i {}{}", name, if *wildcard { "+" } else { "" })
+                            let o = if f == Field::Iifname { "-i" } else { "-o" };
+                            format!("{bang}{o} {}{}", name, if *wildcard { "+" } else { "" })
                         }
                         _ => return,
                     },
@@ -237,6 +238,21 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                         })
                         .collect();
                     format!("-m addrtype {bang}--src-type {}", n.join(","))
+                }
+                Field::CtProto => match single(entries) {
+                    Some(n) => format!("-m conntrack {bang}--ctproto {n}"),
+                    None => return,
+                },
+                Field::CtOrigSport | Field::CtOrigDport => {
+                    let o = if f == Field::CtOrigSport {
+                        "--ctorigsrcport"
+                    } else {
+                        "--ctorigdstport"
+                    };
+                    format!(
+                        "-m conntrack {bang}{o} {}",
+                        fmt_ports(entries).unwrap_or_default()
+                    )
                 }
                 Field::NfProto | Field::EtherType => return,
             };

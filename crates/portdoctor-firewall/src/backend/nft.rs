@@ -225,7 +225,7 @@ fn ty_of_field(f: Field) -> Ty {
         | Field::TcpDport
         | Field::UdpSport
         | Field::UdpDport => Ty::Port,
-        Field::Iifname => Ty::Iface,
+        Field::Iifname | Field::Oifname => Ty::Iface,
         Field::CtState => Ty::CtState,
         Field::DaddrType | Field::DaddrTypeXt => Ty::AddrType,
         Field::TcpFlags => Ty::TcpFlags,
@@ -234,6 +234,8 @@ fn ty_of_field(f: Field) -> Ty {
         Field::CtMark => Ty::Int,
         Field::EtherType => Ty::EtherType,
         Field::CtStatus => Ty::CtStatus,
+        Field::CtProto => Ty::Proto,
+        Field::CtOrigSport | Field::CtOrigDport => Ty::Port,
         Field::RpfStrict | Field::RpfLoose => Ty::Int,
         Field::SaddrType => Ty::AddrType,
     }
