@@ -46,6 +46,8 @@
 
 #[path = "differential/compare.rs"]
 mod compare;
+#[path = "native/equiv.rs"]
+mod equiv;
 #[path = "realworld/grid.rs"]
 mod grid;
 #[path = "differential/model.rs"]
