@@ -35,6 +35,47 @@ impl EngineKind {
             EngineKind::Pf => "pf",
         }
     }
+
+    /// The engine this build reads live on the platform it was built for (`None` where
+    /// portdoctor has no live reader). A Linux build never asks for a Windows tool, and a
+    /// Windows build never for a Linux one.
+    pub fn live() -> Option<EngineKind> {
+        if cfg!(target_os = "linux") {
+            Some(EngineKind::Netfilter)
+        } else if cfg!(windows) {
+            Some(EngineKind::Windows)
+        } else if cfg!(any(
+            target_os = "macos",
+            target_os = "freebsd",
+            target_os = "openbsd"
+        )) {
+            Some(EngineKind::Pf)
+        } else {
+            None
+        }
+    }
+
+    /// The managers that can be in charge of this engine's rules.
+    pub fn managers(self) -> &'static [crate::manager::ManagerKind] {
+        use crate::manager::ManagerKind;
+        match self {
+            EngineKind::Netfilter => &[ManagerKind::Ufw, ManagerKind::Firewalld],
+            EngineKind::Windows | EngineKind::Pf => &[],
+        }
+    }
+
+    /// Every engine whose saved rulesets any build reads (`--ruleset FILE`), with the formats.
+    pub const OFFLINE: [(EngineKind, &'static str); 3] = [
+        (
+            EngineKind::Netfilter,
+            "nft -j list ruleset, iptables-save, ip6tables-save, ipset save",
+        ),
+        (
+            EngineKind::Windows,
+            "PowerShell JSON (windows-export), netsh advfirewall firewall show rule, Export-FirewallRules CSV",
+        ),
+        (EngineKind::Pf, "pfctl -sr / -vvsr / -a '*' -sr, pf.conf"),
+    ];
 }
 
 /// Where in a ruleset a new rule goes.

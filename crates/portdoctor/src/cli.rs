@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "portdoctor",
-    version,
+    version = commands::version::LONG_VERSION,
     about,
     long_about = "portdoctor answers \"my service runs fine locally, so why can't anyone else \
 reach its port?\" It shows who listens where, explains what the host's firewall does with an \
@@ -72,4 +72,6 @@ pub enum Command {
     Completions(commands::meta::CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man(commands::meta::ManArgs),
+    /// Version, git commit, target, and the firewall engines this build reads.
+    Version(commands::version::VersionArgs),
 }

@@ -52,6 +52,33 @@ fn help_and_version_exit_0_and_no_command_exits_2() {
 }
 
 #[test]
+fn version_names_commit_target_and_only_this_platforms_live_engine() {
+    let text = String::from_utf8_lossy(&portdoctor(&["--version"]).stdout).to_string();
+    let target = if cfg!(windows) {
+        "windows"
+    } else {
+        std::env::consts::ARCH
+    };
+    assert!(text.starts_with("portdoctor 0."), "{text}");
+    assert!(text.contains(target), "{text}");
+    let out = portdoctor(&["version", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["commit"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
+    assert!(text.contains(v["commit"].as_str().unwrap()), "{text}");
+    let live = if cfg!(target_os = "linux") {
+        "netfilter"
+    } else if cfg!(windows) {
+        "windows"
+    } else {
+        "pf"
+    };
+    assert_eq!(v["live_engine"]["kind"], live, "{v}");
+    assert_eq!(v["offline"].as_array().map(Vec::len), Some(3), "{v}");
+}
+
+#[test]
 fn completions_and_man_render() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let out = portdoctor(&["completions", shell]);

@@ -9,6 +9,7 @@ pub mod meta;
 pub mod ports;
 pub mod probe;
 pub mod scan;
+pub mod version;
 pub mod wait;
 
 use crate::cli::Command;
@@ -35,5 +36,6 @@ pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
         Command::Completions(args) => meta::completions(args),
         Command::WindowsExport(args) => meta::windows_export(args),
         Command::Man(args) => meta::man(args),
+        Command::Version(args) => version::run(args, out),
     }
 }
