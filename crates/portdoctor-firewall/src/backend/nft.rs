@@ -4,6 +4,8 @@
 //! [`Action::Unmodelled`] for verdicts and packet rewrites); only malformed JSON is an error.
 //! Tables that belong to iptables-nft are flagged ([`Table::iptables_nft_owned`]).
 
+mod nat;
+
 use crate::backend::names;
 pub use crate::backend::nft_render::render;
 use crate::error::ParseError;
@@ -225,7 +227,7 @@ fn ty_of_field(f: Field) -> Ty {
         | Field::TcpDport
         | Field::UdpSport
         | Field::UdpDport => Ty::Port,
-        Field::Iifname => Ty::Iface,
+        Field::Iifname | Field::Oifname => Ty::Iface,
         Field::CtState => Ty::CtState,
         Field::DaddrType | Field::DaddrTypeXt => Ty::AddrType,
         Field::TcpFlags => Ty::TcpFlags,
@@ -486,6 +488,7 @@ fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
             "l4proto" => Field::L4Proto,
             "nfproto" => Field::NfProto,
             "iifname" | "iif" => Field::Iifname,
+            "oifname" | "oif" => Field::Oifname,
             "mark" => Field::Mark,
             k => return Err(format!("meta {k} not modelled")),
         };
@@ -646,6 +649,12 @@ fn parse_match(m: &Value) -> Vec<Match> {
     let (Some(left), Some(right)) = (m.get("left"), m.get("right")) else {
         return unmodelled("match without left/right".into());
     };
+    if nat::numgen(left).is_some() {
+        // `numgen random mod 2 == 0`: holds for some connections, not for others.
+        return vec![Match::Chance {
+            text: render(&serde_json::json!({ "match": m })),
+        }];
+    }
     let key = match left_key(left) {
         Ok(k) => k,
         Err(r) => {
@@ -767,7 +776,7 @@ fn reject_kind(v: &Value) -> RejectKind {
     }
 }
 
-fn verdict_action(v: &Value) -> Option<Action> {
+pub(crate) fn verdict_action(v: &Value) -> Option<Action> {
     let o = v.as_object()?;
     let (k, b) = o.iter().next()?;
     Some(match k.as_str() {
@@ -856,6 +865,14 @@ pub(crate) fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                     });
                 }
             }
+            "vmap" if body.get("key").and_then(nat::numgen).is_some() => {
+                let g = body.get("key").and_then(nat::numgen).expect("checked");
+                action = match body.get("data").map(|d| nat::numgen_vmap(g, d)) {
+                    Some(Ok(a)) => a,
+                    Some(Err(r)) => Action::Unmodelled(r),
+                    None => Action::Unmodelled("verdict map not understood".into()),
+                };
+            }
             "vmap" => {
                 let key = body.get("key").map(left_key);
                 let data = body.get("data");
@@ -903,8 +920,9 @@ pub(crate) fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                         .map(|p| p.min(65535) as u16),
                 );
             }
-            "dnat" | "snat" | "masquerade" | "redirect" | "tproxy" | "queue" | "fwd"
-            | "synproxy" => {
+            "dnat" | "snat" => action = nat::nat_action(k, body),
+            "masquerade" => action = Action::Masquerade,
+            "redirect" | "tproxy" | "queue" | "fwd" | "synproxy" => {
                 action =
                     Action::Unmodelled(format!("`{}` changes or diverts the packet", render(e)))
             }
@@ -999,7 +1017,10 @@ pub(crate) fn reject_dependency(ty: Option<&str>, family: Option<&str>, matches:
                             | Field::Daddr6
                     )
                 }),
-                Match::Unmodelled { .. } | Match::Assumed { .. } | Match::Absent { .. } => false,
+                Match::Unmodelled { .. }
+                | Match::Assumed { .. }
+                | Match::Chance { .. }
+                | Match::Absent { .. } => false,
             });
             if multi && !shows_family {
                 matches.push(Match::Unmodelled {
