@@ -1187,7 +1187,7 @@ fn mangle(body: &Value, e: &Value) -> Statement {
                 mask: u32::MAX,
             },
             None if key_of(value, "ct") => Statement::RestoreMark { mask: u32::MAX },
-            None => Statement::MarkUnknown(render(e)),
+            None => mark_arithmetic(value).unwrap_or_else(|| Statement::MarkUnknown(render(e))),
         }
     } else if key_of(key, "ct")
         && key
@@ -1206,6 +1206,32 @@ fn mangle(body: &Value, e: &Value) -> Statement {
     } else {
         Statement::Other(render(e))
     }
+}
+
+/// `meta mark set meta mark | X` (or `^ X`, `& X`): the mark changed by a constant, as
+/// `(mark & !mask) ^ value`.
+fn mark_arithmetic(value: Option<&Value>) -> Option<Statement> {
+    let o = value?.as_object()?;
+    let (op, args) = o.iter().next()?;
+    let [src, x] = args.as_array()?.as_slice() else {
+        return None;
+    };
+    let is_mark = src
+        .get("meta")
+        .and_then(|m| m.get("key"))
+        .and_then(Value::as_str)
+        == Some("mark");
+    let x = u32::try_from(x.as_u64()?).ok()?;
+    if !is_mark {
+        return None;
+    }
+    let (value, mask) = match op.as_str() {
+        "|" => (x, x),
+        "^" => (x, 0),
+        "&" => (0, !x),
+        _ => return None,
+    };
+    Some(Statement::SetMark { value, mask })
 }
 
 /// Move the state-changing statements at `statements[from..]` to `effects`, at position `n`.

@@ -400,7 +400,7 @@ const EMPTY_TABLES: &str = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]
 
 /// Accepts TCP connections and echoes what they send until they close, echoes UDP
 /// datagrams, until `stop`.
-fn serve(tcp: &[TcpListener], udp: &[UdpSocket], stop: &AtomicBool) {
+pub fn serve(tcp: &[TcpListener], udp: &[UdpSocket], stop: &AtomicBool) {
     use std::io::{Read, Write};
     let mut buf = [0u8; 512];
     let mut conns: Vec<std::net::TcpStream> = Vec::new();

@@ -884,10 +884,16 @@ impl Lower<'_> {
                 .map(|m| json!({"&": [m, values::int(Ty::Int, &mask) as u64]})),
             Some(Sym::Bits(inner, mask, xor)) if is_mark && mask.len() == 4 && xor.len() == 4 => {
                 let (m, x) = (values::int(Ty::Int, &mask), values::int(Ty::Int, &xor));
-                let or = m == !x & 0xffff_ffff;
+                let op = if m == !x & 0xffff_ffff {
+                    Some("|")
+                } else if m == 0xffff_ffff {
+                    Some("^")
+                } else {
+                    None
+                };
                 self.mark_source(&inner)
-                    .filter(|_| or)
-                    .map(|src| json!({"|": [src, x as u64]}))
+                    .zip(op)
+                    .map(|(src, op)| json!({ op: [src, x as u64] }))
                     .or(Some(json!({"nl_raw": "mark arithmetic"})))
             }
             _ => None,
