@@ -19,6 +19,22 @@ pub(crate) struct BaseEntry {
     pub(crate) nat: bool,
     /// The chain's own priority (orders nat chains among themselves).
     pub(crate) own: i32,
+    /// A nat chain of the output hook: it takes prerouting's place for a packet this host
+    /// sends to itself (over `lo`), whose mapping is set up on the way out.
+    pub(crate) output: bool,
+}
+
+impl BaseEntry {
+    /// Whether this chain sees a packet arriving on `iif`: nat chains of prerouting do not
+    /// see one this host sent to itself (`lo`), nat chains of output only see those.
+    pub(crate) fn sees_iif(&self, iif: Option<&str>) -> bool {
+        let lo = iif == Some("lo");
+        match (self.output, self.nat && self.stage == 1) {
+            (true, _) => lo,
+            (false, true) => !lo,
+            _ => true,
+        }
+    }
 }
 
 /// Index of one named set: either a sorted list of disjoint ranges (single numeric field)
@@ -155,8 +171,9 @@ impl<'a> Index<'a> {
                 }
                 for (ci, c) in t.chains.iter().enumerate() {
                     if let Some(b) = &c.base {
-                        if let Some(stage) = b.hook.stage() {
-                            let nat = b.chain_type == "nat";
+                        let nat = b.chain_type == "nat";
+                        let output = nat && b.hook == crate::model::Hook::Output;
+                        if let Some(stage) = b.hook.stage().or(output.then_some(1)) {
                             let core = b.hook.nat_priority().filter(|_| nat);
                             base.push(BaseEntry {
                                 table: (ri, ti),
@@ -165,6 +182,7 @@ impl<'a> Index<'a> {
                                 priority: core.unwrap_or(b.priority),
                                 nat,
                                 own: b.priority,
+                                output,
                             });
                         }
                     }

@@ -728,6 +728,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             // Painting follows the way to a local socket; ports a DNAT sends on are resolved
             // by the exact evaluation (their prerouting outcome is unknown here).
             b.stage <= 2
+                && b.sees_iif(packet.iif.as_deref())
                 && t.family.sees(packet.family)
                 && crate::eval::nat_runs(c, packet.ct_state)
                 && dev_ok

@@ -205,3 +205,39 @@ fn nft_dnat_forms_and_numgen() {
     let (_, range) = to(8082);
     assert_eq!(range.endpoints.len(), 3, "{range:#?}");
 }
+
+#[test]
+fn the_planner_writes_rules_for_the_translated_packet() {
+    use portdoctor_firewall::manager::OpenRequest;
+    use portdoctor_firewall::plan::{Verification, plan_open};
+    let rs = docker("-A DOCKER-USER -p tcp -m tcp --dport 80 -j DROP\n");
+    let engine = portdoctor_firewall::Netfilter::from_rulesets(rs);
+    let packet = syn(8080, Some(host(true)));
+    let req = OpenRequest::new(8080, "tcp", Some("198.18.7.2".into()));
+    let plan = plan_open(&engine, &[], std::slice::from_ref(&packet), &req);
+    assert_eq!(plan.verification, Verification::Verified, "{plan:#?}");
+    let argv = &plan.steps[0].step.commands[0].0;
+    assert_eq!(
+        argv.join(" "),
+        "iptables-nft -I DOCKER-USER 1 -s 198.18.7.2 -d 172.17.0.2 -p tcp -m tcp --dport 80 -m comment --comment portdoctor -j ACCEPT"
+    );
+    assert!(plan.steps[0].step.title.contains("DNAT'd to 172.17.0.2:80"));
+    // The FORWARD policy drop (no DOCKER accept for the port): an accept at FORWARD's end.
+    let text = DOCKER.replace(
+        "-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT\n",
+        "",
+    );
+    let rs = vec![parse_iptables_save(&text, IpFamily::Ipv4, Backend::IptablesNft).unwrap()];
+    let v = explain(&rs, &packet).overall;
+    assert!(v.decided_by.as_ref().unwrap().is_policy);
+    let engine = portdoctor_firewall::Netfilter::from_rulesets(rs);
+    let plan = plan_open(&engine, &[], std::slice::from_ref(&packet), &req);
+    assert_eq!(plan.verification, Verification::Verified, "{plan:#?}");
+    assert!(
+        plan.steps[0].step.commands[0]
+            .0
+            .join(" ")
+            .starts_with("iptables-nft -A FORWARD -s 198.18.7.2 -d 172.17.0.2"),
+        "{plan:#?}"
+    );
+}

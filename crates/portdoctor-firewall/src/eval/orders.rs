@@ -22,7 +22,10 @@ pub(crate) fn base_orders(ix: &Index, pkt: &Packet) -> Result<Vec<Vec<usize>>, S
             let t = ix.table(b.table);
             // Forward and postrouting chains matter only to a connection a DNAT sends on.
             let on_way = b.stage <= 2 || (ix.has_dnat && !pkt.ignore_nat);
-            on_way && t.family.sees(pkt.family) && device_ok(&t.chains[b.chain], pkt)
+            on_way
+                && b.sees_iif(pkt.iif.as_deref())
+                && t.family.sees(pkt.family)
+                && device_ok(&t.chains[b.chain], pkt)
         })
         .collect();
     let mut orders: Vec<Vec<usize>> = vec![vec![]];

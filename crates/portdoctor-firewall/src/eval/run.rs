@@ -275,6 +275,7 @@ fn enter_next(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) 
         let t = ix.table(b.table);
         let c = &t.chains[b.chain];
         let runs = t.family.sees(ctx.pkt.family)
+            && b.sees_iif(ctx.pkt.iif.as_deref())
             && device_ok(c, ctx.pkt)
             && nat_runs(c, p.st.ct)
             && !nat_bound(c, &p.st);
@@ -382,7 +383,19 @@ fn decide_route(
             return None;
         }
     };
-    let (kind, oif) = nat::route(ctx.pkt, dst);
+    let (kind, oif) = match nat::route(ctx.pkt, dst) {
+        // A connection this host makes to itself that nat OUTPUT sends elsewhere leaves
+        // through output and postrouting, which are not evaluated.
+        (RouteKind::Local, o) => (RouteKind::Local, o),
+        _ if ctx.pkt.iif.as_deref() == Some("lo") => (
+            RouteKind::Unknown(format!(
+                "this host's own connection is sent to {dst} by nat OUTPUT and leaves through \
+                 the output and postrouting chains, which are not evaluated"
+            )),
+            None,
+        ),
+        r => r,
+    };
     p.route = Some((kind.clone(), oif.clone()));
     p.trace.push(route_step(p, dst, &kind, oif.as_deref()));
     let end = |p: &mut Path, d: Decision| match finish(ctx, p, d, None) {

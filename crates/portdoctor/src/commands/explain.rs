@@ -311,6 +311,12 @@ fn render(
             p.dport
         ))?;
     }
+    if a.overall.delivery.is_some() || !a.overall.endpoints.is_empty() {
+        out.line("path (prerouting nat → routing → forward → destination):")?;
+        for l in crate::path_text::path_lines(trace, &a.overall) {
+            out.line(&format!("  {l}"))?;
+        }
+    }
     out.line("backends:")?;
     for b in &a.backends {
         out.line(&format!(

@@ -81,6 +81,7 @@ fn replace_with_accept(u: &Ufw, family: Family, index: usize, req: &OpenRequest)
         proto: &req.proto,
         port: req.port,
         source: None,
+        dest: None,
         comment: None,
     };
     if let Some(rule) = iptables_accept(&spec, chain) {
@@ -130,6 +131,7 @@ fn insert_before(u: &Ufw, family: Family, index: usize, req: &OpenRequest) -> Op
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: None,
     };
     let rule = iptables_accept(&spec, user_chain(family))?;
@@ -177,6 +179,7 @@ fn allow_at_end(u: &Ufw, family: Family, req: &OpenRequest) -> PlanStep {
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: None,
     };
     let edits = families
@@ -247,6 +250,7 @@ fn deny_spec(req: &OpenRequest) -> AcceptSpec<'_> {
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: None,
     }
 }
