@@ -302,8 +302,15 @@ fn step_for(
     if goal == Goal::Close {
         return close_step(managers, rule, packet, verdict, req);
     }
+    let seen = Seen::at(verdict, rule, req);
     if let Some(m) = manager::owner(managers, rule) {
-        let step = m.plan_open(rule, packet, &verdict.trace, req)?;
+        // The manager phrases its step for the packet as the deciding chain sees it.
+        let at = OpenRequest {
+            port: seen.port,
+            to: seen.dest.clone(),
+            ..req.clone()
+        };
+        let step = m.plan_open(rule, packet, &verdict.trace, &at)?;
         return Some(OwnedStep {
             owner: Owner {
                 backend: rule.backend,
@@ -312,7 +319,6 @@ fn step_for(
             step,
         });
     }
-    let seen = Seen::at(verdict, rule, req);
     let step = match rule.backend {
         Backend::Nftables => nft_step(rule, req, &seen)?,
         Backend::IptablesLegacy | Backend::IptablesNft => iptables_step(rule, packet, req, &seen)?,

@@ -332,3 +332,72 @@ fn kube_proxy_nodeport_with_one_blocked_endpoint() {
         "both endpoints listed: {evidence}"
     );
 }
+
+#[test]
+fn ufw_default_deny_routed_is_opened_with_ufw_route() {
+    let Some(lab) = Lab::for_test("ufw_default_deny_routed") else {
+        return;
+    };
+    let n = lab.host_v4().octets()[2];
+    // The container first: a namespace made after ufw's private mounts is not visible there.
+    let c = containers(
+        &lab,
+        "podman0",
+        Ipv4Addr::new(10, 88, n, 1),
+        &[Ipv4Addr::new(10, 88, n, 2)],
+    );
+    portdoctor_lab::managers::start_ufw(lab.host()).expect("ufw starts in the lab");
+    let _svc = Service::start(&c[0].ns, "0.0.0.0", 80, "-", "hold");
+    // A port forward to the container, and ufw's own forward policy (deny routed).
+    let to = format!("{}:80", c[0].addr);
+    lab.host()
+        .run(
+            "iptables-nft",
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-p",
+                "tcp",
+                "--dport",
+                "8080",
+                "-j",
+                "DNAT",
+                "--to-destination",
+                &to,
+            ],
+        )
+        .unwrap();
+    assert!(!peer_connects(&lab, lab.host_v4().into(), PORT));
+    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    let f = top(&doc);
+    assert_eq!(
+        f["code"],
+        "PD053",
+        "{}",
+        portdoctor_text(
+            lab.host(),
+            &["diagnose", "8080", "--from", &lab.peer_v4().to_string()]
+        )
+    );
+    assert!(
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .contains("default deny (routed)"),
+        "{f:#}"
+    );
+    let display = f["fixes"][0]["commands"][0]["display"].as_str().unwrap();
+    assert_eq!(
+        display,
+        format!(
+            "ufw route allow proto tcp from {} to {} port 80",
+            lab.peer_v4(),
+            c[0].addr
+        )
+    );
+    apply_first_fix(lab.host(), &doc);
+    assert!(peer_connects(&lab, lab.host_v4().into(), PORT));
+}

@@ -54,7 +54,7 @@ pub(super) fn classify(ctx: &Ctx<'_>, v: &ViewpointVerdict) -> Option<(Code, Str
         (_, Some(r)) if r.is_policy => (
             Code::ForwardingClosed,
             format!(
-                "{owner} drops {port} on the forward path by default: the connection is DNAT'd to {to} and {}",
+                "{owner} drops {port} on the forward path by default ({}): the connection is DNAT'd to {to} and no rule there accepts it",
                 d.by_text().trim_start_matches("by ")
             ),
         ),

@@ -44,6 +44,8 @@ struct Path {
     nat_rule: Option<RuleRef>,
     /// Something to do first when this path is resumed (the alternative it stands for).
     pending: Option<Pending>,
+    /// The hook of the base chain being run (`None` at the routing decision).
+    hook: Option<Hook>,
 }
 
 /// The alternative a forked path stands for, done when it is resumed.
@@ -172,6 +174,7 @@ pub(crate) fn evaluate_capped(ix: &Index, pkt: &Packet, max_paths: usize) -> Ver
         route: None,
         nat_rule: None,
         pending: None,
+        hook: None,
     };
     let n_orders = orders.len();
     // Reversed so that the canonical order is evaluated first (its trace is shown).
@@ -347,6 +350,7 @@ fn enter(
     ));
     p.st.view = ct_view(b.stage, b.priority);
     p.st.stage = b.stage;
+    p.hook = c.base.as_ref().map(|x| x.hook.clone());
     p.stack.push(Frame {
         table: b.table,
         chain: b.chain,
@@ -376,6 +380,7 @@ fn decide_route(
     work: &mut Vec<Path>,
     forks: &mut usize,
 ) -> Option<Outcome> {
+    p.hook = None;
     let dst = match (&p.nat_rule, p.st.nat.dst) {
         (Some(_), Some(a)) => a,
         _ => {
@@ -522,10 +527,7 @@ pub(crate) fn device_ok(c: &Chain, pkt: &Packet) -> bool {
 }
 
 fn finish(ctx: &Ctx, p: &mut Path, decision: Decision, by: Option<RuleRef>) -> Flow {
-    let decided_at = p.stack.first().and_then(|f| {
-        let c = &ctx.ix.table(f.table).chains[f.chain];
-        c.base.as_ref().map(|b| b.hook.clone())
-    });
+    let decided_at = p.hook.clone();
     Flow::Done(Box::new(Outcome {
         decision,
         by,
