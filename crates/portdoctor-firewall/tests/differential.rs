@@ -15,7 +15,13 @@
 //! - `cargo test -p portdoctor-firewall --test differential` — the normal run (6,000 cases,
 //!   fixed seed) plus the real-world rulesets (Docker, kube-proxy, firewalld-style nft, ufw),
 //!   the reject-kind table and the regressions (`differential/regressions.rs`: shrunk cases
-//!   that once disagreed, as plain unit tests).
+//!   that once disagreed, as plain unit tests). Every packet carries the lab host's routing
+//!   table and forwarding switches, read as portdoctor reads them.
+//! - `… --test differential nat_agrees` — published ports (`differential/nat.rs`,
+//!   `differential/nat_layouts.rs`): Docker (iptables-nft), Podman (netavark nftables),
+//!   kube-proxy (iptables and nftables modes) with real container namespaces behind a bridge,
+//!   the host forwarding; load-balanced ports probed repeatedly (every listed endpoint must
+//!   show up), and attribution checked by removing each named blocking rule.
 //! - `PORTDOCTOR_DIFF_CASES=10000` — more cases; `PORTDOCTOR_DIFF_SEED=N` (or `random`) — the
 //!   base seed (scenario *i* uses seed N + i); a failure prints the scenario's seed, which
 //!   `PORTDOCTOR_DIFF_SEED=S PORTDOCTOR_DIFF_CASES=116` replays alone;
