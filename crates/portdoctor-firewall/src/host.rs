@@ -31,6 +31,7 @@ impl Host {
         let (nf, cached, routes) = std::thread::scope(|s| {
             let early: Vec<_> = PREFETCH
                 .iter()
+                .filter(|(prog, _)| worth_prefetching(prog))
                 .map(|(prog, args)| s.spawn(move || ((*prog, *args), runner.run(prog, args))))
                 .collect();
             let routes = s.spawn(|| {
@@ -176,6 +177,43 @@ const PREFETCH: [(&str, &[&str]); 2] = [
     ("ufw", &["status", "numbered"]),
     ("firewall-cmd", &["--list-all-zones"]),
 ];
+
+/// Whether the manager behind `prog` shows signs of life cheap to see (ufw enabled in its
+/// config, a firewalld process running). Only a hint: what is not prefetched is asked later
+/// if the rules show the manager, so a wrong hint costs time, never truth.
+#[cfg(target_os = "linux")]
+fn worth_prefetching(prog: &str) -> bool {
+    match prog {
+        "ufw" => std::fs::read_to_string("/etc/ufw/ufw.conf")
+            .map(|t| t.lines().any(|l| l.trim() == "ENABLED=yes"))
+            .unwrap_or(true),
+        "firewall-cmd" => process_running("firewalld"),
+        _ => true,
+    }
+}
+
+/// Whether a process whose name (or script name) is `name` runs; `true` when /proc cannot
+/// be read.
+#[cfg(target_os = "linux")]
+fn process_running(name: &str) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .any(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            cmdline
+                .split(|b| *b == 0)
+                .take(2)
+                .any(|arg| arg.rsplit(|b| *b == b'/').next() == Some(name.as_bytes()))
+        })
+}
 
 /// A prefetched command line and what it gave.
 #[cfg(target_os = "linux")]

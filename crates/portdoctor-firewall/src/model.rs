@@ -403,6 +403,18 @@ pub enum Field {
     /// Output interface name (`oifname`, `-o`): empty in prerouting and on the way to a local
     /// socket (there is no output device yet); the route's device on the forward path.
     Oifname,
+    /// Layer-4 protocol of the packet's connection (`-m conntrack --ctproto`): the packet's own
+    /// protocol, except for an ICMP error related to a connection (that connection's, unknown
+    /// here). Absent when the packet has no connection (invalid, untracked, before conntrack).
+    CtProto,
+    /// Source port of the connection's original direction (`--ctorigsrcport`): the packet's
+    /// for a first packet; unknown for an established connection (the packet may be a reply)
+    /// and for protocols without ports. Absent without a connection, as [`Field::CtProto`].
+    CtOrigSport,
+    /// Destination port of the connection's original direction (`--ctorigdstport`): the port
+    /// the first packet arrived with (before any redirect); otherwise as
+    /// [`Field::CtOrigSport`].
+    CtOrigDport,
 }
 
 /// One element of a value set: an inclusive range of numbers, or an interface name.

@@ -46,26 +46,47 @@ impl Routes {
         crate::route_table::lookup(&self.0, addr)
     }
 
-    /// What the table says about a packet from `src` arriving on `iif`.
+    /// What the table says about a packet from `src` arriving on `iif`, as the kernel's
+    /// reverse-path matches (`xt_rpfilter`, nft `fib saddr [. iif] oif`) and address-type
+    /// matches see it:
+    /// - one lookup of the source (local, main, default; longest prefix): the loose check
+    ///   passes when it gives a unicast route, the strict one when that route also leaves
+    ///   through `iif` (a local, broadcast, unreachable, … result fails both);
+    /// - loopback traffic (`iif` is `lo`) passes both, as in prerouting, where both matches
+    ///   run;
+    /// - the IPv4 source type comes from the local table alone (`inet_addr_type`): unicast
+    ///   unless the source is one of the host's local or broadcast addresses, with 0.0.0.0/8
+    ///   and 255.255.255.255 broadcast and 224.0.0.0/4 multicast by class. For IPv6 it is the
+    ///   type of the route found.
     pub fn reverse_path(&self, src: IpAddr, iif: Option<&str>) -> ReversePath {
         let route = self.lookup(src);
-        let usable = route.filter(|r| matches!(r.kind, 1 | 2));
-        // A strict check looks the source up restricted to the input interface: any usable
-        // route out of that interface covering the source passes.
-        let (v6, n) = match src {
-            IpAddr::V4(a) => (false, u32::from(a) as u128),
-            IpAddr::V6(a) => (true, u128::from(a)),
-        };
-        let strict = iif.is_some_and(|iif| {
-            self.0.iter().any(|r| {
-                r.v6 == v6 && r.lo <= n && n <= r.hi && r.kind == 1 && r.dev.as_deref() == Some(iif)
-            })
-        });
+        let unicast = route.filter(|r| r.kind == 1);
+        let lo = iif == Some("lo");
         ReversePath {
-            strict,
-            loose: usable.is_some(),
-            src_type: route.map_or(7, |r| r.kind),
+            strict: lo || unicast.is_some_and(|r| iif.is_some() && r.dev.as_deref() == iif),
+            loose: lo || unicast.is_some(),
+            src_type: match src {
+                IpAddr::V4(a) => self.v4_addr_type(a),
+                IpAddr::V6(_) => route.map_or(7, |r| r.kind),
+            },
         }
+    }
+
+    /// The kernel's `inet_addr_type` of an IPv4 address: by class, else from the local
+    /// table, else unicast.
+    fn v4_addr_type(&self, a: std::net::Ipv4Addr) -> u8 {
+        if a.octets()[0] == 0 || a.is_broadcast() {
+            return 3;
+        }
+        if a.is_multicast() {
+            return 5;
+        }
+        let n = u32::from(a) as u128;
+        self.0
+            .iter()
+            .filter(|r| !r.v6 && r.table == 0 && r.lo <= n && n <= r.hi)
+            .max_by_key(|r| r.len)
+            .map_or(1, |r| r.kind)
     }
 }
 
@@ -257,6 +278,8 @@ mod tests {
         assert!(!wrong_if.strict && wrong_if.loose);
         let spoofed_local = r.reverse_path("192.0.2.2".parse().unwrap(), Some("eth0"));
         assert_eq!(spoofed_local.src_type, 2);
+        // The lookup finds a local route: neither check passes.
+        assert!(!spoofed_local.strict && !spoofed_local.loose);
         // The default route covers everything, loosely and through eth0.
         let far = r.reverse_path("203.0.113.1".parse().unwrap(), Some("eth0"));
         assert!(far.strict);
@@ -265,6 +288,41 @@ mod tests {
             r.stranger(me, "eth0"),
             "203.0.113.1".parse::<IpAddr>().unwrap()
         );
+        // Only the best route counts: a /32 out of eth1 beats the /24 out of eth0.
+        let mut more = r.clone();
+        more.0.extend(Routes::parse(
+            r#"[{"dst":"192.0.2.9","dev":"eth1","scope":"link","flags":[]},{"type":"unreachable","dst":"198.51.100.0/24","flags":[]},{"type":"broadcast","dst":"192.0.2.255","dev":"eth0","table":"local","protocol":"kernel","scope":"link","prefsrc":"192.0.2.2","flags":[]}]"#,
+            false,
+        ).0);
+        let moved = more.reverse_path("192.0.2.9".parse().unwrap(), Some("eth0"));
+        assert!(!moved.strict && moved.loose);
+        assert!(
+            more.reverse_path("192.0.2.9".parse().unwrap(), Some("eth1"))
+                .strict
+        );
+        // An unreachable route fails both; the address is still of type unicast (the type
+        // comes from the local table only).
+        let unreachable = more.reverse_path("198.51.100.1".parse().unwrap(), Some("eth0"));
+        assert!(!unreachable.strict && !unreachable.loose);
+        assert_eq!(unreachable.src_type, 1);
+        assert_eq!(
+            more.reverse_path("192.0.2.255".parse().unwrap(), Some("eth0"))
+                .src_type,
+            3
+        );
+        assert_eq!(
+            more.reverse_path("255.255.255.255".parse().unwrap(), None)
+                .src_type,
+            3
+        );
+        assert_eq!(
+            more.reverse_path("224.0.0.1".parse().unwrap(), None)
+                .src_type,
+            5
+        );
+        // Loopback traffic passes.
+        let lo = more.reverse_path("127.0.0.1".parse().unwrap(), Some("lo"));
+        assert!(lo.strict && lo.loose);
         // Without a default route, a stranger is on the link.
         let no_default = Routes(r.0.iter().filter(|x| x.len > 0).cloned().collect());
         assert_eq!(

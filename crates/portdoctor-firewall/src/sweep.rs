@@ -150,7 +150,11 @@ fn from_elems<'e>(it: impl Iterator<Item = &'e Elem>) -> Set {
 }
 
 fn is_dport(f: Field) -> bool {
-    matches!(f, Field::Dport | Field::TcpDport | Field::UdpDport)
+    // A first packet's original destination port is the port it arrived with; the swept port.
+    matches!(
+        f,
+        Field::Dport | Field::TcpDport | Field::UdpDport | Field::CtOrigDport
+    )
 }
 
 /// Surely-true and undecided port sets of a match or rule, with the undecided reason.

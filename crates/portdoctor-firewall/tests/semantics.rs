@@ -2,8 +2,8 @@
 //! tables, state changes, three-valued matching.
 
 use portdoctor_firewall::{
-    Backend, CtState, Decision, IpFamily, Packet, RejectKind, Ruleset, StepKind, evaluate, explain,
-    parse_iptables_save, sweep,
+    Backend, CtState, Decision, IpFamily, Packet, Proto, RejectKind, Ruleset, StepKind, evaluate,
+    explain, parse_iptables_save, sweep,
 };
 
 fn ipt(text: &str) -> Ruleset {
@@ -418,4 +418,146 @@ COMMIT
     let mut p = syn(4);
     p.ct_state = CtState::Established;
     assert!(matches!(evaluate(&rs, &p).decision, Decision::Unknown(_)));
+}
+
+#[test]
+fn options_after_p_load_the_protocol_match() {
+    // iptables-save before 1.4 printed `-p tcp --syn` without `-m tcp`; iptables loads the
+    // protocol's own match for such options.
+    let rs = ipt("*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -s 198.18.0.2 -p tcp --syn --dport 22 -j DROP
+-A INPUT -p udp --dport 53 -j REJECT
+COMMIT
+");
+    assert_eq!(evaluate(&rs, &syn(22)).decision, Decision::Drop);
+    assert_eq!(evaluate(&rs, &syn(23)).decision, Decision::Accept);
+    let mut ack = syn(22);
+    ack.tcp_flags = 0x10;
+    assert_eq!(evaluate(&rs, &ack).decision, Decision::Accept);
+    let mut udp = syn(53);
+    udp.proto = Proto::Udp;
+    assert_eq!(
+        evaluate(&rs, &udp).decision,
+        Decision::Reject(RejectKind::PortUnreachable)
+    );
+    // Without `-p` there is no module to load: still an error, with line and column.
+    let e = parse_iptables_save(
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT --dport 22 -j DROP\nCOMMIT\n",
+        IpFamily::Ipv4,
+        Backend::IptablesLegacy,
+    )
+    .unwrap_err();
+    assert_eq!((e.line, e.column), (3, 10), "{e}");
+}
+
+#[test]
+fn conntrack_protocol_and_original_ports() {
+    let rs = ipt("*filter
+:INPUT DROP [0:0]
+-A INPUT -m conntrack --ctstate NEW,RELATED --ctproto 17 -j REJECT
+-A INPUT -m conntrack --ctstate NEW --ctproto 6 --ctorigdstport 22 -j ACCEPT
+-A INPUT -m conntrack --ctproto tcp --ctorigsrcport 40000 --ctorigdstport 1000:2000 -j ACCEPT
+-A INPUT -m conntrack ! --ctproto 6 -j REJECT --reject-with icmp-host-prohibited
+COMMIT
+");
+    let d = |p: &Packet| evaluate(&rs, p).decision;
+    assert_eq!(d(&syn(22)), Decision::Accept);
+    assert_eq!(d(&syn(1500)), Decision::Accept);
+    assert_eq!(d(&syn(23)), Decision::Drop);
+    let mut other_sport = syn(1500);
+    other_sport.sport = 40001;
+    assert_eq!(d(&other_sport), Decision::Drop);
+    let mut udp = syn(22);
+    udp.proto = Proto::Udp;
+    assert_eq!(d(&udp), Decision::Reject(RejectKind::PortUnreachable));
+    // An established packet may be a reply: its original ports are unknown, its protocol not.
+    let mut est = syn(22);
+    est.ct_state = CtState::Established;
+    assert!(matches!(d(&est), Decision::Unknown(_)), "{:?}", d(&est));
+    est.proto = Proto::Udp;
+    assert_eq!(d(&est), Decision::Reject(RejectKind::HostProhibited));
+    // An ICMP error related to a connection carries that connection's protocol: unknown.
+    let mut icmp = syn(0);
+    icmp.proto = Proto::Icmp;
+    icmp.ct_state = CtState::Related;
+    assert!(matches!(d(&icmp), Decision::Unknown(_)), "{:?}", d(&icmp));
+    // A packet without a connection matches neither `--ctproto 6` nor `! --ctproto 6`.
+    let mut untracked = syn(22);
+    untracked.ct_state = CtState::Untracked;
+    assert_eq!(d(&untracked), Decision::Drop);
+    // The sweep agrees port by port.
+    let s = sweep(std::slice::from_ref(&rs), &syn(0));
+    assert_eq!(s.accepted(), vec![(22, 22), (1000, 2000)]);
+}
+
+#[test]
+fn conntrack_original_port_is_the_one_before_a_redirect() {
+    let rs = ipt("*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080
+COMMIT
+*filter
+:INPUT DROP [0:0]
+-A INPUT -p tcp -m tcp --dport 8080 -m conntrack --ctorigdstport 80 -j ACCEPT
+COMMIT
+");
+    let v = evaluate(&rs, &syn(80));
+    assert_eq!(v.decision, Decision::Accept);
+    assert_eq!(v.redirected_to, Some(8080));
+    assert_eq!(evaluate(&rs, &syn(8080)).decision, Decision::Drop);
+}
+
+#[test]
+fn conntrack_options_next_to_states_without_a_connection_stay_unknown() {
+    // xt_conntrack holds for a packet without a connection once --ctstate passed, whatever
+    // --ctproto says: not modelled, so unknown where it matters.
+    let rs = ipt("*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate INVALID,NEW --ctproto 17 -j DROP
+-A INPUT -m conntrack ! --ctstate ESTABLISHED --ctstatus ASSURED -j DROP
+COMMIT
+");
+    assert!(matches!(
+        evaluate(&rs, &syn(22)).decision,
+        Decision::Unknown(_)
+    ));
+    let mut est = syn(22);
+    est.ct_state = CtState::Established;
+    assert_eq!(evaluate(&rs, &est).decision, Decision::Accept);
+    let printed = portdoctor_firewall::print_iptables_save(&ipt("*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate NEW --ctproto 6 --ctorigsrcport 1:2 ! --ctorigdstport 22 -j DROP
+COMMIT
+"));
+    assert!(
+        printed.contains(
+            "-m conntrack --ctproto 6 -m conntrack --ctorigsrcport 1:2 -m conntrack ! --ctorigdstport 22"
+        ),
+        "{printed}"
+    );
+}
+
+#[test]
+fn output_interface_is_empty_on_the_inbound_path() {
+    // OpenWrt's zone chains serve input and forward alike; on the inbound path no output
+    // interface exists and the kernel compares an empty name.
+    let rs = ipt("*filter
+:INPUT DROP [0:0]
+:zone_lan_ACCEPT - [0:0]
+-A INPUT -j zone_lan_ACCEPT
+-A zone_lan_ACCEPT -o br-lan -j ACCEPT
+-A zone_lan_ACCEPT -p tcp -m tcp --dport 22 ! -o eth0 -j ACCEPT
+-A zone_lan_ACCEPT -p tcp -m tcp --dport 23 -o + -j ACCEPT
+-A zone_lan_ACCEPT -p tcp -m tcp --dport 24 -o eth+ -j ACCEPT
+COMMIT
+");
+    let d = |port| evaluate(&rs, &syn(port)).decision;
+    assert_eq!(d(22), Decision::Accept);
+    assert_eq!(d(23), Decision::Accept);
+    assert_eq!(d(24), Decision::Drop);
+    assert_eq!(d(80), Decision::Drop);
+    let printed = portdoctor_firewall::print_iptables_save(&rs);
+    assert!(printed.contains("-o br-lan -j ACCEPT"), "{printed}");
+    assert!(printed.contains("! -o eth0"), "{printed}");
 }

@@ -287,6 +287,20 @@ fn extension_header(module: &str) -> Option<&'static str> {
     })
 }
 
+/// The match iptables loads by itself for an option that follows `-p PROTO` without `-m`
+/// (`-p tcp --syn`, as iptables-save before 1.4 printed it): the protocol's own module.
+fn implicit_match(proto: Option<u128>, v6: bool) -> Option<&'static str> {
+    Some(match proto? {
+        6 => "tcp",
+        17 => "udp",
+        1 if !v6 => "icmp",
+        58 if v6 => "icmp6",
+        132 => "sctp",
+        33 => "dccp",
+        _ => return None,
+    })
+}
+
 /// Index of the first token after the current match module's options.
 fn module_end(p: &P) -> usize {
     let mut end = p.i;
@@ -473,8 +487,9 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                 p.arg(t)?;
             }
             o if o.starts_with("--") => {
-                let m =
-                    module.ok_or_else(|| p.err(t, format!("option {o} without a match module")))?;
+                let m = module
+                    .or_else(|| implicit_match(proto, p.v6))
+                    .ok_or_else(|| p.err(t, format!("option {o} without a match module")))?;
                 module_opt(&mut r, m, t, neg, proto, p, start)?;
             }
             _ => return Err(p.err(t, format!("unexpected `{}`", t.s))),
@@ -559,6 +574,10 @@ fn module_opt(
                     _ => return Err(p.err(a, format!("unknown status {s}"))),
                 };
             }
+            if conntrack_admits_untracked(p, start) {
+                r.matches.push(untracked_conntrack_option(p, t, start));
+                return Ok(());
+            }
             // Matches when the connection has one of the bits: (status & bits) != 0.
             r.matches.push(Match::Cmp {
                 key: vec![Field::CtStatus],
@@ -566,6 +585,9 @@ fn module_opt(
                 negated: !neg,
                 values: Values::Inline(vec![vec![Elem::val(0)]]),
             });
+        }
+        ("conntrack", "--ctproto" | "--ctorigsrcport" | "--ctorigdstport") => {
+            r.matches.push(ct_tuple(p, t, neg, start)?)
         }
         ("conntrack", "--ctstate") | ("state", "--state") => {
             let a = p.arg(t)?;
@@ -710,6 +732,67 @@ fn module_opt(
         }
     }
     Ok(())
+}
+
+/// `-m conntrack --ctproto PROTO`, `--ctorigsrcport PORT[:PORT]`, `--ctorigdstport …`: the
+/// protocol and original-direction ports of the packet's connection. xt_conntrack skips these
+/// options and holds for a packet without a connection once `--ctstate` passed, so next to a
+/// `--ctstate` that admits such packets (INVALID or UNTRACKED listed, or negated) they are not
+/// modelled.
+fn ct_tuple(p: &mut P, t: &Tok, neg: bool, start: usize) -> Result<Match, ParseError> {
+    let a = p.arg(t)?;
+    let (field, elem) = match t.s.as_str() {
+        "--ctproto" => {
+            let n = match a.s.to_ascii_lowercase().as_str() {
+                "all" => 0,
+                s => names::proto_number(s).ok_or_else(|| p.err(a, "unknown protocol"))?,
+            };
+            (Field::CtProto, Elem::val(n as u128))
+        }
+        o => (
+            if o == "--ctorigsrcport" {
+                Field::CtOrigSport
+            } else {
+                Field::CtOrigDport
+            },
+            parse_port_range(&a.s).ok_or_else(|| p.err(a, "bad port"))?,
+        ),
+    };
+    if conntrack_admits_untracked(p, start) {
+        return Ok(untracked_conntrack_option(p, t, start));
+    }
+    Ok(cmp(field, neg, vec![elem]))
+}
+
+/// A conntrack option that xt_conntrack skips for a packet without a connection, next to a
+/// `--ctstate` such packets pass: the match then holds for them whatever the option says.
+fn untracked_conntrack_option(p: &P, t: &Tok, start: usize) -> Match {
+    Match::Unmodelled {
+        reason: format!(
+            "{} next to a --ctstate that packets without a connection pass is not modelled",
+            t.s
+        ),
+        text: format!("-m conntrack {}", toks_text(&p.toks[start..p.i])),
+    }
+}
+
+/// Whether the `-m conntrack` match that the option at `at` belongs to has a `--ctstate`
+/// that a packet without a connection passes (INVALID or UNTRACKED listed, or negated).
+fn conntrack_admits_untracked(p: &P, at: usize) -> bool {
+    let first = p.toks[..at]
+        .iter()
+        .rposition(|t| t.s == "-m" || t.s == "--match")
+        .map_or(0, |i| i + 2);
+    let toks = &p.toks[first.min(at)..module_end(p)];
+    toks.iter().enumerate().any(|(i, t)| {
+        t.s == "--ctstate"
+            && ((i > 0 && toks[i - 1].s == "!")
+                || toks.get(i + 1).is_some_and(|v| {
+                    v.s.split(',').any(|s| {
+                        s.eq_ignore_ascii_case("invalid") || s.eq_ignore_ascii_case("untracked")
+                    })
+                }))
+    })
 }
 
 fn target(

@@ -240,6 +240,21 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                         .collect();
                     format!("-m addrtype {bang}--src-type {}", n.join(","))
                 }
+                Field::CtProto => match single(entries) {
+                    Some(n) => format!("-m conntrack {bang}--ctproto {n}"),
+                    None => return,
+                },
+                Field::CtOrigSport | Field::CtOrigDport => {
+                    let o = if f == Field::CtOrigSport {
+                        "--ctorigsrcport"
+                    } else {
+                        "--ctorigdstport"
+                    };
+                    format!(
+                        "-m conntrack {bang}{o} {}",
+                        fmt_ports(entries).unwrap_or_default()
+                    )
+                }
                 Field::NfProto | Field::EtherType => return,
             };
             out.push(s);

@@ -236,6 +236,8 @@ fn ty_of_field(f: Field) -> Ty {
         Field::CtMark => Ty::Int,
         Field::EtherType => Ty::EtherType,
         Field::CtStatus => Ty::CtStatus,
+        Field::CtProto => Ty::Proto,
+        Field::CtOrigSport | Field::CtOrigDport => Ty::Port,
         Field::RpfStrict | Field::RpfLoose => Ty::Int,
         Field::SaddrType => Ty::AddrType,
     }

@@ -24,8 +24,8 @@
 
 use crate::index::{Index, SetIndex, TableId, ranges_contain};
 use crate::model::{
-    Action, Backend, Chain, CtState, Decision, Elem, Field, IpFamily, Match, Packet, Policy, Rule,
-    RuleRef, Statement, Step, StepKind, Values, Verdict, VerdictMap,
+    Action, Backend, Chain, CtState, Decision, Elem, Field, IpFamily, Match, Packet, Policy, Proto,
+    Rule, RuleRef, Statement, Step, StepKind, Values, Verdict, VerdictMap,
 };
 use std::net::IpAddr;
 
@@ -242,12 +242,47 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
                 KeyVal::Unknown("conntrack status of an established connection".into())
             }
         },
+        Field::CtProto => ct_proto(p, st),
+        Field::CtOrigSport | Field::CtOrigDport => ct_orig_port(f, p, st),
         Field::Mark => match st.mark {
             Some(m) => KeyVal::Num(m as u128),
             None => {
                 KeyVal::Unknown("packet mark changed by a statement that is not modelled".into())
             }
         },
+    }
+}
+
+/// [`Field::CtProto`]: the protocol of the packet's conntrack entry.
+fn ct_proto(p: &Packet, st: &PktState) -> KeyVal {
+    match (st.view, st.ct) {
+        (CtView::NotYet, _) | (_, CtState::Untracked | CtState::Invalid) => KeyVal::Absent,
+        (CtView::Ambiguous, _) => KeyVal::Unknown(
+            "base chain at priority -200 runs in an unknowable order with conntrack".into(),
+        ),
+        (CtView::Tracked, CtState::Related) if matches!(p.proto, Proto::Icmp | Proto::Icmpv6) => {
+            KeyVal::Unknown(
+                "conntrack protocol of an ICMP error (the related connection's protocol)".into(),
+            )
+        }
+        (CtView::Tracked, _) => KeyVal::Num(p.proto.number() as u128),
+    }
+}
+
+/// [`Field::CtOrigSport`] / [`Field::CtOrigDport`]: a port of the connection's original
+/// direction, known for the packet that opens it.
+fn ct_orig_port(f: Field, p: &Packet, st: &PktState) -> KeyVal {
+    match ct_proto(p, st) {
+        KeyVal::Num(_) if !p.proto.has_ports() => {
+            KeyVal::Unknown("conntrack original port of a protocol without ports".into())
+        }
+        KeyVal::Num(_) if st.ct == CtState::Established => KeyVal::Unknown(
+            "conntrack original port of an established connection (the packet may be a reply)"
+                .into(),
+        ),
+        KeyVal::Num(_) if f == Field::CtOrigSport => KeyVal::Num(p.sport as u128),
+        KeyVal::Num(_) => KeyVal::Num(p.dport as u128),
+        other => other,
     }
 }
 

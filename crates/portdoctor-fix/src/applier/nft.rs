@@ -4,6 +4,7 @@
 use super::{Applier, run, run_stdin};
 use crate::FixError;
 use portdoctor_firewall::collect::Runner;
+use portdoctor_firewall::model::Ruleset;
 use portdoctor_firewall::plan::{OWN_TABLE, OwnedStep};
 use serde_json::Value;
 
@@ -43,8 +44,41 @@ fn batch(step: &OwnedStep) -> Result<String, FixError> {
 /// A rule's (family, table, chain, handle).
 type Located = (String, String, String, u64);
 
-/// Every rule whose comment is `tag`, and whether our own table has any other rule left.
+/// Every rule whose comment is `tag`, and whether our own table has any other rule left:
+/// read natively (netlink) where the runner can, else from `nft -a -j list ruleset`.
 fn tagged(runner: &dyn Runner, tag: &str) -> Result<(Vec<Located>, bool), FixError> {
+    match runner.nft_native() {
+        Some(Ok(rs)) => Ok(tagged_in(&rs, tag)),
+        _ => tagged_json(runner, tag),
+    }
+}
+
+/// [`tagged`] over a ruleset read natively.
+fn tagged_in(rs: &Ruleset, tag: &str) -> (Vec<Located>, bool) {
+    let mut found = vec![];
+    let mut own_left = false;
+    for t in rs.tables.iter().filter(|t| !t.iptables_nft_owned) {
+        for c in &t.chains {
+            for r in &c.rules {
+                if r.comment.as_deref() == Some(tag) {
+                    let family = t.family.as_str().to_string();
+                    found.push((
+                        family,
+                        t.name.clone(),
+                        c.name.clone(),
+                        r.handle.unwrap_or(0),
+                    ));
+                } else if t.name == OWN_TABLE {
+                    own_left = true;
+                }
+            }
+        }
+    }
+    (found, own_left)
+}
+
+/// [`tagged`] from `nft -a -j list ruleset`.
+fn tagged_json(runner: &dyn Runner, tag: &str) -> Result<(Vec<Located>, bool), FixError> {
     let out = run(runner, &nft(&["-a", "-j", "list", "ruleset"]))?;
     let doc: Value = serde_json::from_str(&out.stdout)
         .map_err(|e| FixError::Refused(format!("cannot read `nft -j list ruleset`: {e}")))?;

@@ -69,12 +69,12 @@ pub enum Expr {
         set: String,
         inv: bool,
     },
-    /// `dynset`: a set update from the packet path; `exprs` names its stateful expressions.
+    /// `dynset`: a set update from the packet path, with its stateful expressions decoded.
     Dynset {
         op: u32,
         set: String,
         sreg: u32,
-        exprs: Vec<String>,
+        exprs: Vec<Expr>,
     },
     /// `immediate`: a value into a register, or a verdict.
     Immediate { dreg: u32, data: Data },
@@ -351,16 +351,22 @@ fn decode(name: &str, data: &[u8]) -> Result<Expr, NetlinkError> {
     })
 }
 
-/// Names of the stateful expressions attached to a dynset (`NFTA_DYNSET_EXPR(ESSIONS)`).
-fn dynset_exprs(a: &Attrs<'_>) -> Result<Vec<String>, NetlinkError> {
+/// The stateful expressions attached to a dynset (`NFTA_DYNSET_EXPR`, or the list
+/// `NFTA_DYNSET_EXPRESSIONS`), decoded like a rule's expressions.
+fn dynset_exprs(a: &Attrs<'_>) -> Result<Vec<Expr>, NetlinkError> {
     let mut out = Vec::new();
-    if let Some(one) = a.nested(7)? {
-        out.push(one.str(1).unwrap_or_default());
+    let mut one = |e: Attrs<'_>| -> Result<(), NetlinkError> {
+        let name = e.str(1).unwrap_or_default();
+        out.push(decode(&name, e.get(2).unwrap_or(&[]))?);
+        Ok(())
+    };
+    if let Some(e) = a.nested(7)? {
+        one(e)?;
     }
     if let Some(list) = a.get(10) {
         for e in attrs(list) {
             let (_, v) = e?;
-            out.push(Attrs::parse(v)?.str(1).unwrap_or_default());
+            one(Attrs::parse(v)?)?;
         }
     }
     Ok(out)

@@ -913,7 +913,7 @@ impl Lower<'_> {
         }
     }
 
-    fn dynset(&mut self, op: u32, set: &str, sreg: u32, exprs: &[String]) -> Value {
+    fn dynset(&mut self, op: u32, set: &str, sreg: u32, exprs: &[Expr]) -> Value {
         let n = self
             .sets
             .get_in(self.family, self.table, set)
@@ -927,7 +927,7 @@ impl Lower<'_> {
             1 => "update",
             _ => "delete",
         };
-        let stmt: Vec<Value> = exprs.iter().map(|e| json!({ e.as_str(): null })).collect();
+        let stmt: Vec<Value> = exprs.iter().map(|e| self.statement_json(e)).collect();
         json!({"set": {"op": op, "elem": key, "set": format!("@{set}"), "stmt": stmt}})
     }
 }
