@@ -113,7 +113,10 @@ pub struct LocalAddress {
 
 pub use portdoctor_firewall::attribution::Decided;
 pub use portdoctor_firewall::plan::{FixPlan, Verification};
-pub use portdoctor_firewall::{Backend, Decision, EngineKind, RuleRef};
+pub use portdoctor_firewall::{
+    Backend, Decision, Delivery, Endpoint, EngineKind, RouteKind, RuleRef,
+};
+pub use portdoctor_sockets::{Container, NamespaceSockets};
 
 /// A firewall's verdict for a packet from one viewpoint: through every backend together,
 /// and each backend alone, attributed to the manager in charge.
@@ -132,6 +135,10 @@ pub struct ViewpointVerdict {
     /// Accepts that would decide if the blocking rule were gone (asked only for remote
     /// viewpoints): an allow shadowed by a block.
     pub shadowed: Vec<Decided>,
+    /// For a connection a DNAT forwards: what the way to a local socket alone would decide
+    /// (the rules of INPUT that such a connection never meets, e.g. a ufw deny).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub without_nat: Option<Decided>,
 }
 
 /// Who a planned fix is for.
@@ -273,4 +280,10 @@ pub struct Evidence {
     pub peer_dst: Option<IpAddr>,
     /// The program that should own the port (`--expect NAME`), if the user said.
     pub expected_program: Option<String>,
+    /// Where NAT sends the port, who listens there: the network namespaces that have the
+    /// translated addresses (containers, pods; this machine's own for a local DNAT), with
+    /// their sockets on the translated ports. Asked when a DNAT applies or nothing listens
+    /// here; `None` when not asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Part<Vec<NamespaceSockets>>>,
 }

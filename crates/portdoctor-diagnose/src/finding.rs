@@ -60,6 +60,19 @@ pub enum Code {
     UpstreamFiltered,
     /// PD041: the peer gets refused while local connections work.
     PeerRefused,
+    /// PD050: a rule on the forward path drops or rejects a connection a DNAT sends on
+    /// (DOCKER-USER, a policy chain), or blocks some endpoints of a load-balanced one.
+    ForwardBlocked,
+    /// PD051: a DNAT sends the port to an address and port where nothing listens.
+    DnatNoListener,
+    /// PD052: the container (the namespace a DNAT sends the port to) listens on loopback only.
+    ContainerLoopback,
+    /// PD053: the forward path is closed by default: the forward chain's drop policy, or the
+    /// host does not forward (`ip_forward` 0), or no route to the DNAT target.
+    ForwardingClosed,
+    /// PD054: a ufw or firewalld rule for the port does not apply, because a DNAT forwards
+    /// the connection past the input rules (the classic published-Docker-port surprise).
+    ManagerBypassed,
     /// PD090: a part of the evidence could not be gathered.
     EvidenceMissing,
 }
@@ -90,6 +103,11 @@ impl Code {
             Unhealthy => "PD030",
             UpstreamFiltered => "PD040",
             PeerRefused => "PD041",
+            ForwardBlocked => "PD050",
+            DnatNoListener => "PD051",
+            ContainerLoopback => "PD052",
+            ForwardingClosed => "PD053",
+            ManagerBypassed => "PD054",
             EvidenceMissing => "PD090",
         }
     }
@@ -119,12 +137,17 @@ impl Code {
             Unhealthy => "unhealthy",
             UpstreamFiltered => "upstream-filtered",
             PeerRefused => "peer-refused",
+            ForwardBlocked => "forward-blocked",
+            DnatNoListener => "dnat-no-listener",
+            ContainerLoopback => "container-loopback",
+            ForwardingClosed => "forwarding-closed",
+            ManagerBypassed => "input-bypassed",
             EvidenceMissing => "evidence-missing",
         }
     }
 
     /// Every code, for documentation.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 27] = [
         Code::Reachable,
         Code::NothingListening,
         Code::BoundToLoopback,
@@ -146,6 +169,11 @@ impl Code {
         Code::Unhealthy,
         Code::UpstreamFiltered,
         Code::PeerRefused,
+        Code::ForwardBlocked,
+        Code::DnatNoListener,
+        Code::ContainerLoopback,
+        Code::ForwardingClosed,
+        Code::ManagerBypassed,
         Code::EvidenceMissing,
     ];
 }

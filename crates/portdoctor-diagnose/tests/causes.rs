@@ -62,6 +62,7 @@ fn evidence(sockets: Vec<Socket>) -> Evidence {
         peer: None,
         peer_dst: None,
         expected_program: None,
+        namespaces: None,
     }
 }
 
@@ -89,6 +90,9 @@ fn decided(decision: Decision, rule: Option<RuleRef>) -> Decided {
         deciders: vec![],
         assumptions: vec![],
         redirected_to: None,
+        delivery: None,
+        endpoints: vec![],
+        decided_at: None,
     }
 }
 
@@ -100,6 +104,7 @@ fn verdict(vp: Viewpoint, decision: Decision, rule: Option<RuleRef>) -> Viewpoin
         overall: decided(decision, rule),
         backends: vec![],
         shadowed: vec![],
+        without_nat: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::explain::{BackendVerdict, Explanation};
 use crate::manager::{self, ManagedRule, Manager, ManagerKind};
-use crate::model::{Backend, Decision, Packet, RuleRef, Verdict};
+use crate::model::{Backend, Decision, Delivery, Endpoint, Hook, Packet, RuleRef, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// What one backend (or all of them together) decides for a packet, and why.
@@ -36,6 +36,16 @@ pub struct Decided {
     /// A `redirect` sent the connection to this local port.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirected_to: Option<u16>,
+    /// A DNAT sent the connection elsewhere: the translated destination and its route.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delivery: Option<Delivery>,
+    /// Load-balanced: each endpoint a connection may go to, with its decision (traces left
+    /// out).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub endpoints: Vec<Endpoint>,
+    /// The hook of the deciding base chain (`forward` after a DNAT).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decided_at: Option<Hook>,
 }
 
 impl Decided {
@@ -153,6 +163,38 @@ pub fn decided(
         },
         assumptions: v.assumptions.clone(),
         redirected_to: v.redirected_to,
+        delivery: v.delivery.clone(),
+        endpoints: v
+            .endpoints
+            .iter()
+            .map(|e| Endpoint {
+                trace: vec![],
+                ..e.clone()
+            })
+            .collect(),
+        decided_at: v.decided_at.clone(),
+    }
+}
+
+impl Decided {
+    /// The endpoints that block, when a load-balanced connection is blocked for some only.
+    pub fn blocked_endpoints(&self) -> Vec<&Endpoint> {
+        self.endpoints
+            .iter()
+            .filter(|e| matches!(e.decision, Decision::Drop | Decision::Reject(_)))
+            .collect()
+    }
+
+    /// Whether the decision was made after a DNAT sent the connection on (the forward
+    /// path), or by the routing decision itself.
+    pub fn on_forward_path(&self) -> bool {
+        matches!(self.decided_at, Some(Hook::Forward | Hook::Postrouting))
+            || self.delivery.as_ref().is_some_and(|d| {
+                !matches!(
+                    d.route,
+                    crate::model::RouteKind::Local | crate::model::RouteKind::Forwarded
+                ) && self.rule.is_none()
+            })
     }
 }
 

@@ -16,6 +16,9 @@ pub struct Host {
     pub managers: Vec<Box<dyn Manager>>,
     /// The live routing table (reverse-path checks need it); `None` for saved rulesets.
     pub routes: Option<crate::routes::Routes>,
+    /// The routes with the forwarding switches, for connections NAT sends elsewhere; `None`
+    /// for saved rulesets.
+    pub routing: Option<std::sync::Arc<crate::route_table::RouteTable>>,
 }
 
 impl Host {
@@ -31,7 +34,11 @@ impl Host {
                 .filter(|(prog, _)| worth_prefetching(prog))
                 .map(|(prog, args)| s.spawn(move || ((*prog, *args), runner.run(prog, args))))
                 .collect();
-            let routes = s.spawn(|| crate::routes::Routes::read(runner));
+            let routes = s.spawn(|| {
+                let r = crate::routes::Routes::read(runner)?;
+                let f = crate::routes::read_forwarding(runner, &r.devices());
+                Some((r, f))
+            });
             let nf = crate::netfilter::Netfilter::read_live(runner);
             let cached: Vec<_> = early.into_iter().filter_map(|h| h.join().ok()).collect();
             (nf, cached, routes.join().ok().flatten())
@@ -44,10 +51,14 @@ impl Host {
             cached,
         };
         let managers = manager::detect(&nf, &runner, &ConfigRoot::default());
+        let routing = routes
+            .as_ref()
+            .map(|(r, f)| std::sync::Arc::new(r.table(f.clone())));
         Ok(Host {
             engine: Box::new(nf),
             managers,
-            routes,
+            routes: routes.map(|(r, _)| r),
+            routing,
         })
     }
 
@@ -62,6 +73,7 @@ impl Host {
             engine: Box::new(fw),
             managers: vec![],
             routes: None,
+            routing: None,
         })
     }
 
@@ -85,6 +97,7 @@ impl Host {
             engine: Box::new(pf),
             managers: vec![],
             routes: None,
+            routing: None,
         })
     }
 
@@ -111,6 +124,7 @@ impl Host {
             engine: engines.remove(0),
             managers: vec![],
             routes: None,
+            routing: None,
         })
     }
 
@@ -121,6 +135,7 @@ impl Host {
             engine,
             managers,
             routes: None,
+            routing: None,
         }
     }
 
@@ -129,6 +144,9 @@ impl Host {
     pub fn complete(&self, packet: &mut Packet) {
         if let (Some(r), None) = (&self.routes, &packet.reverse_path) {
             packet.reverse_path = Some(r.reverse_path(packet.src, packet.iif.as_deref()));
+        }
+        if packet.routing.is_none() {
+            packet.routing = self.routing.clone();
         }
     }
 

@@ -13,7 +13,28 @@ pub(crate) struct BaseEntry {
     pub(crate) table: TableId,
     pub(crate) chain: usize,
     pub(crate) stage: u8,
+    /// Where the chain runs: its priority, or for a nat chain the NAT core's.
     pub(crate) priority: i32,
+    /// A nat-type chain.
+    pub(crate) nat: bool,
+    /// The chain's own priority (orders nat chains among themselves).
+    pub(crate) own: i32,
+    /// A nat chain of the output hook: it takes prerouting's place for a packet this host
+    /// sends to itself (over `lo`), whose mapping is set up on the way out.
+    pub(crate) output: bool,
+}
+
+impl BaseEntry {
+    /// Whether this chain sees a packet arriving on `iif`: nat chains of prerouting do not
+    /// see one this host sent to itself (`lo`), nat chains of output only see those.
+    pub(crate) fn sees_iif(&self, iif: Option<&str>) -> bool {
+        let lo = iif == Some("lo");
+        match (self.output, self.nat && self.stage == 1) {
+            (true, _) => lo,
+            (false, true) => !lo,
+            _ => true,
+        }
+    }
 }
 
 /// Index of one named set: either a sorted list of disjoint ranges (single numeric field)
@@ -48,6 +69,8 @@ pub(crate) struct Index<'a> {
     pub(crate) base: Vec<BaseEntry>,
     /// Tables left out because another ruleset (iptables-nft-save) covers them.
     pub(crate) skipped: Vec<TableId>,
+    /// Some rule rewrites the destination (DNAT): forward and postrouting chains may matter.
+    pub(crate) has_dnat: bool,
 }
 
 pub(crate) fn index_set(s: &NamedSet) -> SetIndex {
@@ -148,20 +171,27 @@ impl<'a> Index<'a> {
                 }
                 for (ci, c) in t.chains.iter().enumerate() {
                     if let Some(b) = &c.base {
-                        if let Some(stage) = b.hook.inbound_stage() {
+                        let nat = b.chain_type == "nat";
+                        let output = nat && b.hook == crate::model::Hook::Output;
+                        if let Some(stage) = b.hook.stage().or(output.then_some(1)) {
+                            let core = b.hook.nat_priority().filter(|_| nat);
                             base.push(BaseEntry {
                                 table: (ri, ti),
                                 chain: ci,
                                 stage,
-                                priority: b.priority,
+                                priority: core.unwrap_or(b.priority),
+                                nat,
+                                own: b.priority,
+                                output,
                             });
                         }
                     }
                 }
             }
         }
-        // Canonical order: hook stage, priority; ties keep ruleset order and table listing
-        // order (the kernel's order between tables is not knowable: the evaluator tries every
+        // Canonical order: hook stage, priority (a nat chain's is the NAT core's, then its
+        // own orders it among nat chains); ties keep ruleset order and table listing order
+        // (the kernel's order between tables is not knowable: the evaluator tries every
         // order); within one table the newest chain (highest handle) runs first, because
         // netfilter inserts a new hook before existing ones of equal priority.
         base.sort_by_key(|b| {
@@ -169,9 +199,18 @@ impl<'a> Index<'a> {
             (
                 b.stage,
                 b.priority,
+                b.nat,
+                b.own,
                 b.table,
                 std::cmp::Reverse(handle.unwrap_or(0)),
             )
+        });
+        let has_dnat = rulesets.iter().any(|rs| {
+            rs.tables.iter().any(|t| {
+                t.chains
+                    .iter()
+                    .any(|c| c.rules.iter().any(|r| matches!(r.action, Action::Dnat(_))))
+            })
         });
         Index {
             rulesets,
@@ -179,6 +218,7 @@ impl<'a> Index<'a> {
             ipsets,
             base,
             skipped,
+            has_dnat,
         }
     }
 

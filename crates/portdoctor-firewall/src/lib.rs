@@ -66,6 +66,7 @@ pub mod model;
 pub mod netfilter;
 pub mod pf;
 pub mod plan;
+pub mod route_table;
 pub mod routes;
 pub mod saved;
 pub mod sweep;

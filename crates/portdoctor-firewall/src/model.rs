@@ -4,7 +4,9 @@
 //! Every type serialises with stable snake_case field names (the CLI emits them as `--json`).
 
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+
+pub use crate::route_table::{Forwarding, Route, RouteTable};
 
 /// Which firewall implementation a ruleset was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,6 +172,41 @@ impl Hook {
             _ => None,
         }
     }
+
+    /// Order of the hook on the way of an arriving packet: ingress 0, prerouting 1, then
+    /// either input 2 (a local address) or forward 3 and postrouting 4 (routed on); `None`
+    /// for the hooks of locally sent packets.
+    pub fn stage(&self) -> Option<u8> {
+        match self {
+            Hook::Forward => Some(3),
+            Hook::Postrouting => Some(4),
+            h => h.inbound_stage(),
+        }
+    }
+
+    /// The priority at which netfilter's NAT core runs the nat-type chains of this hook
+    /// (`nf_nat_ipv4_ops`: dstnat -100 in prerouting and output, srcnat +100 in input and
+    /// postrouting): nat chains are called from there, in the order of their own priorities.
+    pub fn nat_priority(&self) -> Option<i32> {
+        match self {
+            Hook::Prerouting | Hook::Output => Some(-100),
+            Hook::Input | Hook::Postrouting => Some(100),
+            _ => None,
+        }
+    }
+
+    /// The nft name of the hook.
+    pub fn name(&self) -> &str {
+        match self {
+            Hook::Ingress => "ingress",
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+            Hook::Other(o) => o,
+        }
+    }
 }
 
 /// Policy of a base chain (what happens when a packet falls off its end).
@@ -326,10 +363,6 @@ pub enum Field {
     UdpDport,
     /// Input interface name (`iifname`, `-i`; `iif` is compared by name too).
     Iifname,
-    /// Output interface name (`-o`). A packet on the inbound path (prerouting, input) has no
-    /// output interface yet: the kernel compares an empty name, which only an empty wildcard
-    /// (`-o +`) matches.
-    Oifname,
     /// Conntrack state as a bit: invalid 1, established 2, related 4, new 8, untracked 64.
     CtState,
     /// Routing type of the destination address (`fib daddr type`, `-m addrtype --dst-type`):
@@ -367,6 +400,9 @@ pub enum Field {
     /// confirmed 8, snat 16, dnat 32, dying 512. A first packet has none (expected when
     /// related); later packets' status is unknown.
     CtStatus,
+    /// Output interface name (`oifname`, `-o`): empty in prerouting and on the way to a local
+    /// socket (there is no output device yet); the route's device on the forward path.
+    Oifname,
     /// Layer-4 protocol of the packet's connection (`-m conntrack --ctproto`): the packet's own
     /// protocol, except for an ICMP error related to a connection (that connection's, unknown
     /// here). Absent when the packet has no connection (invalid, untracked, before conntrack).
@@ -449,6 +485,13 @@ pub enum Match {
     Absent {
         /// The header.
         header: String,
+        /// The expression's own text.
+        text: String,
+    },
+    /// A random choice made per connection (`-m statistic`, `numgen … == N`): it holds for
+    /// some connections and not for others. Both are followed as alternatives and reported
+    /// as such (one of N endpoints), never guessed.
+    Chance {
         /// The expression's own text.
         text: String,
     },
@@ -592,9 +635,65 @@ pub enum Action {
     /// (`None`: the same port); ends the base chain like accept. Later address matches on
     /// the destination are unknown (it becomes the incoming interface's primary address).
     Redirect(Option<u16>),
-    /// A verdict or packet rewrite that is not modelled (DNAT, queue, …): reaching it makes
+    /// `dnat to …` / `-j DNAT --to-destination …`: the destination is rewritten (in a nat
+    /// chain, for the first packet); ends the base chain like accept, and the later nat chains
+    /// of the hook do not run. The routing decision then uses the new address.
+    Dnat(NatTo),
+    /// `snat to …` / `-j SNAT --to-source …`: the source is rewritten (postrouting, input).
+    Snat(NatTo),
+    /// `masquerade` / `-j MASQUERADE`: the source becomes the output interface's address.
+    Masquerade,
+    /// `numgen … vmap { … }`: a verdict chosen per connection by a number generator; every
+    /// value is followed as an alternative.
+    NumgenVmap {
+        /// The generator.
+        numgen: Numgen,
+        /// Value → verdict.
+        map: VerdictMap,
+    },
+    /// A verdict or packet rewrite that is not modelled (queue, tproxy, …): reaching it makes
     /// the result unknown.
     Unmodelled(String),
+}
+
+/// A number generator (`numgen random|inc mod N offset K`): one of N values per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Numgen {
+    /// `random` (else `inc`, round robin).
+    pub random: bool,
+    /// Number of values.
+    pub modulus: u32,
+    /// First value.
+    pub offset: u32,
+}
+
+/// Where a NAT statement sends the packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatTo {
+    /// A fixed target: an inclusive address range (`None`: the address is kept) and an
+    /// inclusive port range (`None`: the port is kept).
+    Fixed {
+        /// Addresses.
+        addr: Option<(IpAddr, IpAddr)>,
+        /// Ports.
+        port: Option<(u16, u16)>,
+    },
+    /// Looked up by packet fields (`dnat to ip daddr map { … }`); each entry's action is a
+    /// `Dnat`/`Snat` with a fixed target; no entry: the rule does nothing.
+    Map {
+        /// Key fields.
+        key: Vec<Field>,
+        /// Entries.
+        map: VerdictMap,
+    },
+    /// Chosen per connection by a number generator (`dnat to numgen inc mod 2 map { … }`).
+    Numgen {
+        /// The generator.
+        numgen: Numgen,
+        /// Value → fixed target (as a `Dnat`/`Snat` action).
+        map: VerdictMap,
+    },
 }
 
 /// The entries of a verdict map.
@@ -730,6 +829,14 @@ pub struct Packet {
     /// source address types need it); `None`: not known (saved rulesets).
     #[serde(default)]
     pub reverse_path: Option<ReversePath>,
+    /// The host's routes and forwarding switches (live hosts): where a connection goes once
+    /// NAT rewrote its destination. `None` for saved rulesets (then that is unknown).
+    #[serde(skip)]
+    pub routing: Option<std::sync::Arc<RouteTable>>,
+    /// Evaluate as if no DNAT or redirect applied: what the way to a local socket alone
+    /// decides (e.g. whether a ufw rule would block a port that NAT sends elsewhere).
+    #[serde(default)]
+    pub ignore_nat: bool,
 }
 
 /// What the routing table says about a packet's source.
@@ -784,6 +891,8 @@ impl Packet {
             local_program: None,
             local_service: None,
             reverse_path: None,
+            routing: None,
+            ignore_nat: false,
         }
     }
 
@@ -853,6 +962,12 @@ pub enum StepKind {
     Decided,
     /// A note (e.g. an unmodelled effect).
     Note,
+    /// NAT rewrote the destination or the source.
+    Nat,
+    /// The routing decision: local delivery or forwarding, and out of which interface.
+    Route,
+    /// One of several alternatives chosen per connection (`numgen`, `-m statistic`).
+    Choice,
 }
 
 impl StepKind {
@@ -868,6 +983,9 @@ impl StepKind {
             StepKind::StateChange => "state change",
             StepKind::Decided => "decided",
             StepKind::Note => "note",
+            StepKind::Nat => "nat",
+            StepKind::Route => "route",
+            StepKind::Choice => "choice",
         }
     }
 }
@@ -920,6 +1038,95 @@ pub struct Verdict {
     /// 3/minute from this source".
     #[serde(default)]
     pub assumptions: Vec<String>,
+    /// Set when a DNAT rewrote the destination: where the connection goes and how the
+    /// routing table sends it there — for a blocked connection, where it was going.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    /// When one of several endpoints is chosen per connection (`numgen`, `-m statistic`):
+    /// each of them with its own decision. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+    /// The hook of the base chain that decided (`forward` for a drop after a DNAT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<Hook>,
+}
+
+/// What the routing table does with a connection whose destination NAT rewrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteKind {
+    /// The new destination is one of this host's addresses: input chains, local socket.
+    Local,
+    /// Routed on: forward and postrouting chains, then out of `Delivery::oif`.
+    Forwarded,
+    /// It would be routed on, but forwarding is off (`net.ipv4.ip_forward` /
+    /// `net.ipv6.conf.all.forwarding` = 0): the kernel drops it.
+    ForwardingOff,
+    /// No route to the new destination (the kernel answers network unreachable, rate
+    /// limited).
+    NoRoute,
+    /// A blackhole, unreachable or prohibit route (its type, as `Field::DaddrType` numbers it).
+    Unroutable(u8),
+    /// Not known; why.
+    Unknown(String),
+}
+
+/// Where NAT sends a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The translated destination address.
+    pub addr: IpAddr,
+    /// The translated port; `None` when the kernel picks one from a range.
+    pub port: Option<u16>,
+    /// What the routing table does with it.
+    pub route: RouteKind,
+    /// The output interface, when forwarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oif: Option<String>,
+    /// The rule that rewrote the destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_rule: Option<RuleRef>,
+}
+
+impl Delivery {
+    /// `addr:port` when the port is known.
+    pub fn socket(&self) -> Option<SocketAddr> {
+        self.port.map(|p| SocketAddr::new(self.addr, p))
+    }
+
+    /// Whether the connection is routed on (forward hook) rather than delivered here.
+    pub fn forwarded(&self) -> bool {
+        self.route == RouteKind::Forwarded
+    }
+
+    /// `172.17.0.2:80` or `172.17.0.2 (a port of 80-90)`.
+    pub fn target_text(&self) -> String {
+        match self.port {
+            Some(p) => SocketAddr::new(self.addr, p).to_string(),
+            None => format!("{} (a port the kernel picks)", self.addr),
+        }
+    }
+}
+
+/// One of the endpoints a load-balanced connection may be sent to, with its decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Where this alternative sends the connection (`None`: not rewritten).
+    pub delivery: Option<Delivery>,
+    /// Its decision.
+    pub decision: Decision,
+    /// The deciding rule, as [`Verdict::decided_by`].
+    pub decided_by: Option<RuleRef>,
+    /// The hook of the deciding base chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<Hook>,
+    /// For an unknown decision: the decisions its paths reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub possible: Vec<Decision>,
+    /// The choices that lead here, in order.
+    pub via: Vec<String>,
+    /// The path taken.
+    pub trace: Vec<Step>,
 }
 
 impl Verdict {
@@ -933,6 +1140,9 @@ impl Verdict {
             possible: vec![],
             deciders: vec![],
             assumptions: vec![],
+            delivery: None,
+            endpoints: vec![],
+            decided_at: None,
         }
     }
 }

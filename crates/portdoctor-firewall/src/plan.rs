@@ -302,8 +302,15 @@ fn step_for(
     if goal == Goal::Close {
         return close_step(managers, rule, packet, verdict, req);
     }
+    let seen = Seen::at(verdict, rule, req);
     if let Some(m) = manager::owner(managers, rule) {
-        let step = m.plan_open(rule, packet, &verdict.trace, req)?;
+        // The manager phrases its step for the packet as the deciding chain sees it.
+        let at = OpenRequest {
+            port: seen.port,
+            to: seen.dest.clone(),
+            ..req.clone()
+        };
+        let step = m.plan_open(rule, packet, &verdict.trace, &at)?;
         return Some(OwnedStep {
             owner: Owner {
                 backend: rule.backend,
@@ -313,8 +320,8 @@ fn step_for(
         });
     }
     let step = match rule.backend {
-        Backend::Nftables => nft_step(rule, req)?,
-        Backend::IptablesLegacy | Backend::IptablesNft => iptables_step(rule, packet, req)?,
+        Backend::Nftables => nft_step(rule, req, &seen)?,
+        Backend::IptablesLegacy | Backend::IptablesNft => iptables_step(rule, packet, req, &seen)?,
         Backend::WindowsFirewall | Backend::Pf => return None,
     };
     Some(OwnedStep {
@@ -326,11 +333,47 @@ fn step_for(
     })
 }
 
-fn spec<'r>(req: &'r OpenRequest) -> AcceptSpec<'r> {
+/// The packet as the deciding rule sees it: after a DNAT, the translated destination and
+/// port (a rule in FORWARD or DOCKER-USER never sees the host's port).
+struct Seen {
+    port: u16,
+    dest: Option<String>,
+    /// `(the DNAT'd destination 172.17.0.2:80 of port 8080)` for titles.
+    note: String,
+}
+
+impl Seen {
+    fn at(v: &Verdict, rule: &RuleRef, req: &OpenRequest) -> Seen {
+        let delivery = v.delivery.as_ref().or_else(|| {
+            v.endpoints
+                .iter()
+                .find(|e| e.decided_by.as_ref() == Some(rule))
+                .and_then(|e| e.delivery.as_ref())
+        });
+        match delivery.and_then(|d| d.socket()) {
+            Some(to) => Seen {
+                port: to.port(),
+                dest: Some(to.ip().to_string()),
+                note: format!(
+                    " (there the connection to port {} is already DNAT'd to {to})",
+                    req.port
+                ),
+            },
+            None => Seen {
+                port: req.port,
+                dest: None,
+                note: String::new(),
+            },
+        }
+    }
+}
+
+fn spec<'r>(req: &'r OpenRequest, seen: &'r Seen) -> AcceptSpec<'r> {
     AcceptSpec {
         proto: &req.proto,
-        port: req.port,
+        port: seen.port,
         source: req.from.as_deref(),
+        dest: seen.dest.as_deref(),
         comment: Some(&req.tag),
     }
 }
@@ -351,10 +394,19 @@ fn who(req: &OpenRequest) -> String {
         .map_or(String::new(), |f| format!(" from {f}"))
 }
 
+/// `80/tcp from 198.18.0.2 to 172.17.0.2`, or `8080/tcp from 198.18.0.2` without a DNAT.
+fn what(req: &OpenRequest, seen: &Seen) -> String {
+    let to = seen
+        .dest
+        .as_ref()
+        .map_or(String::new(), |d| format!(" to {d}"));
+    format!("{}/{}{}{to}", seen.port, req.proto, who(req))
+}
+
 /// `nft insert rule FAM TABLE CHAIN position H …` before the rule, or `nft add rule …` when a
 /// policy decided.
-fn nft_step(rule: &RuleRef, req: &OpenRequest) -> Option<PlanStep> {
-    let s = spec(req);
+fn nft_step(rule: &RuleRef, req: &OpenRequest, seen: &Seen) -> Option<PlanStep> {
+    let s = spec(req, seen);
     let model = nft_accept(&s)?;
     let (fam, table, chain) = (rule.family.as_str(), &rule.table, &rule.chain);
     let mut argv: Vec<String> = vec!["nft".into()];
@@ -363,31 +415,28 @@ fn nft_step(rule: &RuleRef, req: &OpenRequest) -> Option<PlanStep> {
             argv.extend(["insert", "rule", fam, table, chain, "position"].map(String::from));
             argv.push(h.to_string());
             format!(
-                "Allow {}/{}{} in nftables, before rule {h} (`{}`) of {fam} {table} {chain}",
-                req.port,
-                req.proto,
-                who(req),
-                rule.text
+                "Allow {} in nftables, before rule {h} (`{}`) of {fam} {table} {chain}{}",
+                what(req, seen),
+                rule.text,
+                seen.note
             )
         }
         (false, None) => {
             argv.extend(["insert", "rule", fam, table, chain, "index"].map(String::from));
             argv.push((rule.position - 1).to_string());
             format!(
-                "Allow {}/{}{} in nftables, before `{}` in {fam} {table} {chain}",
-                req.port,
-                req.proto,
-                who(req),
-                rule.text
+                "Allow {} in nftables, before `{}` in {fam} {table} {chain}{}",
+                what(req, seen),
+                rule.text,
+                seen.note
             )
         }
         (true, _) => {
             argv.extend(["add", "rule", fam, table, chain].map(String::from));
             format!(
-                "Allow {}/{}{} in nftables chain {fam} {table} {chain} (its policy drops)",
-                req.port,
-                req.proto,
-                who(req)
+                "Allow {} in nftables chain {fam} {table} {chain} (its policy drops){}",
+                what(req, seen),
+                seen.note
             )
         }
     };
@@ -405,8 +454,13 @@ fn nft_step(rule: &RuleRef, req: &OpenRequest) -> Option<PlanStep> {
 }
 
 /// `iptables-<flavour> [-t T] -I CHAIN POS …` before the rule, or `-A CHAIN …` after a policy.
-fn iptables_step(rule: &RuleRef, packet: &Packet, req: &OpenRequest) -> Option<PlanStep> {
-    let s = spec(req);
+fn iptables_step(
+    rule: &RuleRef,
+    packet: &Packet,
+    req: &OpenRequest,
+    seen: &Seen,
+) -> Option<PlanStep> {
+    let s = spec(req, seen);
     let model = iptables_accept(&s, &rule.chain)?;
     let v6 = rule.family == Family::Ip6 || packet.src.is_ipv6();
     let flavour = if rule.backend == Backend::IptablesLegacy {
@@ -439,10 +493,9 @@ fn iptables_step(rule: &RuleRef, packet: &Packet, req: &OpenRequest) -> Option<P
     undo.extend(iptables_words(&s));
     Some(PlanStep {
         title: format!(
-            "Allow {}/{}{} with {program}, {place_text}",
-            req.port,
-            req.proto,
-            who(req)
+            "Allow {} with {program}, {place_text}{}",
+            what(req, seen),
+            seen.note
         ),
         commands: vec![Argv(argv)],
         stdin: None,
@@ -503,6 +556,7 @@ pub fn close_anew(req: &OpenRequest) -> Option<PlanStep> {
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: Some(&req.tag),
     };
     let mut rule = nft_accept(&s)?;

@@ -7,27 +7,10 @@
 
 use crate::collect::Runner;
 use crate::model::ReversePath;
+pub use crate::route_table::Route;
+use crate::route_table::{Forwarding, RouteTable};
 use serde_json::Value;
 use std::net::IpAddr;
-
-/// One route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// IPv6.
-    pub v6: bool,
-    /// First address of the prefix.
-    pub lo: u128,
-    /// Last address of the prefix.
-    pub hi: u128,
-    /// Prefix length.
-    pub len: u32,
-    /// Output device.
-    pub dev: Option<String>,
-    /// Route type as [`crate::Field::DaddrType`] numbers it (1 unicast, 2 local, …).
-    pub kind: u8,
-    /// Table: 0 local, 1 main, 2 others.
-    pub table: u8,
-}
 
 /// The routes of both families.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,16 +43,7 @@ impl Routes {
 
     /// The route `addr` takes: the most specific one of the first table that has one.
     pub fn lookup(&self, addr: IpAddr) -> Option<&Route> {
-        let (v6, n) = match addr {
-            IpAddr::V4(a) => (false, u32::from(a) as u128),
-            IpAddr::V6(a) => (true, u128::from(a)),
-        };
-        (0..=2).find_map(|table| {
-            self.0
-                .iter()
-                .filter(|r| r.v6 == v6 && r.table == table && r.lo <= n && n <= r.hi)
-                .max_by_key(|r| r.len)
-        })
+        crate::route_table::lookup(&self.0, addr)
     }
 
     /// What the table says about a packet from `src` arriving on `iif`, as the kernel's
@@ -151,6 +125,75 @@ impl Routes {
     }
 }
 
+impl Routes {
+    /// The devices the routes name, without repeats.
+    pub fn devices(&self) -> Vec<String> {
+        let mut d: Vec<String> = self.0.iter().filter_map(|r| r.dev.clone()).collect();
+        d.sort();
+        d.dedup();
+        d
+    }
+
+    /// These routes with the forwarding switches, for the evaluator.
+    pub fn table(&self, forwarding: Forwarding) -> RouteTable {
+        RouteTable {
+            routes: self.0.clone(),
+            forwarding,
+        }
+    }
+}
+
+/// Reads the forwarding switches with one `sysctl` call: `all` of both families and
+/// `net.ipv4.conf.DEV.forwarding` of each device in `devices` (the kernel checks the input
+/// device's). Switches that cannot be read stay `None`.
+pub fn read_forwarding(runner: &dyn Runner, devices: &[String]) -> Forwarding {
+    let mut keys = vec![
+        "net/ipv4/conf/all/forwarding".to_string(),
+        "net/ipv6/conf/all/forwarding".to_string(),
+    ];
+    for d in devices.iter().filter(|d| valid_device(d)) {
+        keys.push(format!("net/ipv4/conf/{d}/forwarding"));
+    }
+    let args: Vec<&str> = keys.iter().map(String::as_str).collect();
+    match runner.run("sysctl", &args) {
+        Ok(out) => parse_forwarding(&out.stdout),
+        Err(_) => Forwarding::default(),
+    }
+}
+
+/// An interface name `sysctl` can be asked about (no separators or spaces).
+fn valid_device(d: &str) -> bool {
+    !d.is_empty() && d.len() < 16 && !d.contains(['/', ' ', '=']) && d != "all" && d != "default"
+}
+
+/// Parses `sysctl` output (`net.ipv4.conf.eth0.forwarding = 1`; a dot in a device name is
+/// printed as `/`).
+pub fn parse_forwarding(text: &str) -> Forwarding {
+    let mut f = Forwarding::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let on = match value.trim() {
+            "0" => false,
+            "1" | "2" => true,
+            _ => continue,
+        };
+        let key = key.trim();
+        if key == "net.ipv6.conf.all.forwarding" {
+            f.v6_all = Some(on);
+        } else if key == "net.ipv4.conf.all.forwarding" {
+            f.v4_all = Some(on);
+        } else if let Some(dev) = key
+            .strip_prefix("net.ipv4.conf.")
+            .and_then(|k| k.strip_suffix(".forwarding"))
+        {
+            f.v4_dev.push((dev.replace('/', "."), on));
+        }
+    }
+    f
+}
+
 fn num(a: IpAddr) -> u128 {
     match a {
         IpAddr::V4(a) => u32::from(a) as u128,
@@ -207,6 +250,23 @@ mod tests {
 
     // Recorded from `ip -j route show table all` on a Debian bookworm machine.
     const V4: &str = r#"[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]},{"dst":"192.0.2.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"192.0.2.2","flags":[]},{"type":"local","dst":"127.0.0.0/8","dev":"lo","table":"local","protocol":"kernel","scope":"host","prefsrc":"127.0.0.1","flags":[]},{"type":"local","dst":"192.0.2.2","dev":"eth0","table":"local","protocol":"kernel","scope":"host","prefsrc":"192.0.2.2","flags":[]}]"#;
+
+    #[test]
+    fn forwarding_switches() {
+        let f = parse_forwarding(
+            "net.ipv4.conf.all.forwarding = 1\nnet.ipv6.conf.all.forwarding = 0\nnet.ipv4.conf.eth0/5.forwarding = 0\n",
+        );
+        assert_eq!(f.v4_all, Some(true));
+        assert_eq!(f.v6_all, Some(false));
+        assert_eq!(f.v4_dev, vec![("eth0.5".to_string(), false)]);
+        let t = RouteTable {
+            routes: vec![],
+            forwarding: f,
+        };
+        assert_eq!(t.forwards(false, Some("eth0.5")), Some(false));
+        assert_eq!(t.forwards(false, Some("eth1")), Some(true));
+        assert_eq!(t.forwards(true, None), Some(false));
+    }
 
     #[test]
     fn reverse_paths() {

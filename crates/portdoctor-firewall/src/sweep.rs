@@ -45,6 +45,9 @@ pub struct PortRange {
     /// As [`crate::Verdict::redirected_to`].
     #[serde(default)]
     pub redirected_to: Option<u16>,
+    /// As [`crate::Verdict::delivery`]: where a DNAT sends these ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::model::Delivery>,
 }
 
 /// Result of [`sweep`].
@@ -170,7 +173,8 @@ impl Profile {
                 ..Profile::default()
             },
             Tri::False => Profile::default(),
-            Tri::Unknown(r) => Profile {
+            // A random choice is resolved by the exact evaluation, like an unknown.
+            Tri::Unknown(r) | Tri::Choice(r) => Profile {
                 u: full(),
                 reason: r,
                 ..Profile::default()
@@ -200,8 +204,15 @@ enum Out {
 
 type RuleId = (TableId, usize, usize);
 
-/// A resolved port range: ports, decision, deciding rule, redirect.
-type Resolved = (u32, u32, Decision, Option<RuleRef>, Option<u16>);
+/// A resolved port range: ports, decision, deciding rule, redirect, DNAT delivery.
+type Resolved = (
+    u32,
+    u32,
+    Decision,
+    Option<RuleRef>,
+    Option<u16>,
+    Option<crate::model::Delivery>,
+);
 
 /// Outcome runs over port ranges.
 type Runs = Vec<(u32, u32, Out)>;
@@ -512,8 +523,11 @@ impl Sweeper<'_, '_> {
             Action::Reject(k) => settle(Out::Reject(k.clone(), id), remaining, out, hit),
             Action::Return => settle(Out::Fall, remaining, out, hit),
             Action::Unmodelled(r) => settle(Out::Unknown(r.clone()), remaining, out, hit),
-            // Rewrites the port: resolved by the exact evaluation.
+            // Rewrites or choices: resolved by the exact evaluation.
             Action::Redirect(_) => settle(Out::Unknown("redirect".into()), remaining, out, hit),
+            Action::Dnat(_) | Action::Snat(_) | Action::Masquerade | Action::NumgenVmap { .. } => {
+                settle(Out::Unknown("nat".into()), remaining, out, hit)
+            }
             Action::Jump(target) | Action::Goto(target) => {
                 let goto = matches!(action, Action::Goto(_));
                 let Some(&ci2) = self.ctx.ix.tables[tid.0][tid.1].chains.get(target) else {
@@ -715,7 +729,13 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             let t = ix.table(b.table);
             let c = &t.chains[b.chain];
             let dev_ok = crate::eval::device_applies(c, packet) != Tri::False;
-            t.family.sees(packet.family) && crate::eval::nat_runs(c, packet.ct_state) && dev_ok
+            // Painting follows the way to a local socket; ports a DNAT sends on are resolved
+            // by the exact evaluation (their prerouting outcome is unknown here).
+            b.stage <= 2
+                && b.sees_iif(packet.iif.as_deref())
+                && t.family.sees(packet.family)
+                && crate::eval::nat_runs(c, packet.ct_state)
+                && dev_ok
         })
         .collect();
     let mut gi = 0;
@@ -900,7 +920,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     let mut budget = (MAX_EXACT_WORK / (total_rules + 1)).clamp(16, MAX_EXACT_CLASSES);
     for (a, z, d, by) in finals {
         if !matches!(d, Decision::Unknown(_)) {
-            resolved.push((a, z, d, by, None));
+            resolved.push((a, z, d, by, None, None));
             continue;
         }
         if sw.breaks.is_empty() {
@@ -912,7 +932,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             starts.extend(sw.breaks.range(a + 1..=z).copied());
         }
         if starts.len() > budget {
-            resolved.push((a, z, d, by, None));
+            resolved.push((a, z, d, by, None, None));
             continue;
         }
         budget -= starts.len();
@@ -921,16 +941,17 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             let mut p = packet.clone();
             p.dport = s as u16;
             let v = crate::eval::evaluate_capped(&ix, &p, SWEEP_MAX_PATHS);
-            resolved.push((s, e, v.decision, v.decided_by, v.redirected_to));
+            resolved.push((s, e, v.decision, v.decided_by, v.redirected_to, v.delivery));
         }
     }
     // Compress.
     let mut ranges: Vec<PortRange> = vec![];
-    for (a, z, d, by, redirected_to) in resolved {
+    for (a, z, d, by, redirected_to, delivery) in resolved {
         if let Some(l) = ranges.last_mut() {
             if l.decision == d
                 && l.decided_by == by
                 && l.redirected_to == redirected_to
+                && l.delivery == delivery
                 && l.to as u32 + 1 == a
             {
                 l.to = z as u16;
@@ -943,6 +964,7 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             decision: d,
             decided_by: by,
             redirected_to,
+            delivery,
         });
     }
     Sweep { ranges }

@@ -15,7 +15,13 @@
 //! - `cargo test -p portdoctor-firewall --test differential` — the normal run (6,000 cases,
 //!   fixed seed) plus the real-world rulesets (Docker, kube-proxy, firewalld-style nft, ufw),
 //!   the reject-kind table and the regressions (`differential/regressions.rs`: shrunk cases
-//!   that once disagreed, as plain unit tests).
+//!   that once disagreed, as plain unit tests). Every packet carries the lab host's routing
+//!   table and forwarding switches, read as portdoctor reads them.
+//! - `… --test differential nat_agrees` — published ports (`differential/nat.rs`,
+//!   `differential/nat_layouts.rs`): Docker (iptables-nft), Podman (netavark nftables),
+//!   kube-proxy (iptables and nftables modes) with real container namespaces behind a bridge,
+//!   the host forwarding; load-balanced ports probed repeatedly (every listed endpoint must
+//!   show up), and attribution checked by removing each named blocking rule.
 //! - `PORTDOCTOR_DIFF_CASES=10000` — more cases; `PORTDOCTOR_DIFF_SEED=N` (or `random`) — the
 //!   base seed (scenario *i* uses seed N + i); a failure prints the scenario's seed, which
 //!   `PORTDOCTOR_DIFF_SEED=S PORTDOCTOR_DIFF_CASES=116` replays alone;
@@ -38,6 +44,10 @@ mod compare;
 mod equiv;
 #[path = "differential/model.rs"]
 mod model;
+#[path = "differential/nat.rs"]
+mod nat;
+#[path = "differential/nat_layouts.rs"]
+mod nat_layouts;
 #[path = "differential/oracle.rs"]
 mod oracle;
 #[path = "differential/probe.rs"]
@@ -122,10 +132,14 @@ fn run_scenario(
     let results = o.probe_all(&first, &flows);
     let (rulesets, rec) = compare::read_rulesets(o)?;
     let may_redirect = s.may_redirect();
+    // The routing table and forwarding switches, as portdoctor reads them: a DNAT'd packet
+    // goes where they say (the lab host does not forward: such packets are dropped).
+    let table = nat::routing(o);
     let cases = results
         .into_iter()
         .map(|result| {
-            let packet = compare::packet_for(&result, o.iif_for(&result.spec));
+            let mut packet = compare::packet_for(&result, o.iif_for(&result.spec));
+            packet.routing = Some(std::sync::Arc::clone(&table));
             let verdict = portdoctor_firewall::explain(&rulesets, &packet).overall;
             let outcome = compare::compare(&result, &verdict, may_redirect);
             Case {
@@ -634,5 +648,98 @@ fn kube_proxy_nftables_ruleset_agrees_with_the_kernel() {
     check_fixed(
         "kube_proxy_nftables_ruleset_agrees_with_the_kernel",
         realworld::kube_proxy_nft,
+    );
+}
+
+/// Runs a NAT layout: probes, compares, then checks attribution by removing each rule (or
+/// policy) named for a block and probing again.
+fn check_nat(test: &str, make: fn(&rulegen::Env) -> nat_layouts::NatSetup) {
+    let Some(mut o) = Oracle::new(test) else {
+        return;
+    };
+    let setup = make(&o.env);
+    let c = nat::set_up(&o, setup.bridge, setup.gw, setup.pods)
+        .unwrap_or_else(|e| panic!("{test}: containers: {e}"));
+    let layout = setup.layout;
+    let specs = nat::specs(&o, &layout);
+    nat::load(&mut o, &layout).unwrap_or_else(|e| panic!("{test}: load: {e}"));
+    let (cases, rec) = nat::run(&o, &c, &specs).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let mut tally = Tally::default();
+    tally.scenarios += 1;
+    tally.equivalence.merge(&rec.equivalence);
+    let mut bad = nat::tally(&mut tally, &cases);
+    bad.extend(nat::unseen_endpoints(&cases, &c));
+    // Attribution: without the named rule, the kernel must change for the cases it decided.
+    let blockers = nat::blockers(&cases);
+    let mut attributed = 0;
+    for (rule, decided) in &blockers {
+        nat::load(&mut o, &layout).expect("reload");
+        nat::remove(&o, rule).unwrap_or_else(|e| panic!("{test}: remove {rule:?}: {e}"));
+        nat::settle(&o);
+        let (after, rec2) = nat::run(&o, &c, &specs).expect("probe again");
+        tally.equivalence.merge(&rec2.equivalence);
+        bad.extend(nat::tally(&mut tally, &after));
+        // The outcomes the decided probes showed, before and after (a load-balanced probe
+        // shows several: the blocked endpoint's must be gone).
+        let seen = |cs: &[nat::NatCase]| {
+            let mut v: Vec<String> = cs
+                .iter()
+                .filter(|c| decided.contains(&c.result.spec))
+                .map(|c| format!("{} {}", c.result.spec, c.result.observed))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let changed = seen(&cases) != seen(&after);
+        if changed {
+            attributed += 1;
+        } else {
+            bad.push(format!(
+                "attribution: removing `{}` ({} {}) changed nothing for the cases it decided",
+                rule.text, rule.table, rule.chain
+            ));
+        }
+    }
+    report(&format!(
+        "{test}: {}\n  attribution: {attributed} of {} named blocking rules removed, the kernel changed for the cases each decided",
+        tally.summary(0),
+        blockers.len()
+    ));
+    assert!(
+        !blockers.is_empty(),
+        "{test}: the layout should block something"
+    );
+    assert!(
+        tally.equivalence.differences.is_empty(),
+        "{test}: native reader differs: {:?}",
+        tally.equivalence.differences
+    );
+    assert!(bad.is_empty(), "{test}: {}", bad.join("\n"));
+}
+
+#[test]
+fn docker_nat_agrees_with_the_kernel() {
+    check_nat("docker_nat_agrees_with_the_kernel", nat_layouts::docker);
+}
+
+#[test]
+fn podman_nat_agrees_with_the_kernel() {
+    check_nat("podman_nat_agrees_with_the_kernel", nat_layouts::podman);
+}
+
+#[test]
+fn kube_proxy_nat_agrees_with_the_kernel() {
+    check_nat(
+        "kube_proxy_nat_agrees_with_the_kernel",
+        nat_layouts::kube_proxy,
+    );
+}
+
+#[test]
+fn kube_proxy_nft_nat_agrees_with_the_kernel() {
+    check_nat(
+        "kube_proxy_nft_nat_agrees_with_the_kernel",
+        nat_layouts::kube_proxy_nft,
     );
 }

@@ -85,6 +85,7 @@ impl Fixer<'_> {
             port: req.port,
             proto: req.proto.clone(),
             from: req.from.clone(),
+            to: None,
             tag: format!("{}:{id}", plan::TAG),
         };
         let mut packets = packets;

@@ -14,6 +14,7 @@ pub mod convert_macos;
 #[doc(hidden)]
 pub mod convert_windows;
 pub mod model;
+pub mod namespaces;
 pub mod procnet;
 pub mod query;
 mod sys;
@@ -21,6 +22,7 @@ mod sys;
 pub use model::{
     Family, Process, Proto, Reach, Snapshot, SnapshotOptions, Socket, SocketState, Source,
 };
+pub use namespaces::{Container, NamespaceSockets};
 
 /// Why a socket table could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -57,4 +59,11 @@ pub enum SocketsError {
 /// Reads the socket table of the current network namespace.
 pub fn snapshot(opts: &SnapshotOptions) -> Result<Snapshot, SocketsError> {
     sys::snapshot(opts)
+}
+
+/// Sockets on `ports` (every port when empty) in every *other* network namespace of the
+/// machine (Linux; containers and pods), with their addresses, owners and containers. Needs
+/// root to enter them; namespaces that cannot be read say why (`problem`). Empty elsewhere.
+pub fn other_namespaces(ports: &[u16], opts: &SnapshotOptions) -> Vec<NamespaceSockets> {
+    sys::other_namespaces(ports, opts)
 }

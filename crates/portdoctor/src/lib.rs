@@ -6,6 +6,7 @@ pub mod commands;
 pub mod exit;
 pub mod gather;
 pub mod output;
+pub mod path_text;
 pub mod report;
 pub mod runtime;
 pub mod story;

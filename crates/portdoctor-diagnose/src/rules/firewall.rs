@@ -1,5 +1,6 @@
 //! PD010–PD016 and manager configuration problems: what the firewall does with the packets of
-//! the viewpoints that matter, in the words of whoever is in charge.
+//! the viewpoints that matter, in the words of whoever is in charge (forward-path blocks after
+//! a DNAT, PD050/PD053, are worded in `forward.rs`).
 
 use super::Ctx;
 use crate::evidence::{Decided, Decision, FirewallEvidence, FixScope, Viewpoint, ViewpointVerdict};
@@ -11,7 +12,7 @@ pub(super) fn run(ctx: &Ctx<'_>, fw: &FirewallEvidence, out: &mut Vec<Finding>) 
     let blocked_focus: Vec<&ViewpointVerdict> = fw
         .verdicts
         .iter()
-        .filter(|v| ctx.is_focus(&v.viewpoint) && v.overall.blocks())
+        .filter(|v| ctx.is_focus(&v.viewpoint) && blocks_somewhere(&v.overall))
         .collect();
     for group in by_decider(&blocked_focus) {
         out.push(blocked(ctx, fw, &group, Severity::Error));
@@ -28,6 +29,11 @@ pub(super) fn run(ctx: &Ctx<'_>, fw: &FirewallEvidence, out: &mut Vec<Finding>) 
     }
     unknown(ctx, fw, out);
     problems(fw, out);
+}
+
+/// Blocked, or blocked for some of its load-balanced endpoints.
+pub(crate) fn blocks_somewhere(d: &Decided) -> bool {
+    d.blocks() || !d.blocked_endpoints().is_empty()
 }
 
 /// Blocked verdicts grouped by the rule that decides (one finding per cause).
@@ -85,10 +91,11 @@ pub(crate) fn verdict_line(v: &ViewpointVerdict, port: &str) -> String {
         format!(", assuming {}", d.assumptions.join("; "))
     };
     format!(
-        "{who} {what} {port} from {} to {} on {}{by}{assuming}",
+        "{who} {what} {port} from {} to {} on {}{}{by}{assuming}",
         v.viewpoint.label(),
         v.dst,
-        v.iif
+        v.iif,
+        super::forward::delivery_words(d)
     )
 }
 
@@ -137,6 +144,9 @@ fn classify(ctx: &Ctx<'_>, fw: &FirewallEvidence, v: &ViewpointVerdict) -> (Code
     let port = ctx.port_label();
     let d = &v.overall;
     let owner = d.owner_label();
+    if let Some(words) = super::forward::classify(ctx, v) {
+        return words;
+    }
     if let Some((zone, opening)) = zone_miss(fw, v) {
         return (
             Code::FirewalldWrongZone,
@@ -245,9 +255,17 @@ fn blocked(
     for m in &fw.windows_near_misses {
         f = f.with_evidence(format!("rule \"{}\": {} ({})", m.rule, m.mismatch, m.field));
     }
+    if let Some(note) = super::nat::local_only_note(ctx) {
+        f = f.with_evidence(note);
+    }
     if severity == Severity::Error {
-        for fix in firewall_fixes(ctx, fw) {
-            f = f.with_fix(fix);
+        match super::forward::forwarding_fix(&first.overall) {
+            Some(fix) => f = f.with_fix(fix),
+            None => {
+                for fix in firewall_fixes(ctx, fw) {
+                    f = f.with_fix(fix);
+                }
+            }
         }
     }
     if let (Code::FirewalldWrongZone, Some((_, opening))) = (code, zone_miss(fw, first)) {
@@ -289,37 +307,51 @@ fn firewall_fixes(ctx: &Ctx<'_>, fw: &FirewallEvidence) -> Vec<crate::finding::F
     out
 }
 
-/// PD016: the decision for a viewpoint that matters cannot be known; once per reason.
+/// PD016: the decision for a viewpoint that matters cannot be known; once per backend (the
+/// owner of the rules that could not be decided), each viewpoint's reason in the evidence.
 fn unknown(ctx: &Ctx<'_>, fw: &FirewallEvidence, out: &mut Vec<Finding>) {
     let port = ctx.port_label();
     let unknown: Vec<&ViewpointVerdict> = fw
         .verdicts
         .iter()
         .filter(|v| {
-            ctx.is_focus(&v.viewpoint) && matches!(v.overall.decision, Decision::Unknown(_))
+            ctx.is_focus(&v.viewpoint)
+                && matches!(v.overall.decision, Decision::Unknown(_))
+                && !blocks_somewhere(&v.overall)
         })
         .collect();
-    let mut reasons: Vec<String> = vec![];
+    let mut owners: Vec<String> = vec![];
     for v in &unknown {
-        if let Decision::Unknown(r) = &v.overall.decision {
-            if !reasons.contains(r) {
-                reasons.push(r.clone());
-            }
+        let o = v.overall.owner_label();
+        if !owners.contains(&o) {
+            owners.push(o);
         }
     }
-    for r in reasons {
+    for owner in owners {
+        let group: Vec<&&ViewpointVerdict> = unknown
+            .iter()
+            .filter(|v| v.overall.owner_label() == owner)
+            .collect();
+        let reason = |v: &ViewpointVerdict| match &v.overall.decision {
+            Decision::Unknown(r) => r.clone(),
+            _ => String::new(),
+        };
+        let first = reason(group[0]);
         let mut f = Finding::new(
             Code::FirewallUnknown,
             Severity::Warning,
-            format!("What the firewall does with {port} cannot be known from its rules: {r}"),
+            format!("What {owner} does with {port} cannot be known from its rules: {first}"),
         );
-        for v in unknown
-            .iter()
-            .filter(|v| v.overall.decision == Decision::Unknown(r.clone()))
-        {
+        for v in group {
             let possible: Vec<String> = v.overall.possible.iter().map(Decision::label).collect();
+            let r = reason(v);
+            let why = if r == first {
+                String::new()
+            } else {
+                format!(" ({r})")
+            };
             f = f.with_evidence(format!(
-                "from {} to {} on {}: possible outcomes {}",
+                "from {} to {} on {}: possible outcomes {}{why}",
                 v.viewpoint.label(),
                 v.dst,
                 v.iif,

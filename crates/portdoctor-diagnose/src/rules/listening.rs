@@ -65,6 +65,9 @@ fn nothing_listening(ctx: &Ctx<'_>) -> Finding {
             "{waits} TIME_WAIT socket(s) on the port: something listened there recently"
         ));
     }
+    for line in elsewhere(ctx) {
+        f = f.with_evidence(line);
+    }
     for line in ctx.probe_lines() {
         f = f.with_evidence(line);
     }
@@ -78,6 +81,35 @@ fn nothing_listening(ctx: &Ctx<'_>) -> Finding {
         ));
     }
     f
+}
+
+/// Listeners on the port in other network namespaces (containers), when they were looked at.
+fn elsewhere(ctx: &Ctx<'_>) -> Vec<String> {
+    let Some(crate::evidence::Part::Present { value }) = &ctx.ev.namespaces else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for ns in value.iter().filter(|n| !n.path.is_empty()) {
+        let on_port = ns.sockets.iter().filter(|s| {
+            s.local_port == ctx.ev.port
+                && s.proto == ctx.ev.proto
+                && portdoctor_sockets::query::is_listener(s)
+        });
+        for s in on_port {
+            let container = s
+                .owners
+                .first()
+                .and_then(|p| ns.container_of(p.pid))
+                .map_or(String::new(), |c| format!(", {}", c.label()));
+            out.push(format!(
+                "{} listens on {} in another network namespace ({}{container}): only connections into that namespace reach it",
+                owner_label(s),
+                endpoint(s.local_addr, s.local_port),
+                ns.id
+            ));
+        }
+    }
+    out
 }
 
 fn loopback_only(ctx: &Ctx<'_>) -> Finding {

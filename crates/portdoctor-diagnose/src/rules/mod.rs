@@ -7,8 +7,10 @@
 
 mod conflicts;
 mod firewall;
+mod forward;
 mod health;
 mod listening;
+mod nat;
 mod path;
 mod states;
 mod summary;
@@ -95,11 +97,14 @@ impl<'a> Ctx<'a> {
 pub fn diagnose(ev: &Evidence) -> Vec<Finding> {
     let ctx = Ctx::new(ev);
     let mut out = Vec::new();
-    listening::run(&ctx, &mut out);
+    if !nat::focus_is_nated(&ctx) {
+        listening::run(&ctx, &mut out);
+    }
     conflicts::run(&ctx, &mut out);
     for fw in ev.firewall.get().into_iter().flatten() {
         firewall::run(&ctx, fw, &mut out);
     }
+    nat::run(&ctx, &mut out);
     states::run(&ctx, &mut out);
     health::run(&ctx, &mut out);
     path::run(&ctx, &mut out);

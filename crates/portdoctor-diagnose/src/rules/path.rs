@@ -9,10 +9,13 @@ use portdoctor_sockets::Reach;
 
 pub(super) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let port = ctx.port_label();
-    let listening_ok = ctx
-        .listeners
-        .iter()
-        .any(|s| s.reach() != Reach::LoopbackOnly);
+    let listening_ok = if super::nat::focus_is_nated(ctx) {
+        super::nat::targets_listened(ctx)
+    } else {
+        ctx.listeners
+            .iter()
+            .any(|s| s.reach() != Reach::LoopbackOnly)
+    };
     for p in ctx.probes().iter().filter(|p| p.viewpoint.is_remote()) {
         if blamed(ctx.ev.firewall.get(), &p.viewpoint) || !listening_ok {
             continue;

@@ -25,7 +25,12 @@ pub(super) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         out.push(f);
         return;
     }
-    if ctx.listeners.is_empty() {
+    let nated = super::nat::focus_is_nated(ctx);
+    if nated && !super::nat::targets_listened(ctx) {
+        // Where the DNAT sends it, no listener was found (or could be looked for).
+        return;
+    }
+    if ctx.listeners.is_empty() && !nated {
         return;
     }
     match &ctx.ev.firewall {
@@ -37,6 +42,18 @@ pub(super) fn run(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 fn listener_lines(ctx: &Ctx<'_>, mut f: Finding) -> Finding {
+    if super::nat::focus_is_nated(ctx) {
+        for line in super::nat::chain_lines(ctx) {
+            f = f.with_evidence(line);
+        }
+        if let Some(note) = super::nat::local_only_note(ctx) {
+            f = f.with_evidence(note);
+        }
+        for line in ctx.probe_lines() {
+            f = f.with_evidence(line);
+        }
+        return f;
+    }
     for s in &ctx.listeners {
         f = f.with_evidence(format!(
             "{} listens on {} ({})",
@@ -88,11 +105,15 @@ fn unchecked(ctx: &Ctx<'_>, reason: &str) -> Finding {
 
 /// PD090: what could not be looked at.
 fn missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let parts: [(&str, Option<&String>); 4] = [
+    let parts: [(&str, Option<&String>); 5] = [
         ("sockets", reason(&ctx.ev.sockets)),
         ("addresses", reason(&ctx.ev.addresses)),
         ("firewall", reason(&ctx.ev.firewall)),
         ("probes", reason(&ctx.ev.probes)),
+        (
+            "other network namespaces",
+            ctx.ev.namespaces.as_ref().and_then(reason),
+        ),
     ];
     for (what, why) in parts {
         if let Some(why) = why {

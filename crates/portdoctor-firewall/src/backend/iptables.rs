@@ -416,6 +416,15 @@ fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, Parse
                     module = None;
                     continue;
                 }
+                if a.s == "statistic" {
+                    let end = module_end(p);
+                    let text = toks_text(&p.toks[start..end]);
+                    let opts: Vec<&str> = p.toks[p.i..end].iter().map(|t| t.s.as_str()).collect();
+                    p.i = end;
+                    r.matches.push(statistic(&opts, text));
+                    module = None;
+                    continue;
+                }
                 if crate::backend::iptables_rate::is_rate_module(&a.s) {
                     let end = module_end(p);
                     let opts: Vec<&str> = p.toks[p.i..end].iter().map(|t| t.s.as_str()).collect();
@@ -834,6 +843,24 @@ fn target(
                 }
             }
         }
+        "DNAT" | "SNAT" => {
+            let opt_name = if name == "DNAT" {
+                "--to-destination"
+            } else {
+                "--to-source"
+            };
+            let tos = opts.iter().filter(|t| t.s == opt_name).count();
+            let to = opt(opt_name).and_then(|t| nat_spec(&t.s, p.v6));
+            r.action = match (tos, to) {
+                (1, Some(to)) if name == "DNAT" => Action::Dnat(to),
+                (1, Some(to)) => Action::Snat(to),
+                _ => {
+                    r.statements.push(Statement::Other(text.clone()));
+                    Action::Unmodelled(format!("target `{text}` not understood"))
+                }
+            };
+        }
+        "MASQUERADE" => r.action = Action::Masquerade,
         "LOG" | "NFLOG" | "ULOG" => r.statements.push(Statement::Log(text)),
         "MARK" => {
             let set = |v: u128, m: u128| Statement::SetMark {
@@ -1087,4 +1114,64 @@ pub fn parse_iptables_save(
         });
     }
     Ok(rs)
+}
+
+/// `-m statistic --mode random --probability P` / `--mode nth --every N`: a choice made per
+/// connection, followed both ways.
+fn statistic(opts: &[&str], text: String) -> Match {
+    let mode = opts
+        .iter()
+        .position(|o| *o == "--mode")
+        .and_then(|i| opts.get(i + 1));
+    match mode {
+        Some(&"random") | Some(&"nth") => Match::Chance { text },
+        _ => Match::Unmodelled {
+            reason: "statistic mode not understood".into(),
+            text,
+        },
+    }
+}
+
+/// `--to-destination` / `--to-source`: `[ADDR[-ADDR]][:PORT[-PORT]]`, IPv6 addresses in
+/// brackets when a port follows.
+pub(crate) fn nat_spec(spec: &str, v6: bool) -> Option<crate::model::NatTo> {
+    let (addrs, ports) = split_nat_spec(spec, v6)?;
+    let addr = match addrs {
+        "" => None,
+        a => {
+            let (lo, hi) = a.split_once('-').unwrap_or((a, a));
+            let lo: std::net::IpAddr = lo.trim_matches(['[', ']']).parse().ok()?;
+            let hi: std::net::IpAddr = hi.trim_matches(['[', ']']).parse().ok()?;
+            (lo.is_ipv6() == v6 && hi.is_ipv6() == v6)
+                .then_some((lo, hi))?
+                .into()
+        }
+    };
+    let port = match ports {
+        None => None,
+        Some(p) => {
+            let (lo, hi) = p.split_once('-').unwrap_or((p, p));
+            Some((lo.parse().ok()?, hi.parse().ok()?))
+        }
+    };
+    if addr.is_none() && port.is_none() {
+        return None;
+    }
+    Some(crate::model::NatTo::Fixed { addr, port })
+}
+
+/// Splits `A[-B][:P[-Q]]` into the address part and the port part.
+fn split_nat_spec(spec: &str, v6: bool) -> Option<(&str, Option<&str>)> {
+    if !v6 {
+        return Some(match spec.split_once(':') {
+            Some((a, p)) => (a, Some(p)),
+            None => (spec, None),
+        });
+    }
+    // IPv6: a port only after a closing bracket.
+    match spec.rfind("]:") {
+        Some(i) => Some((&spec[..=i], Some(&spec[i + 2..]))),
+        None if spec.starts_with(':') && !spec[1..].contains(':') => Some(("", Some(&spec[1..]))),
+        None => Some((spec, None)),
+    }
 }

@@ -46,6 +46,7 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
     match m {
         Match::Unmodelled { text, .. }
         | Match::Assumed { text, .. }
+        | Match::Chance { text }
         | Match::Absent { text, .. } => out.push(text.clone()),
         Match::Cmp {
             key,
@@ -121,8 +122,8 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
                 Field::Iifname | Field::Oifname => match entries {
                     [x] => match x.as_slice() {
                         [Elem::Iface { name, wildcard }] => {
-                            let o = if f == Field::Iifname { "-i" } else { "-o" };
-                            format!("{bang}{o} {}{}", name, if *wildcard { "+" } else { "" })
+                            let o = if f == Field::Oifname { "o" } else { "i" };
+                            format!("{bang}-{o} {}{}", name, if *wildcard { "+" } else { "" })
                         }
                         _ => return,
                     },
@@ -303,7 +304,13 @@ fn print_rule(chain: &str, r: &Rule, v6: bool) -> String {
         Action::Goto(c) => parts.push(format!("-g {c}")),
         Action::Redirect(Some(p)) => parts.push(format!("-j REDIRECT --to-ports {p}")),
         Action::Redirect(None) => parts.push("-j REDIRECT".into()),
-        Action::Continue | Action::Unmodelled(_) | Action::Vmap { .. } => {}
+        Action::Dnat(to) => parts.extend(nat_target("DNAT", "--to-destination", to)),
+        Action::Snat(to) => parts.extend(nat_target("SNAT", "--to-source", to)),
+        Action::Masquerade => parts.push("-j MASQUERADE".into()),
+        Action::Continue
+        | Action::Unmodelled(_)
+        | Action::Vmap { .. }
+        | Action::NumgenVmap { .. } => {}
     }
     parts.join(" ")
 }
@@ -345,4 +352,29 @@ pub fn print_iptables_save(rs: &Ruleset) -> String {
         out.push_str("COMMIT\n");
     }
     out
+}
+
+/// `-j DNAT --to-destination 172.17.0.2:80` (fixed targets only: iptables has no maps).
+fn nat_target(target: &str, opt: &str, to: &crate::model::NatTo) -> Option<String> {
+    let crate::model::NatTo::Fixed { addr, port } = to else {
+        return None;
+    };
+    let a = match addr {
+        Some((lo, hi)) if lo == hi => bracket(*lo, port.is_some()),
+        Some((lo, hi)) => format!("{lo}-{hi}"),
+        None => String::new(),
+    };
+    let p = match port {
+        Some((lo, hi)) if lo == hi => format!(":{lo}"),
+        Some((lo, hi)) => format!(":{lo}-{hi}"),
+        None => String::new(),
+    };
+    Some(format!("-j {target} {opt} {a}{p}"))
+}
+
+fn bracket(a: std::net::IpAddr, with_port: bool) -> String {
+    match a {
+        std::net::IpAddr::V6(v) if with_port => format!("[{v}]"),
+        a => a.to_string(),
+    }
 }

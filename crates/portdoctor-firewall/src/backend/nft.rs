@@ -4,6 +4,8 @@
 //! [`Action::Unmodelled`] for verdicts and packet rewrites); only malformed JSON is an error.
 //! Tables that belong to iptables-nft are flagged ([`Table::iptables_nft_owned`]).
 
+mod nat;
+
 use crate::backend::names;
 pub use crate::backend::nft_render::render;
 use crate::error::ParseError;
@@ -488,6 +490,7 @@ fn left_field(v: &Value) -> Result<(Field, Vec<Match>), String> {
             "l4proto" => Field::L4Proto,
             "nfproto" => Field::NfProto,
             "iifname" | "iif" => Field::Iifname,
+            "oifname" | "oif" => Field::Oifname,
             "mark" => Field::Mark,
             k => return Err(format!("meta {k} not modelled")),
         };
@@ -648,6 +651,12 @@ fn parse_match(m: &Value) -> Vec<Match> {
     let (Some(left), Some(right)) = (m.get("left"), m.get("right")) else {
         return unmodelled("match without left/right".into());
     };
+    if nat::numgen(left).is_some() {
+        // `numgen random mod 2 == 0`: holds for some connections, not for others.
+        return vec![Match::Chance {
+            text: render(&serde_json::json!({ "match": m })),
+        }];
+    }
     let key = match left_key(left) {
         Ok(k) => k,
         Err(r) => {
@@ -769,7 +778,7 @@ fn reject_kind(v: &Value) -> RejectKind {
     }
 }
 
-fn verdict_action(v: &Value) -> Option<Action> {
+pub(crate) fn verdict_action(v: &Value) -> Option<Action> {
     let o = v.as_object()?;
     let (k, b) = o.iter().next()?;
     Some(match k.as_str() {
@@ -858,6 +867,14 @@ pub(crate) fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                     });
                 }
             }
+            "vmap" if body.get("key").and_then(nat::numgen).is_some() => {
+                let g = body.get("key").and_then(nat::numgen).expect("checked");
+                action = match body.get("data").map(|d| nat::numgen_vmap(g, d)) {
+                    Some(Ok(a)) => a,
+                    Some(Err(r)) => Action::Unmodelled(r),
+                    None => Action::Unmodelled("verdict map not understood".into()),
+                };
+            }
             "vmap" => {
                 let key = body.get("key").map(left_key);
                 let data = body.get("data");
@@ -905,8 +922,9 @@ pub(crate) fn parse_rule(b: &Map<String, Value>, position: usize) -> Rule {
                         .map(|p| p.min(65535) as u16),
                 );
             }
-            "dnat" | "snat" | "masquerade" | "redirect" | "tproxy" | "queue" | "fwd"
-            | "synproxy" => {
+            "dnat" | "snat" => action = nat::nat_action(k, body),
+            "masquerade" => action = Action::Masquerade,
+            "redirect" | "tproxy" | "queue" | "fwd" | "synproxy" => {
                 action =
                     Action::Unmodelled(format!("`{}` changes or diverts the packet", render(e)))
             }
@@ -1001,7 +1019,10 @@ pub(crate) fn reject_dependency(ty: Option<&str>, family: Option<&str>, matches:
                             | Field::Daddr6
                     )
                 }),
-                Match::Unmodelled { .. } | Match::Assumed { .. } | Match::Absent { .. } => false,
+                Match::Unmodelled { .. }
+                | Match::Assumed { .. }
+                | Match::Chance { .. }
+                | Match::Absent { .. } => false,
             });
             if multi && !shows_family {
                 matches.push(Match::Unmodelled {
@@ -1168,7 +1189,7 @@ fn mangle(body: &Value, e: &Value) -> Statement {
                 mask: u32::MAX,
             },
             None if key_of(value, "ct") => Statement::RestoreMark { mask: u32::MAX },
-            None => Statement::MarkUnknown(render(e)),
+            None => mark_arithmetic(value).unwrap_or_else(|| Statement::MarkUnknown(render(e))),
         }
     } else if key_of(key, "ct")
         && key
@@ -1187,6 +1208,32 @@ fn mangle(body: &Value, e: &Value) -> Statement {
     } else {
         Statement::Other(render(e))
     }
+}
+
+/// `meta mark set meta mark | X` (or `^ X`, `& X`): the mark changed by a constant, as
+/// `(mark & !mask) ^ value`.
+fn mark_arithmetic(value: Option<&Value>) -> Option<Statement> {
+    let o = value?.as_object()?;
+    let (op, args) = o.iter().next()?;
+    let [src, x] = args.as_array()?.as_slice() else {
+        return None;
+    };
+    let is_mark = src
+        .get("meta")
+        .and_then(|m| m.get("key"))
+        .and_then(Value::as_str)
+        == Some("mark");
+    let x = u32::try_from(x.as_u64()?).ok()?;
+    if !is_mark {
+        return None;
+    }
+    let (value, mask) = match op.as_str() {
+        "|" => (x, x),
+        "^" => (x, 0),
+        "&" => (0, !x),
+        _ => return None,
+    };
+    Some(Statement::SetMark { value, mask })
 }
 
 /// Move the state-changing statements at `statements[from..]` to `effects`, at position `n`.

@@ -1,5 +1,6 @@
-//! The evaluator: runs one packet through every base chain on the inbound path (ingress,
-//! prerouting, input) in priority order, the way the kernel does, with three-valued matches.
+//! The evaluator: runs one packet through every base chain on its way (ingress, prerouting,
+//! then input for a local address, or forward and postrouting when a DNAT sends it on) in
+//! priority order, the way the kernel does, with three-valued matches.
 //!
 //! Semantics:
 //! - Base chains of all tables (and all given rulesets) on the same hook run in priority
@@ -10,7 +11,12 @@
 //! - `accept` ends the current base chain; `drop`/`reject` are final; `jump`, `goto`,
 //!   `return`, end of a regular chain = return, end of a base chain = its policy.
 //! - The destination is taken to be a local address of the host (`fib daddr type local`,
-//!   `-m addrtype --dst-type LOCAL` hold): the packet is inbound-to-local.
+//!   `-m addrtype --dst-type LOCAL` hold): the packet is inbound-to-local — until a DNAT
+//!   rewrites it. Then the routing table (`Packet::routing`) decides: a local address goes
+//!   to the input chains, another one through forward and postrouting when forwarding is on
+//!   (`nat.rs`). Without a routing table that is unknown.
+//! - A random choice per connection (`numgen`, `-m statistic`) forks the evaluation into
+//!   alternatives, which are reported one by one (`Verdict::endpoints`).
 //! - A match that cannot be decided forks the evaluation: both outcomes are followed. If every
 //!   path ends in the same decision, that decision is definite; otherwise the result is
 //!   `Unknown` with the reasons. The number of paths is capped ([`MAX_PATHS`]); past it the
@@ -37,6 +43,8 @@ pub enum Tri {
     False,
     /// Cannot be decided; the reason.
     Unknown(String),
+    /// Holds for some connections and not for others (a random choice); what it is.
+    Choice(String),
 }
 
 impl Tri {
@@ -66,12 +74,35 @@ pub(crate) struct PktState {
     pub(crate) ct: CtState,
     /// Whether the current base chain runs after conntrack has looked the packet up.
     pub(crate) view: CtView,
-    /// Destination port after a redirect.
+    /// Destination port after a redirect or DNAT.
     pub(crate) dport: Option<u16>,
-    /// The destination address was rewritten (redirect).
+    /// The destination address was rewritten to one not known (redirect).
     pub(crate) dst_rewritten: bool,
     /// Conntrack mark (`None`: unknown).
     pub(crate) ct_mark: Option<u32>,
+    /// What NAT did to the connection so far.
+    pub(crate) nat: NatState,
+    /// Stage of the base chain being run (0 ingress … 4 postrouting).
+    pub(crate) stage: u8,
+    /// The output interface on the forward path.
+    pub(crate) oif: Option<String>,
+}
+
+/// What NAT did to a connection on this path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NatState {
+    /// Destination address set by a DNAT.
+    pub(crate) dst: Option<IpAddr>,
+    /// The port was picked from a range (not known).
+    pub(crate) dport_unknown: bool,
+    /// A DNAT or redirect bound the destination: the later nat chains of the hook do not run.
+    pub(crate) dst_bound: bool,
+    /// The DNAT changed the connection's tuple (`ct status dnat`).
+    pub(crate) dst_changed: bool,
+    /// An SNAT or masquerade bound the source.
+    pub(crate) src_bound: bool,
+    /// The source after SNAT (`Some(None)`: masquerade, the output interface's address).
+    pub(crate) src: Option<Option<IpAddr>>,
 }
 
 impl PktState {
@@ -84,6 +115,9 @@ impl PktState {
             dport: None,
             dst_rewritten: false,
             ct_mark: (p.ct_state == CtState::New).then_some(0),
+            nat: NatState::default(),
+            stage: 0,
+            oif: None,
         }
     }
 
@@ -131,20 +165,35 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
         Field::L4Proto => KeyVal::Num(proto as u128),
         Field::Saddr4 | Field::Daddr4 if !v4 => KeyVal::Absent,
         Field::Saddr6 | Field::Daddr6 if v4 => KeyVal::Absent,
-        Field::Saddr4 | Field::Saddr6 => KeyVal::Num(ip_num(p.src)),
+        Field::Saddr4 | Field::Saddr6 => match st.nat.src {
+            None => KeyVal::Num(ip_num(p.src)),
+            Some(Some(a)) => KeyVal::Num(ip_num(a)),
+            Some(None) => KeyVal::Unknown(
+                "source address rewritten by masquerade (the output interface's address)".into(),
+            ),
+        },
         Field::Daddr4 | Field::Daddr6 if st.dst_rewritten => KeyVal::Unknown(
             "destination address rewritten by a redirect (the interface's primary address)".into(),
         ),
-        Field::Daddr4 | Field::Daddr6 => KeyVal::Num(ip_num(p.dst)),
+        Field::Daddr4 | Field::Daddr6 => KeyVal::Num(ip_num(st.nat.dst.unwrap_or(p.dst))),
         Field::Sport | Field::Dport if !p.proto.has_ports() => KeyVal::Absent,
         Field::TcpSport | Field::TcpDport | Field::TcpFlags if proto != 6 => KeyVal::Absent,
         Field::UdpSport | Field::UdpDport if proto != 17 => KeyVal::Absent,
         Field::Sport | Field::TcpSport | Field::UdpSport => KeyVal::Num(p.sport as u128),
+        Field::Dport | Field::TcpDport | Field::UdpDport if st.nat.dport_unknown => {
+            KeyVal::Unknown("destination port picked by the kernel from a NAT port range".into())
+        }
         Field::Dport | Field::TcpDport | Field::UdpDport => {
             KeyVal::Num(st.dport.unwrap_or(p.dport) as u128)
         }
         Field::TcpFlags => KeyVal::Num(p.tcp_flags as u128),
-        Field::Oifname => KeyVal::Name(String::new()),
+        // Postrouting has no input device (`state->in` is NULL): the name is empty.
+        Field::Iifname if st.stage == 4 => KeyVal::Name(String::new()),
+        Field::Oifname if st.stage <= 2 => KeyVal::Name(String::new()),
+        Field::Oifname => match &st.oif {
+            Some(o) => KeyVal::Name(o.clone()),
+            None => KeyVal::Unknown("output interface not known".into()),
+        },
         Field::Iifname => match &p.iif {
             Some(n) => KeyVal::Name(n.clone()),
             None => KeyVal::Unknown("input interface not given".into()),
@@ -156,7 +205,10 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
                 "base chain at priority -200 runs in an unknowable order with conntrack".into(),
             ),
         },
-        Field::DaddrType | Field::DaddrTypeXt => KeyVal::Num(2),
+        Field::DaddrType | Field::DaddrTypeXt => match st.nat.dst {
+            None => KeyVal::Num(2),
+            Some(a) => nat::daddr_type(p, a),
+        },
         Field::RpfStrict | Field::RpfLoose | Field::SaddrType => match &p.reverse_path {
             Some(r) => KeyVal::Num(match f {
                 Field::RpfStrict => r.strict as u128,
@@ -184,8 +236,8 @@ pub(crate) fn field_value(f: Field, p: &Packet, st: &PktState) -> KeyVal {
             (CtView::Ambiguous, _) => KeyVal::Unknown(
                 "base chain at priority -200 runs in an unknowable order with conntrack".into(),
             ),
-            (CtView::Tracked, CtState::New) => KeyVal::Num(0),
-            (CtView::Tracked, CtState::Related) => KeyVal::Num(1),
+            (CtView::Tracked, CtState::New) => KeyVal::Num(st.nat.status_bits()),
+            (CtView::Tracked, CtState::Related) => KeyVal::Num(1 | st.nat.status_bits()),
             (CtView::Tracked, CtState::Established) => {
                 KeyVal::Unknown("conntrack status of an established connection".into())
             }
@@ -352,6 +404,7 @@ impl Ctx<'_, '_> {
                 text,
             } => self.assumed_match(*holds, assumption, text),
             Match::Absent { .. } => Tri::False,
+            Match::Chance { text } => Tri::Choice(text.clone()),
             Match::Cmp {
                 key,
                 mask,
@@ -363,7 +416,14 @@ impl Ctx<'_, '_> {
                     Err(t) => return if *negated { t.not() } else { t },
                 };
                 if let ([Field::DaddrTypeXt], Values::Inline(types)) = (key, values) {
-                    let r = tri(xt_addrtype_dst(self.pkt.family, types));
+                    let r = match st.nat.dst {
+                        None => tri(xt_addrtype_dst(self.pkt.family, types, 2)),
+                        Some(a) => match nat::daddr_type(self.pkt, a) {
+                            KeyVal::Num(t) => tri(xt_addrtype_dst(self.pkt.family, types, t)),
+                            KeyVal::Unknown(r) => Tri::Unknown(r),
+                            _ => Tri::False,
+                        },
+                    };
                     return if *negated { r.not() } else { r };
                 }
                 if let [f] = key {
@@ -403,23 +463,26 @@ impl Ctx<'_, '_> {
         self.eval_matches(tid, &r.matches, st)
     }
 
-    /// Conjunction of matches, three-valued.
+    /// Conjunction of matches, three-valued: false wins, then unknown, then a choice.
     pub(crate) fn eval_matches(&self, tid: TableId, ms: &[Match], st: &PktState) -> Tri {
         let mut unknown: Option<String> = None;
+        let mut choice: Option<String> = None;
         for m in ms {
             match self.eval_match(tid, m, st) {
                 Tri::False => return Tri::False,
                 Tri::Unknown(u) => {
-                    if unknown.is_none() {
-                        unknown = Some(u)
-                    }
+                    unknown.get_or_insert(u);
+                }
+                Tri::Choice(c) => {
+                    choice.get_or_insert(c);
                 }
                 Tri::True => {}
             }
         }
-        match unknown {
-            Some(u) => Tri::Unknown(u),
-            None => Tri::True,
+        match (unknown, choice) {
+            (Some(u), _) => Tri::Unknown(u),
+            (None, Some(c)) => Tri::Choice(c),
+            (None, None) => Tri::True,
         }
     }
 
@@ -454,22 +517,22 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// `-m addrtype --dst-type TYPES` for a unicast packet to a local address (see
-/// [`Field::DaddrTypeXt`]).
-fn xt_addrtype_dst(fam: IpFamily, types: &[Vec<Elem>]) -> bool {
+/// `-m addrtype --dst-type TYPES` for a unicast packet to a destination whose route type is
+/// `rtype` (2 local; see [`Field::DaddrTypeXt`]).
+fn xt_addrtype_dst(fam: IpFamily, types: &[Vec<Elem>], rtype: u128) -> bool {
     let has = |t: u128| {
         types
             .iter()
             .any(|e| matches!(e.as_slice(), [Elem::Range(a, b)] if *a <= t && t <= *b))
     };
     match fam {
-        IpFamily::Ipv4 => has(2),
+        IpFamily::Ipv4 => has(rtype),
         IpFamily::Ipv6 => {
             if has(5) || has(0) {
                 return false;
             }
             if has(2) || has(4) || has(6) || has(7) {
-                return has(2);
+                return matches!(rtype, 2 | 6 | 7) && has(rtype);
             }
             true
         }
@@ -536,7 +599,10 @@ pub(crate) fn apply_statement(s: &Statement, st: &mut PktState) {
     }
 }
 
+mod combine;
+mod nat;
+mod orders;
 mod run;
 
-pub use run::MAX_ORDERS;
+pub use orders::MAX_ORDERS;
 pub(crate) use run::{device_applies, evaluate_capped, evaluate_index, nat_runs};

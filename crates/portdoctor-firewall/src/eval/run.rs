@@ -1,7 +1,12 @@
-//! Running paths through the base chains: frames, forks at undecided matches, every order of
-//! equal-priority chains, and combining the outcomes into one verdict.
+//! Running paths through the base chains: frames, forks at undecided matches and at random
+//! choices, every order of equal-priority chains, NAT and the routing decision after
+//! prerouting.
 
+use super::combine::{Outcome, combine, reject_name};
+use super::nat::{self, Target};
+use super::orders::base_orders;
 use super::*;
+use crate::model::{Delivery, Hook, NatTo, Numgen, RejectKind, RouteKind};
 use std::rc::Rc;
 
 /// A frame of the chain call stack.
@@ -29,6 +34,29 @@ struct Path {
     accepted_by: Option<(usize, RuleRef)>,
     /// Same for accepting policies (chains with rules only).
     policy_accept: Option<(usize, RuleRef)>,
+    /// Random choices this path made.
+    choices: Vec<String>,
+    /// The routing decision once made: `Some(true)` delivered here, `Some(false)` forwarded.
+    local: Option<bool>,
+    /// What the routing table said about a DNAT'd destination.
+    route: Option<(RouteKind, Option<String>)>,
+    /// The DNAT rule that rewrote the destination.
+    nat_rule: Option<RuleRef>,
+    /// Something to do first when this path is resumed (the alternative it stands for).
+    pending: Option<Pending>,
+    /// The hook of the base chain being run (`None` at the routing decision).
+    hook: Option<Hook>,
+}
+
+/// The alternative a forked path stands for, done when it is resumed.
+#[derive(Debug, Clone)]
+enum Pending {
+    /// Apply this action of the rule at (table, chain, rule index).
+    Action(TableId, usize, usize, Action),
+    /// Apply this NAT rewrite (`true`: destination) of the rule at (table, chain, rule).
+    Nat(TableId, usize, usize, bool, Option<Target>),
+    /// End the path with this decision.
+    Finish(Decision),
 }
 
 impl Path {
@@ -48,163 +76,6 @@ impl Path {
             *slot = Some((idx, r));
         }
     }
-}
-
-/// Most orders of equal-priority base chains of different tables tried.
-pub const MAX_ORDERS: usize = 120;
-
-/// Every order in which the applicable base chains may run: the canonical order with each
-/// group of equal (hook, priority) chains permuted by table (chains of one table keep their
-/// known order). `Err` when there are more than [`MAX_ORDERS`].
-fn base_orders(ix: &Index, pkt: &Packet) -> Result<Vec<Vec<usize>>, String> {
-    let applicable: Vec<usize> = (0..ix.base.len())
-        .filter(|&i| {
-            let b = &ix.base[i];
-            let t = ix.table(b.table);
-            t.family.sees(pkt.family) && device_ok(&t.chains[b.chain], pkt)
-        })
-        .collect();
-    let mut orders: Vec<Vec<usize>> = vec![vec![]];
-    let mut i = 0;
-    while i < applicable.len() {
-        let key = |j: usize| {
-            (
-                ix.base[applicable[j]].stage,
-                ix.base[applicable[j]].priority,
-            )
-        };
-        let mut j = i;
-        while j < applicable.len() && key(j) == key(i) {
-            j += 1;
-        }
-        // Split the group by table, keeping each table's internal order.
-        let mut subs: Vec<Vec<usize>> = vec![];
-        for &b in &applicable[i..j] {
-            match subs.last_mut() {
-                Some(last) if ix.base[last[0]].table == ix.base[b].table => last.push(b),
-                _ => subs.push(vec![b]),
-            }
-        }
-        // Tables that can neither end the traversal nor change the packet run in any order
-        // without consequence: only the others are permuted.
-        let (neutral, subs): (Vec<Vec<usize>>, Vec<Vec<usize>>) = subs
-            .into_iter()
-            .partition(|sub| sub.iter().all(|&b| order_neutral(ix, b)));
-        let neutral: Vec<usize> = neutral.into_iter().flatten().collect();
-        // k! orders for k tables: refuse before computing them.
-        let count = (1..=subs.len()).try_fold(orders.len(), |acc, k| {
-            acc.checked_mul(k).filter(|n| *n <= MAX_ORDERS)
-        });
-        if count.is_none() {
-            return Err(format!(
-                "more than {MAX_ORDERS} possible orders of equal-priority base chains"
-            ));
-        }
-        let perms = permutations(subs.len());
-        if orders.len() * perms.len() > MAX_ORDERS {
-            return Err(format!(
-                "more than {MAX_ORDERS} possible orders of equal-priority base chains"
-            ));
-        }
-        let mut next = Vec::with_capacity(orders.len() * perms.len());
-        for o in &orders {
-            for perm in &perms {
-                let mut n = o.clone();
-                for &k in perm {
-                    n.extend_from_slice(&subs[k]);
-                }
-                n.extend_from_slice(&neutral);
-                next.push(n);
-            }
-        }
-        orders = next;
-        i = j;
-    }
-    Ok(orders)
-}
-
-/// Whether base chain `b` (with everything it jumps to) can only accept or fall through to an
-/// accepting policy, without changing the packet: its place among equal-priority chains
-/// then cannot matter.
-fn order_neutral(ix: &Index, b: usize) -> bool {
-    let e = &ix.base[b];
-    let t = ix.table(e.table);
-    let tix = &ix.tables[e.table.0][e.table.1];
-    if t.chains[e.chain]
-        .base
-        .as_ref()
-        .is_some_and(|x| x.policy == Policy::Drop)
-    {
-        return false;
-    }
-    let mut seen = vec![false; t.chains.len()];
-    let mut stack = vec![e.chain];
-    let neutral_action = |a: &Action, stack: &mut Vec<usize>| -> bool {
-        match a {
-            Action::Accept | Action::Continue | Action::Return => true,
-            Action::Jump(c) | Action::Goto(c) => match tix.chains.get(c) {
-                Some(&ci) if t.chains[ci].base.is_none() => {
-                    stack.push(ci);
-                    true
-                }
-                _ => false,
-            },
-            _ => false,
-        }
-    };
-    while let Some(ci) = stack.pop() {
-        if std::mem::replace(&mut seen[ci], true) {
-            // Reached twice (a shared chain, or a loop): do not try to tell them apart.
-            return false;
-        }
-        for r in &t.chains[ci].rules {
-            if !r.pre_statements.is_empty() || r.statements.iter().any(has_effect) {
-                return false;
-            }
-            let ok = match &r.action {
-                Action::Vmap { map, .. } => {
-                    let entries: Vec<Action> = match map {
-                        VerdictMap::Inline(e) => e.iter().map(|(_, a)| a.clone()).collect(),
-                        VerdictMap::Named(n) => match tix.vmaps.get(n) {
-                            Some(e) => e.iter().map(|(_, a)| a.clone()).collect(),
-                            None => return false,
-                        },
-                    };
-                    entries.iter().all(|a| neutral_action(a, &mut stack))
-                }
-                a => neutral_action(a, &mut stack),
-            };
-            if !ok {
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// All permutations of 0..n, the identity first.
-fn permutations(n: usize) -> Vec<Vec<usize>> {
-    if n <= 1 {
-        return vec![(0..n).collect()];
-    }
-    let mut out = vec![];
-    for p in permutations(n - 1) {
-        for pos in (0..=p.len()).rev() {
-            let mut q = p.clone();
-            q.insert(pos, n - 1);
-            out.push(q);
-        }
-    }
-    out
-}
-
-#[derive(Debug, Clone)]
-struct Outcome {
-    decision: Decision,
-    by: Option<RuleRef>,
-    trace: Vec<Step>,
-    assumed: Vec<String>,
-    redirect: Option<u16>,
 }
 
 fn backend_of(ix: &Index, tid: TableId) -> Backend {
@@ -298,6 +169,12 @@ pub(crate) fn evaluate_capped(ix: &Index, pkt: &Packet, max_paths: usize) -> Ver
         assumed: vec![],
         accepted_by: None,
         policy_accept: None,
+        choices: vec![],
+        local: None,
+        route: None,
+        nat_rule: None,
+        pending: None,
+        hook: None,
     };
     let n_orders = orders.len();
     // Reversed so that the canonical order is evaluated first (its trace is shown).
@@ -328,37 +205,6 @@ pub(crate) fn evaluate_capped(ix: &Index, pkt: &Packet, max_paths: usize) -> Ver
     v
 }
 
-/// Every deciding rule of the outcomes, in order, without repeats.
-fn deciders(outcomes: &[Outcome]) -> Vec<RuleRef> {
-    let mut out: Vec<RuleRef> = vec![];
-    for r in outcomes.iter().filter_map(|o| o.by.as_ref()) {
-        if !out.contains(r) {
-            out.push(r.clone());
-        }
-    }
-    out
-}
-
-fn reject_name(k: &crate::model::RejectKind) -> String {
-    match serde_json::to_value(k) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{k:?}"),
-    }
-}
-
-fn hook_name(h: &crate::model::Hook) -> String {
-    use crate::model::Hook;
-    match h {
-        Hook::Ingress => "ingress".into(),
-        Hook::Prerouting => "prerouting".into(),
-        Hook::Input => "input".into(),
-        Hook::Forward => "forward".into(),
-        Hook::Output => "output".into(),
-        Hook::Postrouting => "postrouting".into(),
-        Hook::Other(o) => o.clone(),
-    }
-}
-
 fn packet_problem(p: &Packet) -> Option<String> {
     let ok = match p.family {
         IpFamily::Ipv4 => p.src.is_ipv4() && p.dst.is_ipv4(),
@@ -367,169 +213,16 @@ fn packet_problem(p: &Packet) -> Option<String> {
     (!ok).then(|| "packet family does not match its addresses".to_string())
 }
 
-fn combine(mut outcomes: Vec<Outcome>, several_orders: bool) -> Verdict {
-    // Outcomes were pushed in depth-first order; the first is the "all undecided matches
-    // false"-or-first path. Put the path that assumed least first for the trace.
-    outcomes.sort_by_key(|o| o.assumed.len());
-    let first = outcomes[0].clone();
-    let deciders = deciders(&outcomes);
-    let all_same = outcomes
-        .iter()
-        .all(|o| o.decision == first.decision && o.redirect == first.redirect);
-    if all_same && !matches!(first.decision, Decision::Unknown(_)) {
-        let same_rule = outcomes.iter().all(|o| o.by == first.by);
-        let mut trace = first.trace;
-        if outcomes.len() > 1 {
-            let mut assumed: Vec<String> =
-                outcomes.iter().flat_map(|o| o.assumed.clone()).collect();
-            assumed.sort();
-            assumed.dedup();
-            if let Some(s) = trace.last().cloned() {
-                trace.push(Step {
-                    kind: StepKind::Note,
-                    detail: format!(
-                        "{} paths through undecided matches all lead to this decision{}: {}",
-                        outcomes.len(),
-                        if same_rule {
-                            ""
-                        } else {
-                            " (by different rules)"
-                        },
-                        assumed.join("; ")
-                    ),
-                    ..s
-                });
-            }
-        }
-        return Verdict {
-            decision: first.decision,
-            decided_by: if same_rule { first.by } else { None },
-            trace,
-            redirected_to: first.redirect,
-            possible: vec![],
-            deciders,
-            assumptions: vec![],
-        };
-    }
-    let mut reasons: Vec<String> = Vec::new();
-    for o in &outcomes {
-        if let Decision::Unknown(r) = &o.decision {
-            reasons.push(r.clone());
-        }
-        reasons.extend(o.assumed.iter().cloned());
-    }
-    if several_orders {
-        reasons.push(
-            "equal-priority base chains of different tables (or backends) run in an order \
-             no listing shows, and the orders give different results"
-                .into(),
-        );
-    }
-    reasons.sort();
-    reasons.dedup();
-    let mut kinds: Vec<String> = outcomes
-        .iter()
-        .map(|o| decision_name(&o.decision))
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    let mut possible: Vec<Decision> = vec![];
-    for o in &outcomes {
-        let d = match &o.decision {
-            Decision::Unknown(_) => Decision::Unknown("undecided path".into()),
-            d => d.clone(),
-        };
-        if !possible.contains(&d) {
-            possible.push(d);
-        }
-    }
-    let outcomes_note = if kinds.len() > 1 {
-        format!(" (possible outcomes: {})", kinds.join(", "))
-    } else {
-        String::new()
-    };
-    Verdict {
-        decision: Decision::Unknown(format!("{}{outcomes_note}", reasons.join("; "))),
-        decided_by: None,
-        trace: first.trace,
-        redirected_to: None,
-        possible,
-        deciders,
-        assumptions: vec![],
-    }
-}
-
-fn decision_name(d: &Decision) -> String {
-    match d {
-        Decision::Accept => "accept".into(),
-        Decision::Drop => "drop".into(),
-        Decision::Reject(k) => format!("reject {}", reject_name(k)),
-        Decision::Unknown(_) => "unknown".into(),
-    }
-}
-
 fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) -> Outcome {
-    let ix = ctx.ix;
+    if let Some(pending) = p.pending.take() {
+        if let Flow::Done(o) = resume(ctx, p, work, forks, pending) {
+            return *o;
+        }
+    }
     loop {
         if p.stack.is_empty() {
-            // Enter the next applicable base chain.
-            let mut entered = false;
-            while p.base < p.order.len() {
-                let b = &ix.base[p.order[p.base]];
-                let t = ix.table(b.table);
-                let c = &t.chains[b.chain];
-                if t.family.sees(ctx.pkt.family) && device_ok(c, ctx.pkt) && nat_runs(c, p.st.ct) {
-                    if let Tri::Unknown(reason) = device_applies(c, ctx.pkt) {
-                        // Fork: the chain may not see the packet at all.
-                        *forks += 1;
-                        let what = format!(
-                            "{} {} base chain {}: {reason}",
-                            backend_of(ix, b.table).as_str(),
-                            t.name,
-                            c.name
-                        );
-                        let mut alt = p.clone();
-                        alt.base += 1;
-                        alt.assumed.push(what.clone());
-                        work.push(alt);
-                        p.assumed.push(what);
-                    }
-                    p.trace.push(step(
-                        ix,
-                        b.table,
-                        c,
-                        None,
-                        StepKind::EnterBaseChain,
-                        format!(
-                            "hook {} priority {}",
-                            c.base.as_ref().map_or("?".into(), |b| hook_name(&b.hook)),
-                            b.priority
-                        ),
-                    ));
-                    p.st.view = ct_view(b.stage, b.priority);
-                    p.stack.push(Frame {
-                        table: b.table,
-                        chain: b.chain,
-                        next: 0,
-                    });
-                    entered = true;
-                    break;
-                }
-                p.base += 1;
-            }
-            if !entered {
-                let by = p
-                    .accepted_by
-                    .take()
-                    .or(p.policy_accept.take())
-                    .map(|(_, r)| r);
-                return Outcome {
-                    decision: Decision::Accept,
-                    by,
-                    trace: std::mem::take(&mut p.trace),
-                    assumed: std::mem::take(&mut p.assumed),
-                    redirect: p.st.dport,
-                };
+            if let Some(o) = enter_next(ctx, p, work, forks) {
+                return o;
             }
         }
         match step_frame(ctx, p, work, forks) {
@@ -537,6 +230,263 @@ fn run_path(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) ->
             Flow::Done(o) => return *o,
         }
     }
+}
+
+/// Does what a forked path stands for.
+fn resume(
+    ctx: &Ctx,
+    p: &mut Path,
+    work: &mut Vec<Path>,
+    forks: &mut usize,
+    pending: Pending,
+) -> Flow {
+    let ix = ctx.ix;
+    match pending {
+        Pending::Finish(d) => finish(ctx, p, d, None),
+        Pending::Action(tid, ci, ri, a) => {
+            let c = &ix.table(tid).chains[ci];
+            let plain = Rule {
+                statements: vec![],
+                ..c.rules[ri].clone()
+            };
+            apply_rule(ctx, p, work, forks, tid, c, &plain, a)
+        }
+        Pending::Nat(tid, ci, ri, dst, t) => {
+            let c = &ix.table(tid).chains[ci];
+            apply_nat(ctx, p, tid, c, &c.rules[ri], dst, t)
+        }
+    }
+}
+
+/// Enters the next base chain on the packet's way (making the routing decision once
+/// prerouting is done); at the end, the outcome (accepted, or what the routing decided).
+fn enter_next(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) -> Option<Outcome> {
+    let ix = ctx.ix;
+    while p.base < p.order.len() {
+        let b = &ix.base[p.order[p.base]];
+        if b.stage >= 2 && p.local.is_none() {
+            if let Some(o) = decide_route(ctx, p, work, forks) {
+                return Some(o);
+            }
+        }
+        let on_way = match (b.stage, p.local) {
+            (0 | 1, _) => true,
+            (2, Some(local)) => local,
+            (_, Some(local)) => !local,
+            _ => false,
+        };
+        let t = ix.table(b.table);
+        let c = &t.chains[b.chain];
+        let runs = t.family.sees(ctx.pkt.family)
+            && b.sees_iif(ctx.pkt.iif.as_deref())
+            && device_ok(c, ctx.pkt)
+            && nat_runs(c, p.st.ct)
+            && !nat_bound(c, &p.st);
+        if on_way && runs {
+            enter(ctx, p, work, forks, b);
+            return None;
+        }
+        p.base += 1;
+    }
+    if p.local.is_none() {
+        if let Some(o) = decide_route(ctx, p, work, forks) {
+            return Some(o);
+        }
+    }
+    let by = p
+        .accepted_by
+        .take()
+        .or(p.policy_accept.take())
+        .map(|(_, r)| r);
+    Some(Outcome {
+        decision: Decision::Accept,
+        by,
+        delivery: delivery(ctx, p),
+        redirect: p.st.dport.filter(|_| p.nat_rule.is_none()),
+        trace: std::mem::take(&mut p.trace),
+        assumed: std::mem::take(&mut p.assumed),
+        choices: std::mem::take(&mut p.choices),
+        decided_at: None,
+    })
+}
+
+/// Enters base chain `b`.
+fn enter(
+    ctx: &Ctx,
+    p: &mut Path,
+    work: &mut Vec<Path>,
+    forks: &mut usize,
+    b: &crate::index::BaseEntry,
+) {
+    let ix = ctx.ix;
+    let t = ix.table(b.table);
+    let c = &t.chains[b.chain];
+    if let Tri::Unknown(reason) = device_applies(c, ctx.pkt) {
+        // Fork: the chain may not see the packet at all.
+        *forks += 1;
+        let what = format!(
+            "{} {} base chain {}: {reason}",
+            backend_of(ix, b.table).as_str(),
+            t.name,
+            c.name
+        );
+        let mut alt = p.clone();
+        alt.base += 1;
+        alt.assumed.push(what.clone());
+        work.push(alt);
+        p.assumed.push(what);
+    }
+    p.trace.push(step(
+        ix,
+        b.table,
+        c,
+        None,
+        StepKind::EnterBaseChain,
+        format!(
+            "hook {} priority {}",
+            c.base.as_ref().map_or("?", |b| b.hook.name()),
+            b.own
+        ),
+    ));
+    p.st.view = ct_view(b.stage, b.priority);
+    p.st.stage = b.stage;
+    p.hook = c.base.as_ref().map(|x| x.hook.clone());
+    p.stack.push(Frame {
+        table: b.table,
+        chain: b.chain,
+        next: 0,
+    });
+}
+
+/// A nat chain whose kind of rewrite is already bound for this connection does not run (the
+/// NAT core stops calling nat chains of a hook once one of them set up the mapping).
+fn nat_bound(c: &Chain, st: &PktState) -> bool {
+    match &c.base {
+        Some(b) if b.chain_type == "nat" => match b.hook {
+            Hook::Prerouting | Hook::Output => st.nat.dst_bound,
+            Hook::Input | Hook::Postrouting => st.nat.src_bound,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The routing decision after prerouting. Without a DNAT the destination is the local
+/// address asked about. A DNAT'd destination goes where the routing table sends it: `None`
+/// to go on (local or forwarded), or the path's end when the kernel drops or answers it.
+fn decide_route(
+    ctx: &Ctx,
+    p: &mut Path,
+    work: &mut Vec<Path>,
+    forks: &mut usize,
+) -> Option<Outcome> {
+    p.hook = None;
+    let dst = match (&p.nat_rule, p.st.nat.dst) {
+        (Some(_), Some(a)) => a,
+        _ => {
+            p.local = Some(true);
+            return None;
+        }
+    };
+    let (kind, oif) = match nat::route(ctx.pkt, dst) {
+        // A connection this host makes to itself that nat OUTPUT sends elsewhere leaves
+        // through output and postrouting, which are not evaluated.
+        (RouteKind::Local, o) => (RouteKind::Local, o),
+        _ if ctx.pkt.iif.as_deref() == Some("lo") => (
+            RouteKind::Unknown(format!(
+                "this host's own connection is sent to {dst} by nat OUTPUT and leaves through \
+                 the output and postrouting chains, which are not evaluated"
+            )),
+            None,
+        ),
+        r => r,
+    };
+    p.route = Some((kind.clone(), oif.clone()));
+    p.trace.push(route_step(p, dst, &kind, oif.as_deref()));
+    let end = |p: &mut Path, d: Decision| match finish(ctx, p, d, None) {
+        Flow::Done(o) => Some(*o),
+        Flow::Next => None,
+    };
+    match kind {
+        RouteKind::Local => {
+            p.local = Some(true);
+            None
+        }
+        RouteKind::Forwarded => {
+            p.local = Some(false);
+            p.st.oif = oif;
+            None
+        }
+        RouteKind::ForwardingOff | RouteKind::Unroutable(6) => end(p, Decision::Drop),
+        RouteKind::NoRoute | RouteKind::Unroutable(_) => {
+            let kind = match kind {
+                RouteKind::Unroutable(7) => RejectKind::HostUnreachable,
+                RouteKind::Unroutable(_) => RejectKind::AdminProhibited,
+                _ => RejectKind::NetUnreachable,
+            };
+            // The kernel's ICMP error is rate limited per source: an answer or silence.
+            *forks += 1;
+            let mut alt = p.clone();
+            alt.assumed
+                .push("the kernel's ICMP errors to this source are rate limited".into());
+            alt.pending = Some(Pending::Finish(Decision::Drop));
+            work.push(alt);
+            p.assumed
+                .push("the kernel's ICMP error is not rate limited".into());
+            end(p, Decision::Reject(kind))
+        }
+        RouteKind::Unknown(r) => end(p, Decision::Unknown(r)),
+    }
+}
+
+/// The trace step of the routing decision.
+fn route_step(p: &Path, dst: IpAddr, kind: &RouteKind, oif: Option<&str>) -> Step {
+    let what = match kind {
+        RouteKind::Local => {
+            format!("{dst} is an address of this host: delivered here (input chains)")
+        }
+        RouteKind::Forwarded => format!(
+            "{dst} is not an address of this host: forwarded out of {} (forward, then postrouting chains)",
+            oif.unwrap_or("?")
+        ),
+        RouteKind::ForwardingOff => format!(
+            "{dst} is not an address of this host and forwarding is off on the input interface: the kernel drops it"
+        ),
+        RouteKind::NoRoute => format!("no route to {dst}: the kernel answers network unreachable"),
+        RouteKind::Unroutable(t) => {
+            format!("{dst} has a route of type {t} (blackhole 6, unreachable 7, prohibit 8)")
+        }
+        RouteKind::Unknown(r) => r.clone(),
+    };
+    let r = p.nat_rule.as_ref();
+    Step {
+        kind: StepKind::Route,
+        backend: r.map_or(Backend::Nftables, |r| r.backend),
+        table: "routing".into(),
+        chain: "decision".into(),
+        position: 0,
+        handle: None,
+        detail: what,
+    }
+}
+
+/// Where a DNAT sent the connection on this path.
+fn delivery(ctx: &Ctx, p: &Path) -> Option<Delivery> {
+    let rule = p.nat_rule.clone()?;
+    let addr = p.st.nat.dst.unwrap_or(ctx.pkt.dst);
+    let port = (!p.st.nat.dport_unknown).then(|| p.st.dport.unwrap_or(ctx.pkt.dport));
+    let (route, oif) = match (&p.route, p.st.nat.dst) {
+        (Some(r), _) => r.clone(),
+        (None, Some(a)) => nat::route(ctx.pkt, a),
+        (None, None) => (RouteKind::Local, None),
+    };
+    Some(Delivery {
+        addr,
+        port,
+        oif: oif.filter(|_| route == RouteKind::Forwarded),
+        route,
+        nat_rule: Some(rule),
+    })
 }
 
 /// NAT chains are consulted only for the first packet of a connection (conntrack state new,
@@ -572,17 +522,21 @@ pub(crate) fn device_applies(c: &Chain, pkt: &Packet) -> Tri {
     }
 }
 
-fn device_ok(c: &Chain, pkt: &Packet) -> bool {
+pub(crate) fn device_ok(c: &Chain, pkt: &Packet) -> bool {
     device_applies(c, pkt) != Tri::False
 }
 
-fn finish(p: &mut Path, decision: Decision, by: Option<RuleRef>) -> Flow {
+fn finish(ctx: &Ctx, p: &mut Path, decision: Decision, by: Option<RuleRef>) -> Flow {
+    let decided_at = p.hook.clone();
     Flow::Done(Box::new(Outcome {
         decision,
         by,
+        delivery: delivery(ctx, p),
         trace: std::mem::take(&mut p.trace),
         assumed: std::mem::take(&mut p.assumed),
         redirect: None,
+        choices: std::mem::take(&mut p.choices),
+        decided_at,
     }))
 }
 
@@ -618,7 +572,7 @@ fn do_return(ctx: &Ctx, p: &mut Path) -> Flow {
             }
             Policy::Drop => {
                 let r = policy_ref(ctx.ix, f.table, c, pol);
-                finish(p, Decision::Drop, Some(r))
+                finish(ctx, p, Decision::Drop, Some(r))
             }
         }
     } else {
@@ -656,7 +610,7 @@ fn step_frame(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) 
         match ctx.eval_matches(f.table, prefix, &p.st) {
             Tri::False => return Flow::Next,
             Tri::True => {}
-            Tri::Unknown(reason) => {
+            Tri::Unknown(reason) | Tri::Choice(reason) => {
                 // Either the prefix failed (nothing more of this rule runs) or it held.
                 *forks += 1;
                 let what = format!(
@@ -685,7 +639,33 @@ fn step_frame(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) 
     }
     match ctx.eval_rule(f.table, r, &p.st) {
         Tri::False => Flow::Next,
-        Tri::True => apply_rule(ctx, p, f.table, c, r, r.action.clone()),
+        Tri::True => apply_rule(ctx, p, work, forks, f.table, c, r, r.action.clone()),
+        Tri::Choice(text) => {
+            // A random choice: both alternatives happen, to different connections.
+            *forks += 1;
+            let what = format!("{} {} rule {} `{}`", t.name, c.name, r.position, r.text);
+            let mut alt = p.clone();
+            alt.choices.push(format!("not chosen: {what}"));
+            alt.trace.push(step(
+                ix,
+                f.table,
+                c,
+                Some(r),
+                StepKind::Choice,
+                format!("not chosen ({text})"),
+            ));
+            work.push(alt);
+            p.choices.push(format!("chosen: {what}"));
+            p.trace.push(step(
+                ix,
+                f.table,
+                c,
+                Some(r),
+                StepKind::Choice,
+                format!("chosen ({text})"),
+            ));
+            apply_rule(ctx, p, work, forks, f.table, c, r, r.action.clone())
+        }
         Tri::Unknown(reason) => {
             *forks += 1;
             let what = format!(
@@ -717,12 +697,22 @@ fn step_frame(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) 
                 StepKind::Undecided,
                 format!("assumed matching: {reason}"),
             ));
-            apply_rule(ctx, p, f.table, c, r, r.action.clone())
+            apply_rule(ctx, p, work, forks, f.table, c, r, r.action.clone())
         }
     }
 }
 
-fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action: Action) -> Flow {
+#[allow(clippy::too_many_arguments)]
+fn apply_rule(
+    ctx: &Ctx,
+    p: &mut Path,
+    work: &mut Vec<Path>,
+    forks: &mut usize,
+    tid: TableId,
+    c: &Chain,
+    r: &Rule,
+    action: Action,
+) -> Flow {
     let ix = ctx.ix;
     for s in &r.statements {
         if has_effect(s) {
@@ -758,7 +748,7 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
         Action::Drop => {
             p.trace
                 .push(step(ix, tid, c, Some(r), StepKind::Decided, "drop".into()));
-            finish(p, Decision::Drop, Some(rref()))
+            finish(ctx, p, Decision::Drop, Some(rref()))
         }
         Action::Reject(k) => {
             p.trace.push(step(
@@ -769,7 +759,7 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                 StepKind::Decided,
                 format!("reject {}", reject_name(&k)),
             ));
-            finish(p, Decision::Reject(k), Some(rref()))
+            finish(ctx, p, Decision::Reject(k), Some(rref()))
         }
         Action::Return => {
             p.trace.push(step(
@@ -786,6 +776,7 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
             let is_goto = matches!(action, Action::Goto(_));
             let Some(&ci) = ix.tables[tid.0][tid.1].chains.get(target) else {
                 return finish(
+                    ctx,
                     p,
                     Decision::Unknown(format!("jump to missing chain {target}")),
                     None,
@@ -793,6 +784,7 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
             };
             if ix.table(tid).chains[ci].base.is_some() {
                 return finish(
+                    ctx,
                     p,
                     Decision::Unknown(format!(
                         "jump to base chain {target} (the kernel refuses such a ruleset)"
@@ -802,6 +794,7 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
             }
             if p.stack.iter().any(|f| f.table == tid && f.chain == ci) {
                 return finish(
+                    ctx,
                     p,
                     Decision::Unknown(format!(
                         "chain loop through {target} (the kernel refuses such a ruleset)"
@@ -810,7 +803,12 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                 );
             }
             if p.stack.len() >= MAX_DEPTH {
-                return finish(p, Decision::Unknown("chain nesting too deep".into()), None);
+                return finish(
+                    ctx,
+                    p,
+                    Decision::Unknown("chain nesting too deep".into()),
+                    None,
+                );
             }
             p.trace.push(step(
                 ix,
@@ -848,20 +846,22 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                     format!("verdict map gives {a:?}"),
                 ));
                 if matches!(a, Action::Vmap { .. }) {
-                    return finish(p, Decision::Unknown("nested verdict map".into()), None);
+                    return finish(ctx, p, Decision::Unknown("nested verdict map".into()), None);
                 }
                 let plain = Rule {
                     statements: vec![],
                     ..r.clone()
                 };
-                apply_rule(ctx, p, tid, c, &plain, a)
+                apply_rule(ctx, p, work, forks, tid, c, &plain, a)
             }
             Err(reason) => finish(
+                ctx,
                 p,
                 Decision::Unknown(format!("verdict map lookup undecided: {reason}")),
                 None,
             ),
         },
+        Action::Redirect(_) if ctx.pkt.ignore_nat => ignored_nat(ctx, p, tid, c, r),
         Action::Redirect(port) => {
             let to = port.or(p.st.dport).unwrap_or(ctx.pkt.dport);
             p.trace.push(step(
@@ -876,15 +876,24 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                 p.st.dport = Some(to);
             }
             p.st.dst_rewritten = true;
+            p.st.nat.dst_bound = true;
+            p.st.nat.dst_changed |= to != ctx.pkt.dport || p.st.nat.dst.is_some();
             p.note_accept(rref(), false);
             p.stack.clear();
             p.base += 1;
             Flow::Next
         }
+        Action::Dnat(to) => nat_action(ctx, p, work, forks, tid, c, r, true, &to),
+        Action::Snat(to) => nat_action(ctx, p, work, forks, tid, c, r, false, &to),
+        Action::Masquerade => apply_nat(ctx, p, tid, c, r, false, None),
+        Action::NumgenVmap { numgen, map } => {
+            numgen_vmap(ctx, p, work, forks, tid, c, r, numgen, &map)
+        }
         Action::Unmodelled(reason) => {
             p.trace
                 .push(step(ix, tid, c, Some(r), StepKind::Note, reason.clone()));
             finish(
+                ctx,
                 p,
                 Decision::Unknown(format!(
                     "{} {} rule {} `{}`: {reason}",
@@ -896,5 +905,183 @@ fn apply_rule(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, action
                 None,
             )
         }
+    }
+}
+
+/// The position of the rule being applied: (table, chain, rule index).
+fn here(p: &Path) -> (TableId, usize, usize) {
+    let f = p.stack.last().expect("frame");
+    (f.table, f.chain, f.next.saturating_sub(1))
+}
+
+/// A `dnat`/`snat` statement: its alternatives (an address range, a map, a number generator)
+/// are forked; this path takes the first.
+#[allow(clippy::too_many_arguments)]
+fn nat_action(
+    ctx: &Ctx,
+    p: &mut Path,
+    work: &mut Vec<Path>,
+    forks: &mut usize,
+    tid: TableId,
+    c: &Chain,
+    r: &Rule,
+    dst: bool,
+    to: &NatTo,
+) -> Flow {
+    if dst && ctx.pkt.ignore_nat {
+        return ignored_nat(ctx, p, tid, c, r);
+    }
+    let alts = match ctx.nat_targets(tid, to, &p.st) {
+        Ok(a) if !a.is_empty() => a,
+        Ok(_) => return Flow::Next,
+        Err(e) => {
+            let why = format!(
+                "{} {} rule {} `{}`: {e}",
+                ctx.ix.table(tid).name,
+                c.name,
+                r.position,
+                r.text
+            );
+            return finish(ctx, p, Decision::Unknown(why), None);
+        }
+    };
+    let (t, ci, ri) = here(p);
+    let mut alts = alts.into_iter();
+    let (label, first) = alts.next().expect("one alternative");
+    for (label, target) in alts {
+        *forks += 1;
+        let mut alt = p.clone();
+        alt.choices.extend(label);
+        alt.pending = Some(Pending::Nat(t, ci, ri, dst, target));
+        work.push(alt);
+    }
+    p.choices.extend(label);
+    apply_nat(ctx, p, tid, c, r, dst, first)
+}
+
+/// Applies one NAT rewrite of rule `r` (`None` with `dst` false: masquerade; `None` with
+/// `dst` true: no map entry, the rule does nothing). A rewrite ends the base chain like an
+/// accept.
+fn apply_nat(
+    ctx: &Ctx,
+    p: &mut Path,
+    tid: TableId,
+    c: &Chain,
+    r: &Rule,
+    dst: bool,
+    t: Option<Target>,
+) -> Flow {
+    let applied = match (&t, dst) {
+        (Some(t), true) => nat::apply_dnat(ctx.pkt, &mut p.st, t),
+        (None, true) => false,
+        (t, false) => nat::apply_snat(ctx.pkt, &mut p.st, t.as_ref()),
+    };
+    if !applied {
+        return Flow::Next;
+    }
+    let rref = rule_ref(ctx.ix, tid, c, r);
+    let detail = match (dst, &t) {
+        (true, _) => {
+            let addr = p.st.nat.dst.unwrap_or(ctx.pkt.dst);
+            let port = match (p.st.nat.dport_unknown, p.st.dport) {
+                (true, _) => " (a port the kernel picks from the range)".to_string(),
+                (false, Some(port)) => format!(" port {port}"),
+                (false, None) => String::new(),
+            };
+            p.nat_rule = Some(rref.clone());
+            format!(
+                "dnat to {addr}{port} (ends this base chain; later nat chains of the hook do not run)"
+            )
+        }
+        (false, Some(t)) => format!(
+            "snat to {} (ends this base chain)",
+            t.addr
+                .map_or("the same address".to_string(), |a| a.to_string())
+        ),
+        (false, None) => {
+            "masquerade: the source becomes the output interface's address (ends this base chain)"
+                .into()
+        }
+    };
+    p.trace
+        .push(step(ctx.ix, tid, c, Some(r), StepKind::Nat, detail));
+    p.note_accept(rref, false);
+    p.stack.clear();
+    p.base += 1;
+    Flow::Next
+}
+
+/// With [`Packet::ignore_nat`]: the rewrite is left out, the nat chain simply ends.
+fn ignored_nat(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule) -> Flow {
+    p.trace.push(step(
+        ctx.ix,
+        tid,
+        c,
+        Some(r),
+        StepKind::Note,
+        "NAT left out (evaluating the way to a local socket alone)".into(),
+    ));
+    p.stack.clear();
+    p.base += 1;
+    Flow::Next
+}
+
+/// `numgen … vmap { … }`: every value is an alternative; this path takes the first.
+#[allow(clippy::too_many_arguments)]
+fn numgen_vmap(
+    ctx: &Ctx,
+    p: &mut Path,
+    work: &mut Vec<Path>,
+    forks: &mut usize,
+    tid: TableId,
+    c: &Chain,
+    r: &Rule,
+    g: Numgen,
+    map: &VerdictMap,
+) -> Flow {
+    let entries = match ctx.map_entries(tid, map) {
+        Ok(e) if g.modulus > 0 && g.modulus <= nat::MAX_NUMGEN => e,
+        Ok(_) => {
+            let why = format!("numgen mod {}: too many alternatives to follow", g.modulus);
+            return finish(ctx, p, Decision::Unknown(why), None);
+        }
+        Err(e) => return finish(ctx, p, Decision::Unknown(e), None),
+    };
+    let mut alts: Vec<(u32, Option<Action>)> = vec![];
+    for v in g.offset..g.offset.saturating_add(g.modulus) {
+        let hit = entries.iter().find(|(e, _)| {
+            matches!(e.as_slice(), [Elem::Range(a, b)] if *a <= v as u128 && v as u128 <= *b)
+        });
+        let a = hit.map(|(_, a)| a.clone());
+        // Values with the same verdict are the same alternative.
+        if !alts.iter().any(|(_, x)| *x == a) {
+            alts.push((v, a));
+        }
+    }
+    let (t, ci, ri) = here(p);
+    let label = |v: u32| format!("numgen value {v} in {} rule {}", c.name, r.position);
+    let mut it = alts.into_iter();
+    let (v0, a0) = it.next().expect("modulus > 0");
+    for (v, a) in it {
+        *forks += 1;
+        let mut alt = p.clone();
+        alt.choices.push(label(v));
+        alt.trace
+            .push(step(ctx.ix, tid, c, Some(r), StepKind::Choice, label(v)));
+        alt.pending = a.map(|a| Pending::Action(t, ci, ri, a));
+        work.push(alt);
+    }
+    p.choices.push(label(v0));
+    p.trace
+        .push(step(ctx.ix, tid, c, Some(r), StepKind::Choice, label(v0)));
+    match a0 {
+        Some(a) => {
+            let plain = Rule {
+                statements: vec![],
+                ..r.clone()
+            };
+            apply_rule(ctx, p, work, forks, tid, c, &plain, a)
+        }
+        None => Flow::Next,
     }
 }

@@ -159,6 +159,10 @@ pub struct OpenRequest {
     pub proto: String,
     /// Only this source address or network (`--from`); `None`: everyone.
     pub from: Option<String>,
+    /// Only this destination: where a DNAT sent the connection, for a step on the forward
+    /// path (then `port` is the translated port too). `None`: the host's own address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     /// The comment rules added for this request carry (`portdoctor`, or `portdoctor:<id>`
     /// when the fix engine applies them, so `undo` finds exactly its own rules).
     #[serde(default = "default_tag")]
@@ -176,6 +180,7 @@ impl OpenRequest {
             port,
             proto: proto.to_string(),
             from,
+            to: None,
             tag: default_tag(),
         }
     }

@@ -13,6 +13,9 @@ pub struct AcceptSpec<'a> {
     pub port: u16,
     /// Only this source address or network (`198.18.0.2`, `2001:db8::/32`).
     pub source: Option<&'a str>,
+    /// Only this destination address: where a DNAT sent the packet, for a rule placed after
+    /// it (forward chains see the container's address and port, not the host's).
+    pub dest: Option<&'a str>,
     /// The comment the rule carries (portdoctor's tag), if any.
     pub comment: Option<&'a str>,
 }
@@ -56,6 +59,11 @@ fn matches(spec: &AcceptSpec<'_>, iptables: bool) -> Option<Vec<Match>> {
         let f = if v6 { Field::Saddr6 } else { Field::Saddr4 };
         m.push(cmp(f, Elem::Range(lo, hi)));
     }
+    if let Some(dst) = spec.dest {
+        let (v6, lo, hi) = cidr_range(dst)?;
+        let f = if v6 { Field::Daddr6 } else { Field::Daddr4 };
+        m.push(cmp(f, Elem::Range(lo, hi)));
+    }
     let (l4, dport) = match spec.proto {
         "udp" => (17, Field::UdpDport),
         _ => (6, Field::TcpDport),
@@ -87,6 +95,10 @@ pub fn nft_words(spec: &AcceptSpec<'_>) -> Vec<String> {
         let fam = if src.contains(':') { "ip6" } else { "ip" };
         w.extend([fam.to_string(), "saddr".into(), src.to_string()]);
     }
+    if let Some(dst) = spec.dest {
+        let fam = if dst.contains(':') { "ip6" } else { "ip" };
+        w.extend([fam.to_string(), "daddr".into(), dst.to_string()]);
+    }
     w.extend([
         spec.proto.to_string(),
         "dport".into(),
@@ -110,6 +122,9 @@ pub fn iptables_words(spec: &AcceptSpec<'_>) -> Vec<String> {
     let mut w: Vec<String> = vec![];
     if let Some(src) = spec.source {
         w.extend(["-s".into(), src.to_string()]);
+    }
+    if let Some(dst) = spec.dest {
+        w.extend(["-d".into(), dst.to_string()]);
     }
     w.extend([
         "-p".into(),
@@ -166,6 +181,7 @@ mod tests {
             proto: "tcp",
             port: 8080,
             source: Some("198.18.0.2"),
+            dest: None,
             comment: Some("portdoctor"),
         };
         assert_eq!(

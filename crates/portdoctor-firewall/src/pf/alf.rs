@@ -97,6 +97,9 @@ fn verdict(decision: Decision, text: String, possible: Vec<Decision>) -> Verdict
         possible,
         deciders: vec![r],
         assumptions: vec![],
+        delivery: None,
+        endpoints: vec![],
+        decided_at: None,
     }
 }
 

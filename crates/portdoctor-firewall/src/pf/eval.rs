@@ -190,6 +190,9 @@ fn policy(d: Decision, text: &str, assumptions: Vec<String>) -> Verdict {
         possible: vec![],
         deciders: vec![r],
         assumptions,
+        delivery: None,
+        endpoints: vec![],
+        decided_at: None,
     }
 }
 
@@ -609,6 +612,9 @@ impl Ctx<'_> {
                 possible: vec![],
                 deciders,
                 assumptions: vec![],
+                delivery: None,
+                endpoints: vec![],
+                decided_at: None,
             };
         }
         Verdict {
@@ -619,6 +625,9 @@ impl Ctx<'_> {
             possible: distinct,
             deciders,
             assumptions: vec![],
+            delivery: None,
+            endpoints: vec![],
+            decided_at: None,
         }
     }
 

@@ -51,6 +51,7 @@ pub(crate) fn sweep(fw: &PfFirewall, pkt: &Packet) -> Sweep {
                 decision: v.decision,
                 decided_by: v.decided_by,
                 redirected_to: None,
+                delivery: None,
             }),
         }
     }

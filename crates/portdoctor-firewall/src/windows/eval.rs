@@ -270,6 +270,9 @@ fn decided(d: Decision, r: RuleRef, assumptions: Vec<String>) -> Verdict {
         possible: vec![],
         deciders: vec![r],
         assumptions,
+        delivery: None,
+        endpoints: vec![],
+        decided_at: None,
     }
 }
 
@@ -409,6 +412,9 @@ impl Acc {
                 possible: vec![],
                 deciders,
                 assumptions,
+                delivery: None,
+                endpoints: vec![],
+                decided_at: None,
             };
         }
         Verdict {
@@ -419,6 +425,9 @@ impl Acc {
             possible: distinct,
             deciders,
             assumptions,
+            delivery: None,
+            endpoints: vec![],
+            decided_at: None,
         }
     }
 

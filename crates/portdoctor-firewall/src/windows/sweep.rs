@@ -45,6 +45,7 @@ pub(crate) fn sweep(fw: &WindowsFirewall, pkt: &Packet) -> Sweep {
                 decision: v.decision,
                 decided_by: v.decided_by,
                 redirected_to: None,
+                delivery: None,
             }),
         }
     }

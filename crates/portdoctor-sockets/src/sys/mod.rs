@@ -3,7 +3,16 @@
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::snapshot;
+pub(crate) use linux::{other_namespaces, snapshot};
+
+/// Other network namespaces exist on Linux only.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn other_namespaces(
+    _ports: &[u16],
+    _opts: &crate::model::SnapshotOptions,
+) -> Vec<crate::namespaces::NamespaceSockets> {
+    vec![]
+}
 
 #[cfg(windows)]
 mod windows;

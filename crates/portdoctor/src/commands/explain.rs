@@ -33,8 +33,11 @@ Examples:
 Every active backend is read (nftables, iptables legacy and nft-backed, ip6tables, ipset) and
 the packet goes through all their base chains by hook and priority, as in the kernel. When ufw
 or firewalld is in charge, the deciding rule is also named in its words (ufw rule [N], zone,
-service, port, rich rule). What cannot be known from the rules (NAT, unknown interface ...)
-is reported as unknown with the reason, never guessed; rate limits and `recent` lists are
+service, port, rich rule). A port a DNAT sends elsewhere (a published container port, a
+NodePort) is followed through the routing table and the forward chains to its destination
+(the path is printed; load-balanced endpoints one by one). What cannot be known from the rules
+(an unknown interface, NAT without the live routing table ...) is reported as unknown with the
+reason, never guessed; rate limits and `recent` lists are
 decided for a first connection from a fresh source, and the assumption is printed (--no-assume
 turns it off). Reading the rules needs root or CAP_NET_ADMIN.
 Exit codes: 0 accepted; 1 dropped, rejected or unknown; 2 bad usage or input (a malformed
@@ -310,6 +313,12 @@ fn render(
             "  redirected: the connection reaches local port {port}, not {}",
             p.dport
         ))?;
+    }
+    if a.overall.delivery.is_some() || !a.overall.endpoints.is_empty() {
+        out.line("path (prerouting nat → routing → forward → destination):")?;
+        for l in crate::path_text::path_lines(trace, &a.overall) {
+            out.line(&format!("  {l}"))?;
+        }
     }
     out.line("backends:")?;
     for b in &a.backends {

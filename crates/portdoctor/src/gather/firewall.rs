@@ -74,6 +74,7 @@ impl Firewall {
             }
             _ => vec![],
         };
+        let without_nat = self.without_nat(q, &a.overall);
         ViewpointVerdict {
             viewpoint: q.viewpoint.clone(),
             dst: q.packet.dst,
@@ -81,7 +82,24 @@ impl Firewall {
             overall: a.overall,
             backends: a.backends.into_iter().filter(|b| b.active).collect(),
             shadowed,
+            without_nat,
         }
+    }
+
+    /// For a remote connection a DNAT forwards: what the way to a local socket alone decides
+    /// (a ufw or firewalld rule there never sees it).
+    fn without_nat(&self, q: &Question, d: &Decided) -> Option<Decided> {
+        let forwarded = d.delivery.as_ref().is_some_and(|x| x.forwarded())
+            || d.endpoints
+                .iter()
+                .any(|e| e.delivery.as_ref().is_some_and(|x| x.forwarded()));
+        if !forwarded || !q.viewpoint.is_remote() {
+            return None;
+        }
+        let mut p = q.packet.clone();
+        p.ignore_nat = true;
+        let (_, a) = self.0.explain(&p);
+        Some(a.overall)
     }
 
     /// Without the blocking rule, would an accept rule decide? That rule is shadowed.

@@ -4,6 +4,7 @@
 
 mod addresses;
 mod firewall;
+mod namespaces;
 mod probes;
 mod targets;
 
@@ -48,7 +49,7 @@ pub struct Request<'a> {
 /// Gathers everything; never fails: a part that cannot be had is `Part::Missing`.
 pub fn gather(req: &Request<'_>) -> Evidence {
     let addresses = local_addresses();
-    let (sockets, read) = std::thread::scope(|s| {
+    let (all_sockets, read) = std::thread::scope(|s| {
         let read = s.spawn(|| {
             timed("firewall read", || match &req.saved {
                 Some(files) => firewall::Firewall::from_saved(files),
@@ -62,6 +63,7 @@ pub fn gather(req: &Request<'_>) -> Evidence {
                 .unwrap_or_else(|_| Err("firewall reader crashed".into())),
         )
     });
+    let sockets = on_port(&all_sockets, req.port);
     let t = targets::targets(
         &addresses,
         sockets.get().map(Vec::as_slice),
@@ -69,17 +71,21 @@ pub fn gather(req: &Request<'_>) -> Evidence {
         req.peer,
         req.to,
     );
-    let (firewall, probes) = std::thread::scope(|s| {
+    let (firewall, probes, namespaces) = std::thread::scope(|s| {
         let probes = s.spawn(|| timed("probes", || probes::gather(req, &t)));
         let firewall = timed("firewall", || match &read {
             Ok(fw) => Part::present(fw.evidence(req, &t)),
             Err(reason) => Part::missing(reason.clone()),
+        });
+        let namespaces = timed("namespaces", || {
+            namespaces::gather(req, &firewall, &sockets, &all_sockets, &addresses)
         });
         (
             firewall,
             probes
                 .join()
                 .unwrap_or_else(|_| Part::missing("prober crashed")),
+            namespaces,
         )
     });
     let health = req
@@ -100,6 +106,24 @@ pub fn gather(req: &Request<'_>) -> Evidence {
         peer: req.peer,
         peer_dst: t.peer.as_ref().map(|(_, a)| a.addr),
         expected_program: req.expected_program.clone(),
+        namespaces,
+    }
+}
+
+/// The sockets whose local port is `port`.
+fn on_port(
+    all: &Part<Vec<portdoctor_sockets::Socket>>,
+    port: u16,
+) -> Part<Vec<portdoctor_sockets::Socket>> {
+    match all {
+        Part::Present { value } => Part::present(
+            value
+                .iter()
+                .filter(|s| s.local_port == port)
+                .cloned()
+                .collect(),
+        ),
+        Part::Missing { reason } => Part::missing(reason.clone()),
     }
 }
 
@@ -130,12 +154,7 @@ fn sockets(req: &Request<'_>) -> Part<Vec<portdoctor_sockets::Socket>> {
         owners: true,
     };
     match portdoctor_sockets::snapshot(&opts) {
-        Ok(snap) => Part::present(
-            snap.sockets
-                .into_iter()
-                .filter(|s| s.local_port == req.port)
-                .collect(),
-        ),
+        Ok(snap) => Part::present(snap.sockets),
         Err(e) => Part::missing(e.to_string()),
     }
 }

@@ -96,18 +96,24 @@ pub enum Expr {
     },
     /// `reject`: type 0 ICMP(v6) unreachable, 1 TCP reset, 2 ICMPx; its code.
     Reject { ty: u32, code: u8 },
-    /// `nat`: 0 snat, 1 dnat; registers of the address and port (0 when absent).
+    /// `nat`: 0 snat, 1 dnat; registers of the address and port ranges (0 when absent).
     Nat {
         ty: u32,
         family: u32,
         reg_addr: u32,
+        reg_addr_max: u32,
         reg_proto: u32,
+        reg_proto_max: u32,
         flags: u32,
     },
     /// `redir`: register of the port (0 when absent).
     Redir { reg_proto: u32, flags: u32 },
-    /// `masq`.
-    Masq { flags: u32 },
+    /// `masq`: flags and the registers of a port range (0 when absent).
+    Masq {
+        flags: u32,
+        reg_proto: u32,
+        reg_proto_max: u32,
+    },
     /// `fib`: result and flags.
     Fib { dreg: u32, result: u32, flags: u32 },
     /// `notrack`.
@@ -291,14 +297,20 @@ fn decode(name: &str, data: &[u8]) -> Result<Expr, NetlinkError> {
             ty: r32(&a, 1),
             family: r32(&a, 2),
             reg_addr: rg(&a, 3),
+            reg_addr_max: rg(&a, 4),
             reg_proto: rg(&a, 5),
+            reg_proto_max: rg(&a, 6),
             flags: r32(&a, 7),
         },
         "redir" => Expr::Redir {
             reg_proto: rg(&a, 1),
             flags: r32(&a, 3),
         },
-        "masq" => Expr::Masq { flags: r32(&a, 1) },
+        "masq" => Expr::Masq {
+            flags: r32(&a, 1),
+            reg_proto: rg(&a, 2),
+            reg_proto_max: rg(&a, 3),
+        },
         "fib" => Expr::Fib {
             dreg: rg(&a, 1),
             result: r32(&a, 2),

@@ -306,11 +306,23 @@ impl Lower<'_> {
                 ty,
                 family,
                 reg_addr,
+                reg_addr_max,
                 reg_proto,
+                reg_proto_max,
                 flags,
-            } => self.nat(*ty, *family, *reg_addr, *reg_proto, *flags),
+            } => self.nat(
+                *ty,
+                *family,
+                (*reg_addr, *reg_addr_max),
+                (*reg_proto, *reg_proto_max),
+                *flags,
+            ),
             Expr::Redir { reg_proto, flags } => self.redir(*reg_proto, *flags),
-            Expr::Masq { flags: 0 } => json!({"masquerade": null}),
+            Expr::Masq {
+                flags,
+                reg_proto,
+                reg_proto_max,
+            } => self.masq(*flags, (*reg_proto, *reg_proto_max)),
             Expr::MetaSet { sreg, key } if *key != 3 => self.meta_set(*sreg, *key),
             Expr::MetaSet { sreg, key } => self.mangle(
                 *sreg,
@@ -344,7 +356,6 @@ impl Lower<'_> {
                 sreg,
                 exprs,
             } => self.dynset(*op, set, *sreg, exprs),
-            Expr::Masq { .. } => raw_action(describe(e)),
             Expr::Other { name, .. } => {
                 // Its registers are not known: nothing loaded before may be trusted after it.
                 self.regs.iter_mut().for_each(|r| *r = None);
@@ -759,15 +770,35 @@ impl Lower<'_> {
         }
     }
 
-    fn nat(&mut self, ty: u32, fam: u32, reg_addr: u32, reg_proto: u32, flags: u32) -> Value {
+    /// A value or `{"range": [min, max]}` from a register pair (max 0 or equal: one value).
+    fn reg_range(&self, (min, max): (u32, u32), ty: Ty) -> Option<Option<Value>> {
+        if min == 0 {
+            return Some(None);
+        }
+        let lo = self.value(ty, &self.imm(min)?)?;
+        if max == 0 || max == min {
+            return Some(Some(lo));
+        }
+        let hi = self.value(ty, &self.imm(max)?)?;
+        Some(Some(if lo == hi {
+            lo
+        } else {
+            json!({"range": [lo, hi]})
+        }))
+    }
+
+    fn nat(&mut self, ty: u32, fam: u32, addr: (u32, u32), proto: (u32, u32), flags: u32) -> Value {
         let kind = if ty == 1 { "dnat" } else { "snat" };
         let addr_ty = if fam == 10 { Ty::Ip6 } else { Ty::Ip4 };
-        let addr =
-            (reg_addr != 0).then(|| self.imm(reg_addr).and_then(|b| self.value(addr_ty, &b)));
-        let port =
-            (reg_proto != 0).then(|| self.imm(reg_proto).and_then(|b| self.value(Ty::Port, &b)));
-        if flags & !0x3 != 0 || matches!(addr, Some(None)) || matches!(port, Some(None)) {
+        let (Some(addr), Some(port)) = (
+            self.reg_range(addr, addr_ty),
+            self.reg_range(proto, Ty::Port),
+        ) else {
             return raw_action(format!("{kind} with registers not decoded"));
+        };
+        let (addr, port) = (addr.map(Some), port.map(Some));
+        if flags & !0x3 != 0 {
+            return raw_action(format!("{kind} with flags {flags:#x} not decoded"));
         }
         let mut body = serde_json::Map::new();
         if self.family == family::INET {
@@ -780,6 +811,39 @@ impl Lower<'_> {
             body.insert("port".into(), p);
         }
         json!({ kind: body })
+    }
+
+    /// `masquerade [to :PORTS] [random,fully-random,persistent]`, as nft lists it.
+    fn masq(&mut self, flags: u32, proto: (u32, u32)) -> Value {
+        let names: Vec<&str> = [(4, "random"), (16, "fully-random"), (8, "persistent")]
+            .into_iter()
+            .filter(|(b, _)| flags & b != 0)
+            .map(|(_, n)| n)
+            .collect();
+        if flags & !(0x2 | 0x4 | 0x8 | 0x10) != 0 {
+            return raw_action(format!("masq flags {flags:#x}"));
+        }
+        let Some(port) = self.reg_range(proto, Ty::Port) else {
+            return raw_action("masquerade to a port not decoded".into());
+        };
+        let mut body = serde_json::Map::new();
+        if let Some(p) = port {
+            body.insert("port".into(), p);
+        }
+        match names.as_slice() {
+            [] => {}
+            [one] => {
+                body.insert("flags".into(), json!(one));
+            }
+            many => {
+                body.insert("flags".into(), json!(many));
+            }
+        }
+        if body.is_empty() {
+            json!({"masquerade": null})
+        } else {
+            json!({ "masquerade": body })
+        }
     }
 
     fn redir(&mut self, reg_proto: u32, flags: u32) -> Value {
@@ -820,10 +884,16 @@ impl Lower<'_> {
                 .map(|m| json!({"&": [m, values::int(Ty::Int, &mask) as u64]})),
             Some(Sym::Bits(inner, mask, xor)) if is_mark && mask.len() == 4 && xor.len() == 4 => {
                 let (m, x) = (values::int(Ty::Int, &mask), values::int(Ty::Int, &xor));
-                let or = m == !x & 0xffff_ffff;
+                let op = if m == !x & 0xffff_ffff {
+                    Some("|")
+                } else if m == 0xffff_ffff {
+                    Some("^")
+                } else {
+                    None
+                };
                 self.mark_source(&inner)
-                    .filter(|_| or)
-                    .map(|src| json!({"|": [src, x as u64]}))
+                    .zip(op)
+                    .map(|(src, op)| json!({ op: [src, x as u64] }))
                     .or(Some(json!({"nl_raw": "mark arithmetic"})))
             }
             _ => None,

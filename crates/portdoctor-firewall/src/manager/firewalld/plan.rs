@@ -67,6 +67,7 @@ fn allow_in_zone(zone: &str, req: &OpenRequest) -> PlanStep {
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: None,
     };
     let edits = nft_accept(&spec)
@@ -165,6 +166,7 @@ fn reject_in_zone(zone: &str, req: &OpenRequest) -> PlanStep {
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: None,
     };
     let edits = nft_accept(&spec)

@@ -33,6 +33,15 @@ fn user_chain(family: Family) -> &'static str {
     }
 }
 
+/// ufw's chain of route (forward) rules for a family.
+fn forward_chain(family: Family) -> &'static str {
+    if family == Family::Ip6 {
+        "ufw6-user-forward"
+    } else {
+        "ufw-user-forward"
+    }
+}
+
 /// ufw's state, as read from its files and `ufw status numbered`.
 #[derive(Debug, Clone)]
 pub struct Ufw {
@@ -46,6 +55,8 @@ pub struct Ufw {
     pub status: Vec<StatusRule>,
     /// Default for incoming traffic: `deny`, `reject` or `allow`.
     pub default_incoming: String,
+    /// Default for routed (forwarded) traffic: `deny`, `reject` or `allow`.
+    pub default_routed: String,
     /// The kernel's user-rule chains as loaded (for positions and texts).
     chains: Vec<(Family, Chain)>,
     problems: Vec<ConfigProblem>,
@@ -67,6 +78,8 @@ impl Ufw {
                     if c.name == user_chain(t.family) {
                         backend = backend.or(rs.backend);
                         chains.push((t.family, c.clone()));
+                    } else if c.name == forward_chain(t.family) {
+                        chains.push((t.family, c.clone()));
                     }
                 }
             }
@@ -78,6 +91,7 @@ impl Ufw {
             v6: vec![],
             status: vec![],
             default_incoming: "deny".into(),
+            default_routed: "deny".into(),
             chains,
             problems: vec![],
         };
@@ -110,16 +124,19 @@ impl Ufw {
             }
         }
         if let Ok(text) = root.read("/etc/default/ufw") {
-            let policy = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("DEFAULT_INPUT_POLICY="))
-                .map(|v| v.trim_matches('"').to_ascii_lowercase());
-            self.default_incoming = match policy.as_deref() {
-                Some("drop") => "deny".into(),
-                Some("accept") => "allow".into(),
-                Some(other) => other.to_string(),
-                None => "deny".into(),
+            let policy = |key: &str| {
+                let v = text
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(key))
+                    .map(|v| v.trim_matches('"').to_ascii_lowercase());
+                match v.as_deref() {
+                    Some("drop") | None => "deny".to_string(),
+                    Some("accept") => "allow".into(),
+                    Some(other) => other.to_string(),
+                }
             };
+            self.default_incoming = policy("DEFAULT_INPUT_POLICY=");
+            self.default_routed = policy("DEFAULT_FORWARD_POLICY=");
         }
     }
 
@@ -154,7 +171,11 @@ impl Ufw {
 
     /// The tuple behind position `position` of the family's user chain, with its index.
     fn tuple_at(&self, family: Family, position: usize) -> Option<(usize, &Tuple)> {
-        let chain = user_chain(family);
+        self.tuple_in(family, user_chain(family), position)
+    }
+
+    /// The tuple behind position `position` of `chain` (user input or route rules).
+    fn tuple_in(&self, family: Family, chain: &str, position: usize) -> Option<(usize, &Tuple)> {
         let mut seen = 0;
         for (i, t) in self.tuples(family).iter().enumerate() {
             let n = t.lines_in(chain);
@@ -168,7 +189,11 @@ impl Ufw {
 
     /// 1-based position of the first kernel rule of tuple `index` in the family's chain.
     fn first_position(&self, family: Family, index: usize) -> usize {
-        let chain = user_chain(family);
+        self.first_position_in(family, user_chain(family), index)
+    }
+
+    /// 1-based position of the first kernel rule of tuple `index` in `chain`.
+    fn first_position_in(&self, family: Family, chain: &str, index: usize) -> usize {
         self.tuples(family)[..index]
             .iter()
             .map(|t| t.lines_in(chain))
@@ -187,7 +212,10 @@ impl Ufw {
 
     /// The kernel rule at `position` of the family's user chain.
     fn kernel_rule(&self, family: Family, position: usize) -> Option<RuleRef> {
-        let (_, c) = self.chains.iter().find(|(f, _)| *f == family)?;
+        let (_, c) = self
+            .chains
+            .iter()
+            .find(|(f, c)| *f == family && c.name == user_chain(family))?;
         let r = c.rules.get(position.checked_sub(1)?)?;
         Some(RuleRef {
             backend: self.backend,
@@ -202,8 +230,18 @@ impl Ufw {
         })
     }
 
+    fn route_rule(&self, family: Family, position: usize) -> Option<ManagedRule> {
+        let (i, t) = self.tuple_in(family, forward_chain(family), position)?;
+        self.numbered(family, i, t)
+    }
+
     fn user_rule(&self, family: Family, position: usize) -> Option<ManagedRule> {
         let (i, t) = self.tuple_at(family, position)?;
+        self.numbered(family, i, t)
+    }
+
+    /// The user rule `t` (tuple `i` of `family`) as `ufw status numbered` shows it.
+    fn numbered(&self, family: Family, i: usize, t: &Tuple) -> Option<ManagedRule> {
         let number = self.number(family, i);
         let shown = self.status.iter().find(|s| s.number == number);
         Some(ManagedRule {
@@ -221,6 +259,14 @@ impl Ufw {
                 t.line
             )),
         })
+    }
+
+    fn default_routed_rule(&self) -> ManagedRule {
+        ManagedRule {
+            text: format!("default {} (routed)", self.default_routed),
+            source: Some("/etc/default/ufw DEFAULT_FORWARD_POLICY".into()),
+            ..self.default_rule()
+        }
     }
 
     fn default_rule(&self) -> ManagedRule {
@@ -241,6 +287,11 @@ impl Ufw {
 enum Part {
     User,
     Default,
+    /// A route rule (`ufw route …`, in ufw-user-forward).
+    Route,
+    /// The default for routed traffic (FORWARD's policy and ufw's forward chains after the
+    /// route rules).
+    DefaultRouted,
     Before,
     After,
     Limit,
@@ -251,7 +302,12 @@ fn part_of(rule: &RuleRef) -> Part {
     let c = rule.chain.replace("ufw6-", "ufw-");
     match c.as_str() {
         "ufw-user-input" => Part::User,
+        "ufw-user-forward" => Part::Route,
         "INPUT" if rule.is_policy => Part::Default,
+        "FORWARD" if rule.is_policy => Part::DefaultRouted,
+        "ufw-reject-forward" | "ufw-skip-to-policy-forward" | "ufw-track-forward" => {
+            Part::DefaultRouted
+        }
         // ufw-track-input accepts new connections when the default is allow.
         "ufw-reject-input" | "ufw-skip-to-policy-input" | "ufw-track-input" => Part::Default,
         "ufw-user-limit" => Part::Limit,
@@ -282,7 +338,7 @@ impl Manager for Ufw {
             && rule.table == "filter"
             && (rule.chain.starts_with("ufw-")
                 || rule.chain.starts_with("ufw6-")
-                || (rule.chain == "INPUT" && rule.is_policy))
+                || (matches!(rule.chain.as_str(), "INPUT" | "FORWARD") && rule.is_policy))
     }
 
     fn attribute(&self, rule: &RuleRef, _packet: &Packet, _trace: &[Step]) -> Option<ManagedRule> {
@@ -302,7 +358,9 @@ impl Manager for Ufw {
         };
         match part_of(rule) {
             Part::User => self.user_rule(rule.family, rule.position),
+            Part::Route => self.route_rule(rule.family, rule.position),
             Part::Default => Some(self.default_rule()),
+            Part::DefaultRouted => Some(self.default_routed_rule()),
             Part::Before => Some(from_file(ManagedKind::BeforeRules, "before")),
             Part::After => Some(from_file(ManagedKind::AfterRules, "after")),
             Part::Limit => Some(ManagedRule {

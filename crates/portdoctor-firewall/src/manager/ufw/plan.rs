@@ -1,6 +1,6 @@
 //! Fixes in ufw's own words, with the kernel edits they make.
 
-use super::{Part, Ufw, part_of, user_chain};
+use super::{Part, Ufw, forward_chain, part_of, user_chain};
 use crate::engine::{Edit, Place};
 use crate::manager::{Argv, OpenRequest, PlanStep};
 use crate::model::{Family, Packet, RuleRef};
@@ -37,8 +37,88 @@ pub(super) fn open(
             }
         }
         Part::Default => Some(allow_at_end(u, family, req)),
+        Part::DefaultRouted => route_allow(u, family, None, req),
+        Part::Route => {
+            let (index, _) = u.tuple_in(family, forward_chain(family), rule.position)?;
+            route_allow(u, family, Some(index), req)
+        }
         _ => None,
     }
+}
+
+/// `ufw route allow proto P from SRC to DST port N` (or `ufw route insert K allow …` before
+/// the route rule that blocks): a rule in ufw-user-forward for the packet as the forward
+/// path sees it (after a DNAT: the container's address and port).
+fn route_allow(
+    u: &Ufw,
+    family: Family,
+    before: Option<usize>,
+    req: &OpenRequest,
+) -> Option<PlanStep> {
+    let port = req.port.to_string();
+    let any = if family == Family::Ip6 {
+        "::/0"
+    } else {
+        "0.0.0.0/0"
+    };
+    let from = req.from.clone().unwrap_or_else(|| "any".into());
+    let to = req.to.clone().unwrap_or_else(|| any.into());
+    let args: Vec<String> = [
+        "allow", "proto", &req.proto, "from", &from, "to", &to, "port", &port,
+    ]
+    .map(String::from)
+    .to_vec();
+    let spec = AcceptSpec {
+        proto: &req.proto,
+        port: req.port,
+        source: req.from.as_deref(),
+        dest: req.to.as_deref(),
+        comment: None,
+    };
+    let rule = iptables_accept(&spec, forward_chain(family))?;
+    let (mut cmd, place_before, where_) = match before {
+        Some(index) => {
+            let n = u.number(family, index);
+            let first = u.first_position_in(family, forward_chain(family), index);
+            (
+                vec![
+                    "ufw".to_string(),
+                    "route".into(),
+                    "insert".into(),
+                    n.to_string(),
+                ],
+                Some(first),
+                format!("before route rule [{n}] that blocks it"),
+            )
+        }
+        None => (
+            vec!["ufw".to_string(), "route".into()],
+            None,
+            format!("its default {} (routed) decides today", u.default_routed),
+        ),
+    };
+    cmd.extend(args.iter().cloned());
+    let mut undo = vec!["ufw".to_string(), "route".into(), "delete".into()];
+    undo.extend(args);
+    Some(PlanStep {
+        title: format!(
+            "Allow forwarded {port}/{} from {from} to {to} with `ufw route` ({where_})",
+            req.proto
+        ),
+        commands: vec![Argv(cmd)],
+        stdin: None,
+        edits: vec![Edit::Insert {
+            place: Place {
+                backend: u.backend,
+                family,
+                table: "filter".into(),
+                chain: forward_chain(family).into(),
+                before: place_before,
+            },
+            rule,
+        }],
+        undo: vec![Argv(undo)],
+    })
 }
 
 /// `ufw allow P/T`: ufw turns the identical deny/reject/limit rules (both families) into
@@ -81,6 +161,7 @@ fn replace_with_accept(u: &Ufw, family: Family, index: usize, req: &OpenRequest)
         proto: &req.proto,
         port: req.port,
         source: None,
+        dest: None,
         comment: None,
     };
     if let Some(rule) = iptables_accept(&spec, chain) {
@@ -130,6 +211,7 @@ fn insert_before(u: &Ufw, family: Family, index: usize, req: &OpenRequest) -> Op
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: None,
     };
     let rule = iptables_accept(&spec, user_chain(family))?;
@@ -177,6 +259,7 @@ fn allow_at_end(u: &Ufw, family: Family, req: &OpenRequest) -> PlanStep {
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: None,
     };
     let edits = families
@@ -247,6 +330,7 @@ fn deny_spec(req: &OpenRequest) -> AcceptSpec<'_> {
         proto: &req.proto,
         port: req.port,
         source: req.from.as_deref(),
+        dest: None,
         comment: None,
     }
 }

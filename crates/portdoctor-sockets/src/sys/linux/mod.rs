@@ -1,7 +1,10 @@
 //! Linux: NETLINK_SOCK_DIAG for the table, /proc for owners; /proc/net text as a fallback.
 
 mod netlink;
+mod netns;
 mod procfs;
+
+pub(crate) use netns::other_namespaces;
 
 use crate::model::{Family, Proto, Snapshot, SnapshotOptions, Socket, Source};
 use crate::{SocketsError, procnet};
@@ -69,7 +72,7 @@ fn read_proc_net(opts: &SnapshotOptions) -> Result<Vec<Socket>, SocketsError> {
 }
 
 /// Fills `owners` from the inode→pid map; marks what could not be resolved, and why.
-fn attach_owners(sockets: &mut [Socket], notes: &mut Vec<String>) {
+pub(crate) fn attach_owners(sockets: &mut [Socket], notes: &mut Vec<String>) {
     let map = procfs::inode_owners();
     let mut cache = procfs::ProcessCache::default();
     let mut unknown = 0usize;
