@@ -396,10 +396,15 @@ fn read_host(lab: &Lab) -> Host {
         let runner = CommandRunner::default();
         let nf = Netfilter::read_live(&runner);
         let routes = Routes::read(&runner);
+        let routing = routes.as_ref().map(|r| {
+            let fwd = portdoctor_firewall::routes::read_forwarding(&runner, &r.devices());
+            std::sync::Arc::new(r.table(fwd))
+        });
         Host {
             engine: Box::new(nf),
             managers: vec![],
             routes,
+            routing,
         }
     })
 }
