@@ -254,6 +254,26 @@ fn firewall_rule_blocks_names_the_rule_and_inserts_before_it() {
 }
 
 #[test]
+fn a_host_with_loopback_only_still_names_the_rule_that_blocks_its_own_connections() {
+    let mut ev = evidence(vec![listener("0.0.0.0", 1, "app", None)]);
+    let lo = Viewpoint::Loopback {
+        addr: ip("127.0.0.1"),
+    };
+    let drop = Some(rule("tcp dport 8080 drop", 2, false));
+    ev.firewall = Part::present(vec![nft(vec![verdict(lo.clone(), Decision::Drop, drop)])]);
+    ev.probes = Part::present(vec![probe(lo, ProbeOutcome::Filtered)]);
+    let f = top(&ev);
+    assert_eq!(f.code, Code::FirewallBlocks);
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.summary.ends_with("even from this machine"),
+        "{}",
+        f.summary
+    );
+    assert!(f.summary.contains("tcp dport 8080 drop"), "{}", f.summary);
+}
+
+#[test]
 fn default_deny_policy() {
     let mut ev = evidence(vec![listener("0.0.0.0", 1, "app", None)]);
     ev.firewall = Part::present(vec![nft(vec![verdict(

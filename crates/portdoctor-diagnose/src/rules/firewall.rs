@@ -15,7 +15,7 @@ pub(super) fn run(ctx: &Ctx<'_>, fw: &FirewallEvidence, out: &mut Vec<Finding>) 
         .filter(|v| ctx.is_focus(&v.viewpoint) && blocks_somewhere(&v.overall))
         .collect();
     for group in by_decider(&blocked_focus) {
-        out.push(blocked(ctx, fw, &group, Severity::Error));
+        out.push(blocked(ctx, fw, &group, Scope::Focus));
     }
     let blocked_other: Vec<&ViewpointVerdict> = fw
         .verdicts
@@ -24,7 +24,19 @@ pub(super) fn run(ctx: &Ctx<'_>, fw: &FirewallEvidence, out: &mut Vec<Finding>) 
         .collect();
     if blocked_focus.is_empty() {
         for group in by_decider(&blocked_other) {
-            out.push(blocked(ctx, fw, &group, Severity::Warning));
+            out.push(blocked(ctx, fw, &group, Scope::OtherPeer));
+        }
+    }
+    if blocked_focus.is_empty() && blocked_other.is_empty() {
+        // No remote viewpoint is blocked (or there is none: a host with loopback only), yet
+        // this machine's own connections are: that cuts everyone off, this machine included.
+        let blocked_local: Vec<&ViewpointVerdict> = fw
+            .verdicts
+            .iter()
+            .filter(|v| !v.viewpoint.is_remote() && v.overall.blocks())
+            .collect();
+        for group in by_decider(&blocked_local) {
+            out.push(blocked(ctx, fw, &group, Scope::ThisMachine));
         }
     }
     unknown(ctx, fw, out);
@@ -217,19 +229,36 @@ fn classify(ctx: &Ctx<'_>, fw: &FirewallEvidence, v: &ViewpointVerdict) -> (Code
     )
 }
 
+/// Whose connections a blocked verdict is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The viewpoint the user asked about (error).
+    Focus,
+    /// Another remote viewpoint, not the peer asked about (warning).
+    OtherPeer,
+    /// Only this machine's own connections are judged, and they are blocked (error).
+    ThisMachine,
+}
+
 fn blocked(
     ctx: &Ctx<'_>,
     fw: &FirewallEvidence,
     group: &[&ViewpointVerdict],
-    severity: Severity,
+    scope: Scope,
 ) -> Finding {
     let port = ctx.port_label();
     let first = group[0];
     let (code, summary) = classify(ctx, fw, first);
-    let summary = if severity == Severity::Warning {
-        format!("{summary} (not the peer you asked about)")
-    } else {
-        summary
+    let (severity, summary) = match scope {
+        Scope::Focus => (Severity::Error, summary),
+        Scope::OtherPeer => (
+            Severity::Warning,
+            format!("{summary} (not the peer you asked about)"),
+        ),
+        Scope::ThisMachine => (
+            Severity::Error,
+            format!("{summary}, even from this machine"),
+        ),
     };
     let mut f = Finding::new(code, severity, summary);
     for v in &fw.verdicts {
