@@ -11,6 +11,7 @@ use crate::model::{
     Action, Backend, BaseChain, Chain, Elem, Family, Field, Hook, IpFamily, Match, Policy, Rule,
     Ruleset, Statement, Table, Values,
 };
+use std::collections::{HashMap, HashSet};
 
 /// A token with its 1-based column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,7 +330,7 @@ struct RuleParts {
 }
 
 /// Parse the options of a rule (after `-A CHAIN`).
-fn parse_rule_opts(p: &mut P, user_chains: &[String]) -> Result<RuleParts, ParseError> {
+fn parse_rule_opts(p: &mut P, user_chains: &HashSet<String>) -> Result<RuleParts, ParseError> {
     let mut r = RuleParts {
         matches: vec![],
         statements: vec![],
@@ -801,7 +802,7 @@ fn target(
     goto: bool,
     opts: &[Tok],
     text: String,
-    user_chains: &[String],
+    user_chains: &HashSet<String>,
     p: &P,
 ) -> Result<(), ParseError> {
     let opt = |k: &str| {
@@ -809,7 +810,7 @@ fn target(
             .position(|t| t.s == k)
             .and_then(|i| opts.get(i + 1))
     };
-    if goto || user_chains.iter().any(|c| c == name) {
+    if goto || user_chains.contains(name) {
         r.action = if goto {
             Action::Goto(name.to_string())
         } else {
@@ -966,7 +967,10 @@ pub fn parse_iptables_save(
         ipsets: None,
     };
     let mut cur: Option<usize> = None;
-    let mut user_chains: Vec<String> = vec![];
+    // The current table's user chains (for `-j NAME`) and its chains' indexes by name: a
+    // kube-proxy node has thousands of chains, so neither is searched linearly.
+    let mut user_chains: HashSet<String> = HashSet::new();
+    let mut chain_index: HashMap<String, usize> = HashMap::new();
     for (ln, raw) in text.lines().enumerate() {
         let line_no = ln + 1;
         let line = raw.trim_end_matches('\r');
@@ -988,6 +992,7 @@ pub fn parse_iptables_save(
             rs.tables.retain(|t| t.name != name);
             rs.tables.push(Table::new(fam, name, None));
             cur = Some(rs.tables.len() - 1);
+            chain_index.clear();
             // User chains are all declared before the rules; collect them for `-j NAME`.
             user_chains = text
                 .lines()
@@ -1049,7 +1054,8 @@ pub fn parse_iptables_save(
                     devices: vec![],
                 })
             };
-            if !table.chains.iter().any(|c| c.name == name) {
+            if !chain_index.contains_key(name) {
+                chain_index.insert(name.to_string(), table.chains.len());
                 table.chains.push(Chain {
                     name: name.to_string(),
                     handle: None,
@@ -1089,9 +1095,10 @@ pub fn parse_iptables_save(
             v6,
         };
         let parts = parse_rule_opts(&mut p, &user_chains)?;
-        let ci = match table.chains.iter().position(|c| c.name == chain_tok.s) {
-            Some(ci) => ci,
+        let ci = match chain_index.get(&chain_tok.s) {
+            Some(&ci) => ci,
             None => {
+                chain_index.insert(chain_tok.s.clone(), table.chains.len());
                 table.chains.push(Chain {
                     name: chain_tok.s.clone(),
                     handle: None,
