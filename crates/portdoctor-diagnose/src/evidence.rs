@@ -256,9 +256,43 @@ pub struct HealthEvidence {
     pub error: Option<String>,
 }
 
+/// The kind of system the evidence comes from: fixes that run a program on it (stopping a
+/// process) are phrased for its shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    /// Linux (evidence without this field came from Linux).
+    #[default]
+    Linux,
+    /// macOS.
+    Macos,
+    /// Windows.
+    Windows,
+    /// Another system (POSIX shell assumed).
+    Other,
+}
+
+impl Os {
+    /// The system this program was built for.
+    pub fn current() -> Os {
+        if cfg!(target_os = "linux") {
+            Os::Linux
+        } else if cfg!(target_os = "macos") {
+            Os::Macos
+        } else if cfg!(windows) {
+            Os::Windows
+        } else {
+            Os::Other
+        }
+    }
+}
+
 /// Everything known about one port.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
+    /// The system the evidence was gathered on.
+    #[serde(default)]
+    pub os: Os,
     /// The port.
     pub port: u16,
     /// Its protocol.

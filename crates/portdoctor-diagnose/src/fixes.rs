@@ -2,7 +2,7 @@
 //! (`portdoctor_firewall::plan`); this module turns them into [`Fix`]es, and phrases the
 //! fixes that are changes in the service or the process table.
 
-use crate::evidence::{FixScope, PlannedFix, Verification};
+use crate::evidence::{FixScope, Os, PlannedFix, Verification};
 use crate::finding::{Fix, FixCommand, Operation};
 use std::net::IpAddr;
 
@@ -105,19 +105,22 @@ pub fn change_bind(current: IpAddr, to_addr: Option<IpAddr>, port: u16, cmdline:
     Fix::plain(title, Operation::ChangeBind { from, to }, Vec::new())
 }
 
-/// The fix for a process that should not hold the port.
-pub fn stop_process(pid: u32, name: &str) -> Fix {
+/// The fix for a process that should not hold the port, in the words of `os`'s shell
+/// (`kill -TERM`; PowerShell `Stop-Process` on Windows, which has no signals).
+pub fn stop_process(pid: u32, name: &str, os: Os) -> Fix {
+    let command = match os {
+        Os::Windows => FixCommand::powershell(format!("Stop-Process -Id {pid}")),
+        Os::Linux | Os::Macos | Os::Other => {
+            FixCommand::posix(["kill".to_string(), "-TERM".into(), pid.to_string()])
+        }
+    };
     Fix::plain(
         format!("Stop {name} (pid {pid}), which holds the port"),
         Operation::StopProcess {
             pid,
             name: name.to_string(),
         },
-        vec![FixCommand::posix([
-            "kill".to_string(),
-            "-TERM".into(),
-            pid.to_string(),
-        ])],
+        vec![command],
     )
 }
 

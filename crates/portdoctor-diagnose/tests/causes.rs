@@ -49,6 +49,7 @@ fn conn(state: SocketState) -> Socket {
 
 fn evidence(sockets: Vec<Socket>) -> Evidence {
     Evidence {
+        os: Os::Linux,
         port: 8080,
         proto: Proto::Tcp,
         sockets: Part::present(sockets),
@@ -229,6 +230,13 @@ fn conflict_and_held_by_other() {
     let f = top(&ev);
     assert_eq!(f.code, Code::PortHeldByOther);
     assert_eq!(f.fixes[0].commands[0].argv, ["kill", "-TERM", "1"]);
+    // Gathered on Windows: no signals there, the fix is PowerShell's Stop-Process.
+    ev.os = Os::Windows;
+    let c = &top(&ev).fixes[0].commands[0];
+    assert_eq!(
+        (c.shell, c.display.as_str()),
+        (Shell::Powershell, "Stop-Process -Id 1")
+    );
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Collection: typed errors with a fake runner, and the real programs in a lab namespace.
 
 use portdoctor_firewall::collect::{
-    CollectError, CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
+    CollectError, CommandRunner, Programs, RunOutput, Runner, collect,
 };
-use portdoctor_firewall::{Backend, Decision, Packet, explain};
+use portdoctor_firewall::{Decision, Packet, explain};
 use std::collections::HashMap;
 
 /// Answers from a table: program name → output (or "not found").
@@ -122,97 +122,109 @@ fn missing_program_through_a_prefix_is_not_installed() {
     assert!(c.rulesets.is_empty());
 }
 
-#[test]
-fn live_rulesets_in_a_lab_namespace() {
-    let Some(lab) = portdoctor_lab::Lab::for_test("live_rulesets_in_a_lab_namespace") else {
-        return;
+/// The real programs in a lab namespace: Linux only.
+#[cfg(target_os = "linux")]
+mod lab {
+    use portdoctor_firewall::collect::{
+        CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
     };
-    let host = lab.host();
-    let data = |f: &str| {
-        std::fs::read_to_string(format!("{}/tests/data/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-    };
-    host.run_stdin("nft", &["-f", "-"], &data("reject_family.nft"))
-        .unwrap();
-    host.run_stdin("iptables-legacy-restore", &[], &data("docker.rules"))
-        .unwrap();
-    host.run("ipset", &["create", "pd_blocked", "hash:ip"])
-        .unwrap();
-    host.run("ipset", &["add", "pd_blocked", "198.18.77.7"])
-        .unwrap();
-    host.run(
-        "iptables-legacy",
-        &[
-            "-I",
-            "INPUT",
-            "-m",
-            "set",
-            "--match-set",
-            "pd_blocked",
-            "src",
-            "-j",
-            "DROP",
-        ],
-    )
-    .unwrap();
-    let runner = CommandRunner::with_prefix(["ip", "netns", "exec", host.name()]);
-    // nftables natively (netlink, inside the namespace), then through `nft -j`: the same
-    // decisions either way.
-    let native = collect(&runner, &Programs::default());
-    let json = collect(&ProgramsOnly(runner), &Programs::default());
-    for (c, nft_tool) in [(native, NFT_NETLINK_TOOL), (json, "nft")] {
-        check_live(c, nft_tool);
-    }
-}
+    use portdoctor_firewall::{Backend, Decision, Packet, explain};
+    use std::collections::HashMap;
 
-/// Runs the programs only: nftables is read through `nft -j list ruleset`.
-struct ProgramsOnly(CommandRunner);
-
-impl Runner for ProgramsOnly {
-    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
-        self.0.run(program, args)
-    }
-}
-
-fn check_live(c: portdoctor_firewall::collect::Collected, nft_tool: &str) {
-    let active: HashMap<&str, _> = c
-        .sources
-        .iter()
-        .map(|s| (s.tool.as_str(), &s.active))
-        .collect();
-    assert_eq!(active[nft_tool], &Ok(true), "{:?}", c.sources);
-    assert_eq!(active["iptables-legacy-save"], &Ok(true));
-    assert_eq!(active["ipset"], &Ok(true));
-    let pkt = |src: &str, port| {
-        let dst = if src.contains(':') {
-            "2001:db8::1"
-        } else {
-            "198.18.0.1"
+    #[test]
+    fn live_rulesets_in_a_lab_namespace() {
+        let Some(lab) = portdoctor_lab::Lab::for_test("live_rulesets_in_a_lab_namespace") else {
+            return;
         };
-        Packet::tcp_syn(src.parse().unwrap(), dst.parse().unwrap(), port).with_iif("eth0")
-    };
-    // The hidden nfproto was resolved (natively from the bytecode, or from
-    // `nft --debug=netlink`): IPv6 port 9000 passes nft;
-    // ip6tables has no rules, so it is accepted.
-    let e = explain(&c.rulesets, &pkt("2001:db8::2", 9000));
-    assert_eq!(e.overall.decision, Decision::Accept, "{e:#?}");
-    // IPv4 port 22: nft's last rule rejects every IPv4 packet (icmpx admin-prohibited).
-    let e = explain(&c.rulesets, &pkt("198.18.0.2", 22));
-    assert!(matches!(e.overall.decision, Decision::Reject(_)), "{e:#?}");
-    // The legacy ipset drop and nft's reject sit on the same hook and priority: the kernel's
-    // order between the two backends is not knowable, so drop-or-reject is unknown, but both
-    // possible outcomes block.
-    let e = explain(&c.rulesets, &pkt("198.18.77.7", 22));
-    assert!(matches!(e.overall.decision, Decision::Unknown(_)), "{e:#?}");
-    assert_eq!(e.overall.possible.len(), 2, "{e:#?}");
-    assert!(
-        e.overall
-            .possible
+        let host = lab.host();
+        let data = |f: &str| {
+            std::fs::read_to_string(format!("{}/tests/data/{f}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+        };
+        host.run_stdin("nft", &["-f", "-"], &data("reject_family.nft"))
+            .unwrap();
+        host.run_stdin("iptables-legacy-restore", &[], &data("docker.rules"))
+            .unwrap();
+        host.run("ipset", &["create", "pd_blocked", "hash:ip"])
+            .unwrap();
+        host.run("ipset", &["add", "pd_blocked", "198.18.77.7"])
+            .unwrap();
+        host.run(
+            "iptables-legacy",
+            &[
+                "-I",
+                "INPUT",
+                "-m",
+                "set",
+                "--match-set",
+                "pd_blocked",
+                "src",
+                "-j",
+                "DROP",
+            ],
+        )
+        .unwrap();
+        let runner = CommandRunner::with_prefix(["ip", "netns", "exec", host.name()]);
+        // nftables natively (netlink, inside the namespace), then through `nft -j`: the same
+        // decisions either way.
+        let native = collect(&runner, &Programs::default());
+        let json = collect(&ProgramsOnly(runner), &Programs::default());
+        for (c, nft_tool) in [(native, NFT_NETLINK_TOOL), (json, "nft")] {
+            check_live(c, nft_tool);
+        }
+    }
+
+    /// Runs the programs only: nftables is read through `nft -j list ruleset`.
+    struct ProgramsOnly(CommandRunner);
+
+    impl Runner for ProgramsOnly {
+        fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
+            self.0.run(program, args)
+        }
+    }
+
+    fn check_live(c: portdoctor_firewall::collect::Collected, nft_tool: &str) {
+        let active: HashMap<&str, _> = c
+            .sources
             .iter()
-            .all(|d| matches!(d, Decision::Drop | Decision::Reject(_)))
-    );
-    assert!(
-        e.backends
-            .iter()
-            .any(|b| b.backend == Backend::IptablesLegacy && b.verdict.decision == Decision::Drop)
-    );
+            .map(|s| (s.tool.as_str(), &s.active))
+            .collect();
+        assert_eq!(active[nft_tool], &Ok(true), "{:?}", c.sources);
+        assert_eq!(active["iptables-legacy-save"], &Ok(true));
+        assert_eq!(active["ipset"], &Ok(true));
+        let pkt = |src: &str, port| {
+            let dst = if src.contains(':') {
+                "2001:db8::1"
+            } else {
+                "198.18.0.1"
+            };
+            Packet::tcp_syn(src.parse().unwrap(), dst.parse().unwrap(), port).with_iif("eth0")
+        };
+        // The hidden nfproto was resolved (natively from the bytecode, or from
+        // `nft --debug=netlink`): IPv6 port 9000 passes nft;
+        // ip6tables has no rules, so it is accepted.
+        let e = explain(&c.rulesets, &pkt("2001:db8::2", 9000));
+        assert_eq!(e.overall.decision, Decision::Accept, "{e:#?}");
+        // IPv4 port 22: nft's last rule rejects every IPv4 packet (icmpx admin-prohibited).
+        let e = explain(&c.rulesets, &pkt("198.18.0.2", 22));
+        assert!(matches!(e.overall.decision, Decision::Reject(_)), "{e:#?}");
+        // The legacy ipset drop and nft's reject sit on the same hook and priority: the kernel's
+        // order between the two backends is not knowable, so drop-or-reject is unknown, but both
+        // possible outcomes block.
+        let e = explain(&c.rulesets, &pkt("198.18.77.7", 22));
+        assert!(matches!(e.overall.decision, Decision::Unknown(_)), "{e:#?}");
+        assert_eq!(e.overall.possible.len(), 2, "{e:#?}");
+        assert!(
+            e.overall
+                .possible
+                .iter()
+                .all(|d| matches!(d, Decision::Drop | Decision::Reject(_)))
+        );
+        assert!(
+            e.backends
+                .iter()
+                .any(|b| b.backend == Backend::IptablesLegacy
+                    && b.verdict.decision == Decision::Drop)
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Freeing a port: find the processes that hold it, refuse the ones that must not be stopped,
-//! send SIGTERM and wait; SIGKILL only when forced.
+//! send SIGTERM and wait; SIGKILL only when forced. Windows has no signals: there both are
+//! `TerminateProcess`, and the names reported say so.
 
 use crate::FixError;
 use portdoctor_sockets::{Proto, SnapshotOptions, Socket, SocketState, query};
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 /// What `free` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Freed {
-    /// Processes stopped: (pid, name, how: `SIGTERM` or `SIGKILL`).
+    /// Processes stopped: (pid, name, how: `SIGTERM` or `SIGKILL`; `TerminateProcess` on
+    /// Windows).
     pub stopped: Vec<(u32, String, String)>,
     /// Processes left alone, with why.
     pub refused: Vec<(u32, String, String)>,
@@ -34,10 +36,31 @@ fn holders(port: u16, proto: Proto) -> Result<Vec<Socket>, FixError> {
         .collect())
 }
 
+/// How a process is asked to stop, and how it is made to.
+#[cfg(not(windows))]
+const STOP: (&str, &str) = ("SIGTERM", "SIGKILL");
+#[cfg(windows)]
+const STOP: (&str, &str) = ("TerminateProcess", "TerminateProcess");
+
+/// The system's own processes, which are never stopped.
+#[cfg(not(windows))]
+fn protected(pid: u32) -> Option<&'static str> {
+    (pid == 1).then_some("pid 1 is the init system")
+}
+
+#[cfg(windows)]
+fn protected(pid: u32) -> Option<&'static str> {
+    match pid {
+        0 => Some("pid 0 is the System Idle Process"),
+        4 => Some("pid 4 is System, the Windows kernel"),
+        _ => None,
+    }
+}
+
 /// Why a process must not be stopped, or `None`.
 fn refusal(pid: u32, uid: Option<u32>) -> Option<String> {
-    if pid == 1 {
-        return Some("pid 1 is the init system".into());
+    if let Some(why) = protected(pid) {
+        return Some(why.into());
     }
     if pid == std::process::id() {
         return Some("that is portdoctor itself".into());
@@ -84,18 +107,20 @@ pub fn free(port: u16, proto: Proto, timeout: Duration, force: bool) -> Result<F
         }
         terminate(pid, false)?;
         if wait_gone(pid, timeout) {
-            freed.stopped.push((pid, name, "SIGTERM".into()));
+            freed.stopped.push((pid, name, STOP.0.into()));
         } else if force {
             terminate(pid, true)?;
             wait_gone(pid, Duration::from_secs(2));
-            freed.stopped.push((pid, name, "SIGKILL".into()));
+            freed.stopped.push((pid, name, STOP.1.into()));
         } else {
             freed.refused.push((
                 pid,
                 name,
                 format!(
-                    "still running {} s after SIGTERM; --force sends SIGKILL",
-                    timeout.as_secs()
+                    "still running {} s after {}; --force sends {}",
+                    timeout.as_secs(),
+                    STOP.0,
+                    STOP.1
                 ),
             ));
         }

@@ -33,8 +33,13 @@ pub const SYSTEM_PROCESS_NAME: &str = "System";
 pub const DENIED: &str = "owner unknown (needs an elevated prompt)";
 
 /// `owner_unknown` text for pid 0 (the "System Idle Process"), which Windows reports for
-/// sockets no process holds any more (TIME_WAIT).
+/// sockets no process holds any more (TIME_WAIT and the other states after a close).
 pub const NO_PROCESS: &str = "no process (kernel-held socket)";
+
+/// `owner_unknown` text for pid 0 on a socket some process must hold (a listener, a live
+/// connection, a UDP socket): the table named no owner. Wine, for one, reports pid 0 for
+/// every socket.
+pub const PID0_UNKNOWN: &str = "owner unknown (the system reported pid 0)";
 
 /// `owner_unknown` text when the process exited between the table read and the lookup.
 pub const EXITED: &str = "owner exited before it could be inspected";
@@ -287,7 +292,7 @@ fn base_socket(
         RawAddr::V4(_) => Family::Ipv4,
         RawAddr::V6(_) => Family::Ipv6,
     };
-    let (owners, owner_unknown) = owner_fields(owner);
+    let (owners, owner_unknown) = owner_fields(owner, state);
     Socket {
         proto,
         family,
@@ -306,14 +311,31 @@ fn base_socket(
     }
 }
 
-fn owner_fields(owner: &OwnerLookup) -> (Vec<Process>, Option<String>) {
+fn owner_fields(owner: &OwnerLookup, state: SocketState) -> (Vec<Process>, Option<String>) {
     match owner {
         OwnerLookup::NotRequested => (Vec::new(), None),
         OwnerLookup::Found(p) => (vec![p.clone()], None),
-        OwnerLookup::NoProcess => (Vec::new(), Some(NO_PROCESS.into())),
+        OwnerLookup::NoProcess if outlives_its_process(state) => {
+            (Vec::new(), Some(NO_PROCESS.into()))
+        }
+        OwnerLookup::NoProcess => (Vec::new(), Some(PID0_UNKNOWN.into())),
         OwnerLookup::Denied => (Vec::new(), Some(DENIED.into())),
         OwnerLookup::Exited => (Vec::new(), Some(EXITED.into())),
     }
+}
+
+/// States a TCP socket can be in after its process closed it (or exited): only there does
+/// pid 0 mean that no process holds it.
+fn outlives_its_process(state: SocketState) -> bool {
+    matches!(
+        state,
+        SocketState::TimeWait
+            | SocketState::FinWait1
+            | SocketState::FinWait2
+            | SocketState::Closing
+            | SocketState::LastAck
+            | SocketState::Close
+    )
 }
 
 /// A process from its pid and `QueryFullProcessImageNameW` path: the name is the path's
@@ -554,6 +576,54 @@ mod tests {
         assert_eq!(dhcp6.local_addr, IpAddr::V6(ll));
         assert_eq!(dhcp6.local_port, 546);
         assert_eq!(dhcp6.owner_unknown.as_deref(), Some(EXITED));
+    }
+
+    /// pid 0 means "no process" only for a socket its process may have left behind; on a
+    /// listener, a live connection or a UDP socket (Wine reports pid 0 for all of them) the
+    /// owner is unknown, not absent.
+    #[test]
+    fn pid_0_is_no_process_only_after_a_close() {
+        let no_owner = well_known_owner(0).unwrap();
+        let buf = table(&[
+            tcp4(2, [127, 0, 0, 1], port_dword(8080, 0), [0; 4], 0, 0),
+            tcp4(
+                5,
+                [127, 0, 0, 1],
+                port_dword(8080, 0),
+                [127, 0, 0, 1],
+                0x3412,
+                0,
+            ),
+            tcp4(
+                7,
+                [127, 0, 0, 1],
+                port_dword(8080, 0),
+                [127, 0, 0, 1],
+                0x3512,
+                0,
+            ),
+            tcp4(
+                11,
+                [127, 0, 0, 1],
+                port_dword(8080, 0),
+                [127, 0, 0, 1],
+                0x3612,
+                0,
+            ),
+        ]);
+        let owners: Vec<Option<String>> = parse_tcp_table(&buf, Family::Ipv4)
+            .unwrap()
+            .iter()
+            .map(|r| tcp_socket(r, &no_owner).owner_unknown)
+            .collect();
+        assert_eq!(
+            owners,
+            [PID0_UNKNOWN, PID0_UNKNOWN, NO_PROCESS, NO_PROCESS].map(|s| Some(s.to_string()))
+        );
+        let udp = table(&[[[0u8; 4], dw(port_dword(53, 0)), dw(0)].concat()]);
+        let rows = parse_udp_table(&udp, Family::Ipv4).unwrap();
+        let dns = udp_socket(&rows[0], &no_owner);
+        assert_eq!(dns.owner_unknown.as_deref(), Some(PID0_UNKNOWN));
     }
 
     #[test]

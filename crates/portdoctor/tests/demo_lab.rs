@@ -1,6 +1,9 @@
 //! `portdoctor demo`: the full story with root (it builds its own lab), and the loopback
 //! variant for an unprivileged user.
 
+// Lab tests need Linux network namespaces; the Windows build (run under Wine) skips the file.
+#![cfg(target_os = "linux")]
+
 use std::process::Command;
 
 fn has_setpriv() -> bool {

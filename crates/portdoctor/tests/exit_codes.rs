@@ -1,9 +1,8 @@
 //! The exit-code table of `src/exit.rs`, checked command by command on the error paths.
 
+#[cfg(target_os = "linux")]
 mod common;
 
-use common::*;
-use portdoctor_lab::Lab;
 use std::process::Command;
 
 fn code(args: &[&str]) -> i32 {
@@ -14,27 +13,6 @@ fn code(args: &[&str]) -> i32 {
         .status
         .code()
         .unwrap_or(-1)
-}
-
-/// Runs portdoctor as `nobody` inside `ns`; returns its exit code and stderr.
-fn as_nobody(lab: &Lab, args: &[&str]) -> (i32, String) {
-    let out = lab
-        .host()
-        .command("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(env!("CARGO_BIN_EXE_portdoctor"))
-        .args(args)
-        .output()
-        .expect("setpriv is part of util-linux");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -70,43 +48,105 @@ fn usage_errors_exit_2_on_every_command() {
     }
 }
 
+/// The fix commands: bad input exits 2 with one line; a damaged journal is reported (exit
+/// 3, with its line), never overwritten.
 #[test]
-fn failed_condition_exits_1() {
-    let Some(lab) = Lab::for_test("failed_condition_exits_1") else {
-        return;
-    };
-    let h = lab.host();
+fn fix_commands_refuse_bad_input_and_a_damaged_journal() {
+    let state = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        h.command(env!("CARGO_BIN_EXE_portdoctor"))
+        Command::new(env!("CARGO_BIN_EXE_portdoctor"))
             .args(args)
+            .env("PORTDOCTOR_STATE_DIR", state.path())
             .output()
             .unwrap()
-            .status
-            .code()
     };
-    // Nothing listens on 127.0.0.1:9 in the fresh namespace.
-    assert_eq!(run(&["probe", "127.0.0.1:9"]), Some(1));
-    assert_eq!(run(&["scan", "127.0.0.1", "-p", "9"]), Some(1));
-    assert_eq!(run(&["wait", "127.0.0.1:9", "--timeout", "200ms"]), Some(1));
-    assert_eq!(run(&["ports", "9"]), Some(1));
-    assert_eq!(run(&["diagnose", "9"]), Some(1));
-    nft(
-        h,
-        "table inet t {\n chain i { type filter hook input priority 0; policy drop; }\n}\n",
+    for args in [
+        &["open", "8080", "--backend", "iptablez"][..],
+        &["open", "0"],
+        &["open", "70000"],
+        &["open", "8080", "--from", "10.0.0.0/33"],
+        &["close", "8080", "--ttl", "soon"],
+    ] {
+        let o = run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    std::fs::write(state.path().join("journal.jsonl"), "not json\n").unwrap();
+    let o = run(&["history"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"));
+    assert_eq!(
+        std::fs::read_to_string(state.path().join("journal.jsonl")).unwrap(),
+        "not json\n"
     );
-    assert_eq!(run(&["explain", "9"]), Some(1));
 }
 
-#[test]
-fn unreadable_firewall_exits_3_and_says_what_is_needed() {
-    let Some(lab) = Lab::for_test("unreadable_firewall_exits_3") else {
-        return;
-    };
-    let _svc = Service::start(lab.host(), "0.0.0.0", 8080, "-", "hold");
-    let (code, err) = as_nobody(&lab, &["explain", "8080"]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("root"), "{err}");
-    // diagnose still shows the rest, but claims nothing about other machines: exit 3.
-    let (code, _) = as_nobody(&lab, &["diagnose", "8080"]);
-    assert_eq!(code, 3);
+/// The error paths that need a lab (a fresh namespace, an unprivileged user): Linux only.
+#[cfg(target_os = "linux")]
+mod lab {
+    use super::common::*;
+    use portdoctor_lab::Lab;
+
+    /// Runs portdoctor as `nobody` inside `ns`; returns its exit code and stderr.
+    fn as_nobody(lab: &Lab, args: &[&str]) -> (i32, String) {
+        let out = lab
+            .host()
+            .command("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(env!("CARGO_BIN_EXE_portdoctor"))
+            .args(args)
+            .output()
+            .expect("setpriv is part of util-linux");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn failed_condition_exits_1() {
+        let Some(lab) = Lab::for_test("failed_condition_exits_1") else {
+            return;
+        };
+        let h = lab.host();
+        let run = |args: &[&str]| {
+            h.command(env!("CARGO_BIN_EXE_portdoctor"))
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .code()
+        };
+        // Nothing listens on 127.0.0.1:9 in the fresh namespace.
+        assert_eq!(run(&["probe", "127.0.0.1:9"]), Some(1));
+        assert_eq!(run(&["scan", "127.0.0.1", "-p", "9"]), Some(1));
+        assert_eq!(run(&["wait", "127.0.0.1:9", "--timeout", "200ms"]), Some(1));
+        assert_eq!(run(&["ports", "9"]), Some(1));
+        assert_eq!(run(&["diagnose", "9"]), Some(1));
+        nft(
+            h,
+            "table inet t {\n chain i { type filter hook input priority 0; policy drop; }\n}\n",
+        );
+        assert_eq!(run(&["explain", "9"]), Some(1));
+    }
+
+    #[test]
+    fn unreadable_firewall_exits_3_and_says_what_is_needed() {
+        let Some(lab) = Lab::for_test("unreadable_firewall_exits_3") else {
+            return;
+        };
+        let _svc = Service::start(lab.host(), "0.0.0.0", 8080, "-", "hold");
+        let (code, err) = as_nobody(&lab, &["explain", "8080"]);
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("root"), "{err}");
+        // diagnose still shows the rest, but claims nothing about other machines: exit 3.
+        let (code, _) = as_nobody(&lab, &["diagnose", "8080"]);
+        assert_eq!(code, 3);
+    }
 }

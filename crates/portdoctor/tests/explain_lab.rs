@@ -1,5 +1,8 @@
 //! `portdoctor explain` in the lab: the named rule agrees with a real connection attempt.
 
+// Lab tests need Linux network namespaces; the Windows build (run under Wine) skips the file.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::{Service, nft, peer_connects, portdoctor_json};

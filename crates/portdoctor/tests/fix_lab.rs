@@ -2,6 +2,9 @@
 //! `diagnose --fix` in lab namespaces, on every Linux backend, with the peer's real
 //! connections as the judge.
 
+// Lab tests need Linux network namespaces; the Windows build (run under Wine) skips the file.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;
@@ -372,53 +375,25 @@ fn diagnose_fix_on_the_seed_story_and_undo_brings_the_block_back() {
     assert!(!peer_connects(&lab, dst, PORT));
 }
 
+/// Bad input and a damaged journal are checked on every platform in `exit_codes.rs`.
 #[test]
-fn bad_input_and_missing_privilege() {
-    let state = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_portdoctor"))
-            .args(args)
-            .env("PORTDOCTOR_STATE_DIR", state.path())
-            .output()
-            .unwrap()
+fn missing_privilege_exits_3_saying_what_is_needed() {
+    let Some(lab) = Lab::for_test("fix_without_root") else {
+        return;
     };
-    for args in [
-        &["open", "8080", "--backend", "iptablez"][..],
-        &["open", "0"],
-        &["open", "70000"],
-        &["open", "8080", "--from", "10.0.0.0/33"],
-        &["close", "8080", "--ttl", "soon"],
-    ] {
-        let o = run(args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    }
-    // A damaged journal is reported, never overwritten.
-    std::fs::write(state.path().join("journal.jsonl"), "not json\n").unwrap();
-    let o = run(&["history"]);
+    let o = lab
+        .host()
+        .command("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_portdoctor"))
+        .args(["open", "8080", "--yes"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"));
-    assert_eq!(
-        std::fs::read_to_string(state.path().join("journal.jsonl")).unwrap(),
-        "not json\n"
-    );
-    // Without root: exit 3 saying what is needed.
-    if let Some(lab) = Lab::for_test("fix_without_root") {
-        let o = lab
-            .host()
-            .command("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-            ])
-            .arg(env!("CARGO_BIN_EXE_portdoctor"))
-            .args(["open", "8080", "--yes"])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(3));
-        assert!(String::from_utf8_lossy(&o.stderr).contains("root"));
-    }
+    assert!(String::from_utf8_lossy(&o.stderr).contains("root"));
 }

@@ -1,6 +1,9 @@
 //! ufw and firewalld, the real daemons from Debian, in lab namespaces with private mounts:
 //! `explain` and `diagnose` name their own rules, and the fixes they print work when applied.
 
+// Lab tests need Linux network namespaces; the Windows build (run under Wine) skips the file.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;

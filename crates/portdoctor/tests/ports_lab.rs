@@ -1,6 +1,9 @@
 //! `portdoctor ports` against real sockets in a lab namespace: a real process listening on a
 //! lab address, on 127.0.0.1 and on [::1] (v6only), with real TIME_WAIT and CLOSE_WAIT sockets.
 
+// Lab tests need Linux network namespaces; the Windows build (run under Wine) skips the file.
+#![cfg(target_os = "linux")]
+
 use portdoctor_lab::Lab;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -3,6 +3,9 @@
 //! host-unreachable / port-unreachable / net-unreachable, no route, IPv6, UDP; each checked
 //! against `nmap` run in the same namespace on the same targets.
 
+// Lab tests need Linux network namespaces; the Windows build (run under Wine) skips the file.
+#![cfg(target_os = "linux")]
+
 use portdoctor_lab::{Lab, lab_required};
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -44,7 +44,7 @@ fn shared(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
         for b in c.bindings.iter().skip(1) {
             for (pid, name) in b.pids.iter().zip(&b.names) {
-                f = f.with_fix(fixes::stop_process(*pid, name));
+                f = f.with_fix(fixes::stop_process(*pid, name, ctx.ev.os));
             }
         }
         out.push(f);
@@ -79,7 +79,7 @@ fn held_by_other(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 endpoint(s.local_addr, s.local_port),
                 owner.cmdline.join(" ")
             ))
-            .with_fix(fixes::stop_process(owner.pid, &owner.name)),
+            .with_fix(fixes::stop_process(owner.pid, &owner.name, ctx.ev.os)),
         );
         return;
     }

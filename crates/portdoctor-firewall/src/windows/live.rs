@@ -26,20 +26,87 @@ use windows::core::{BSTR, Interface};
 /// Why the live policy could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LiveError {
-    /// A COM call failed (HRESULT and message).
-    #[error("Windows Firewall COM call {call} failed: {message}")]
-    Com {
-        /// Which call.
-        call: &'static str,
+    /// The policy object could not be created (HRESULT and message).
+    #[error("INetFwPolicy2 cannot be created: {message}")]
+    Create {
         /// The error.
         message: String,
     },
+    /// Calls that did not answer, each with its error (Wine, for one, answers several with
+    /// E_NOTIMPL). Without their answers no verdict would be certain, so nothing is
+    /// evaluated; `answered` lists what did answer.
+    #[error("{}", unanswered_text(.failed, .answered))]
+    Unanswered {
+        /// (call, error) for each call that failed, in the order asked.
+        failed: Vec<(String, String)>,
+        /// The calls that answered (the rule count with `Rules`).
+        answered: Vec<String>,
+    },
 }
 
-fn com(call: &'static str) -> impl Fn(windows::core::Error) -> LiveError {
-    move |e| LiveError::Com {
-        call,
-        message: e.to_string(),
+/// "INetFwPolicy2 did not answer A, B (error); C (other error); it answered D".
+fn unanswered_text(failed: &[(String, String)], answered: &[String]) -> String {
+    let mut groups: Vec<(Vec<&str>, &str)> = vec![];
+    for (call, message) in failed {
+        match groups.iter_mut().find(|(_, m)| *m == message.as_str()) {
+            Some((calls, _)) => calls.push(call),
+            None => groups.push((vec![call], message)),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(calls, m)| format!("{} ({m})", calls.join(", ")))
+        .collect();
+    let mut text = format!("INetFwPolicy2 did not answer {}", parts.join("; "));
+    if !answered.is_empty() {
+        text.push_str(&format!("; it answered {}", answered.join(", ")));
+    }
+    text
+}
+
+/// The policy-level calls made, and what each gave.
+#[derive(Default)]
+struct Calls {
+    failed: Vec<(String, String)>,
+    answered: Vec<String>,
+}
+
+impl Calls {
+    /// Records `call`'s outcome; its value when it answered.
+    fn get<T>(&mut self, call: &str, result: windows::core::Result<T>) -> Option<T> {
+        let value = self.quiet(call, result)?;
+        self.answered(call.to_string());
+        Some(value)
+    }
+
+    /// Like [`Calls::get`], but an answer is not listed (steps of a larger read).
+    fn quiet<T>(&mut self, call: &str, result: windows::core::Result<T>) -> Option<T> {
+        result
+            .map_err(|e| {
+                let failure = (call.to_string(), e.to_string());
+                if !self.failed.contains(&failure) {
+                    self.failed.push(failure);
+                }
+            })
+            .ok()
+    }
+
+    fn answered(&mut self, call: String) {
+        if !self.answered.contains(&call) {
+            self.answered.push(call);
+        }
+    }
+
+    /// The firewall when every call answered, else which did not.
+    fn finish(self, fw: WindowsFirewall) -> Result<WindowsFirewall, LiveError> {
+        if self.failed.is_empty() {
+            Ok(fw)
+        } else {
+            Err(LiveError::Unanswered {
+                failed: self.failed,
+                answered: self.answered,
+            })
+        }
     }
 }
 
@@ -47,48 +114,63 @@ fn on(b: VARIANT_BOOL) -> bool {
     b.as_bool()
 }
 
-/// Reads the live policy.
+/// Reads the live policy: each profile's switches, the current profile types and every rule.
+/// Every call is made even when one fails, so the error names all that did not answer.
 pub fn read_live() -> Result<WindowsFirewall, LiveError> {
     // SAFETY: initialises COM for this thread; a second call or another apartment model only
     // returns a status, which is ignored (the objects used are free-threaded).
     let _ = unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) };
     // SAFETY: creates the in-process firewall policy object by its documented CLSID.
-    let policy: INetFwPolicy2 =
-        unsafe { CoCreateInstance(&NetFwPolicy2, None, CLSCTX_INPROC_SERVER) }
-            .map_err(com("CoCreateInstance(NetFwPolicy2)"))?;
+    let policy: INetFwPolicy2 = unsafe {
+        CoCreateInstance(&NetFwPolicy2, None, CLSCTX_INPROC_SERVER)
+    }
+    .map_err(|e| LiveError::Create {
+        message: e.to_string(),
+    })?;
+    let mut calls = Calls::default();
     let mut fw = WindowsFirewall::default();
     for (p, t) in [
         (Profile::Domain, NET_FW_PROFILE2_DOMAIN),
         (Profile::Private, NET_FW_PROFILE2_PRIVATE),
         (Profile::Public, NET_FW_PROFILE2_PUBLIC),
     ] {
-        fw.profiles.push(profile(&policy, p, t)?);
+        fw.profiles.extend(profile(&policy, p, t, &mut calls));
     }
     // SAFETY: plain property read on a live interface pointer.
-    let current = unsafe { policy.CurrentProfileTypes() }.map_err(com("CurrentProfileTypes"))?;
-    fw.current_profiles = Some(
+    let current = calls.get("CurrentProfileTypes", unsafe {
+        policy.CurrentProfileTypes()
+    });
+    fw.current_profiles = current.map(|bits| {
         Profile::ALL
             .into_iter()
-            .filter(|p| current & i32::from(p.bit()) != 0)
-            .collect(),
-    );
-    fw.rules = rules(&policy)?;
-    Ok(fw)
+            .filter(|p| bits & i32::from(p.bit()) != 0)
+            .collect()
+    });
+    if let Some(rules) = rules(&policy, &mut calls) {
+        calls.answered(format!("Rules ({} rules)", rules.len()));
+        fw.rules = rules;
+    }
+    calls.finish(fw)
 }
 
+/// One profile's settings, when all three of its calls answered.
 fn profile(
     policy: &INetFwPolicy2,
     p: Profile,
     t: NET_FW_PROFILE_TYPE2,
-) -> Result<ProfileSettings, LiveError> {
+    calls: &mut Calls,
+) -> Option<ProfileSettings> {
     // SAFETY: property reads on a live interface pointer with a valid profile type.
-    let enabled = unsafe { policy.get_FirewallEnabled(t) }.map_err(com("FirewallEnabled"))?;
+    let enabled = calls.get("FirewallEnabled", unsafe { policy.get_FirewallEnabled(t) });
     // SAFETY: as above.
-    let block_all =
-        unsafe { policy.get_BlockAllInboundTraffic(t) }.map_err(com("BlockAllInboundTraffic"))?;
+    let block_all = calls.get("BlockAllInboundTraffic", unsafe {
+        policy.get_BlockAllInboundTraffic(t)
+    });
     // SAFETY: as above.
-    let action =
-        unsafe { policy.get_DefaultInboundAction(t) }.map_err(com("DefaultInboundAction"))?;
+    let action = calls.get("DefaultInboundAction", unsafe {
+        policy.get_DefaultInboundAction(t)
+    });
+    let (enabled, block_all, action) = (enabled?, block_all?, action?);
     let mut s = ProfileSettings::default_for(p);
     s.enabled = if on(enabled) {
         Setting::On
@@ -101,15 +183,16 @@ fn profile(
         Setting::On
     };
     s.default_inbound_block = Some(action != NET_FW_ACTION_ALLOW);
-    Ok(s)
+    Some(s)
 }
 
-fn rules(policy: &INetFwPolicy2) -> Result<Vec<WinRule>, LiveError> {
+/// Every rule of the policy, when the collection and its enumerator answered.
+fn rules(policy: &INetFwPolicy2, calls: &mut Calls) -> Option<Vec<WinRule>> {
     // SAFETY: property read on a live interface pointer.
-    let rules = unsafe { policy.Rules() }.map_err(com("Rules"))?;
+    let rules = calls.quiet("Rules", unsafe { policy.Rules() })?;
     // SAFETY: as above; the enumerator is the collection's documented IEnumVARIANT.
-    let unknown = unsafe { rules._NewEnum() }.map_err(com("_NewEnum"))?;
-    let en: IEnumVARIANT = unknown.cast().map_err(com("IEnumVARIANT"))?;
+    let unknown = calls.quiet("Rules._NewEnum", unsafe { rules._NewEnum() })?;
+    let en: IEnumVARIANT = calls.quiet("Rules._NewEnum (IEnumVARIANT)", unknown.cast())?;
     let mut out = vec![];
     loop {
         let mut item = [VARIANT::default()];
@@ -117,14 +200,18 @@ fn rules(policy: &INetFwPolicy2) -> Result<Vec<WinRule>, LiveError> {
         // SAFETY: `item` has room for the one element asked for; `fetched` is a valid out
         // pointer for the call's duration.
         let hr = unsafe { en.Next(&mut item, &mut fetched) };
-        if hr.is_err() || fetched == 0 {
+        if let Err(e) = hr.ok() {
+            calls.quiet::<()>("Rules enumeration (IEnumVARIANT.Next)", Err(e));
+            return None;
+        }
+        if fetched == 0 {
             break;
         }
         if let Some(rule) = dispatch(&item[0]).and_then(|d| d.cast::<INetFwRule>().ok()) {
-            out.push(rule_of(&rule)?);
+            out.push(rule_of(&rule));
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 /// The IDispatch inside a VARIANT of type VT_DISPATCH.
@@ -141,7 +228,7 @@ fn text(r: Result<BSTR, windows::core::Error>) -> String {
     r.map(|b| b.to_string()).unwrap_or_default()
 }
 
-fn rule_of(r: &INetFwRule) -> Result<WinRule, LiveError> {
+fn rule_of(r: &INetFwRule) -> WinRule {
     // SAFETY (every call below): property reads on a live INetFwRule pointer.
     let name = text(unsafe { r.Name() });
     let mut w = WinRule::inbound(&name, RuleAction::Allow);
@@ -178,5 +265,5 @@ fn rule_of(r: &INetFwRule) -> Result<WinRule, LiveError> {
     } else {
         EdgeTraversal::Block
     };
-    Ok(w)
+    w
 }

@@ -37,14 +37,17 @@ pub fn run(args: &DemoArgs, out: &Output) -> Result<Exit, CliError> {
     loopback_demo(out)
 }
 
-/// Without root: a service bound to 127.0.0.1, diagnosed.
+/// Without root (or without Linux): a service bound to 127.0.0.1, diagnosed.
 fn loopback_demo(out: &Output) -> Result<Exit, CliError> {
     let mut story = Story::new(out);
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
+    let (why, full) = crate::sys::LOOPBACK_DEMO_WHY;
     story.step(
-        format!("Without root, the demo runs on loopback only: a service listens on 127.0.0.1:{port}, the way many frameworks do by default."),
-        vec!["(root adds: throwaway network namespaces, a real default-deny firewall, a probe from a second machine, and the fix applied and verified)".into()],
+        format!(
+            "{why}: a service listens on 127.0.0.1:{port}, the way many frameworks do by default."
+        ),
+        vec![full.into()],
     )?;
     let req = Request {
         port,

@@ -158,12 +158,18 @@ pub fn fix_error(e: FixError) -> CliError {
 
 fn require_root() -> Result<(), CliError> {
     if !portdoctor_fix::is_root() {
-        return Err(environment(
-            "changing the firewall needs root (or CAP_NET_ADMIN): run it with sudo",
-        ));
+        return Err(environment(NEEDS_ROOT));
     }
     Ok(())
 }
+
+/// What changing the firewall needs, where that is checked (Unix; on Windows the commands
+/// themselves refuse when not elevated).
+const NEEDS_ROOT: &str = if cfg!(target_os = "linux") {
+    "changing the firewall needs root (or CAP_NET_ADMIN): run it with sudo"
+} else {
+    "changing the firewall needs root: run it with sudo"
+};
 
 /// A fixer on the journal, after settling interrupted and expired changes.
 pub fn fixer(runner: &CommandRunner) -> Result<Fixer<'_>, CliError> {

@@ -10,7 +10,7 @@ mod targets;
 
 pub use probes::outcome as probe_outcome;
 
-use portdoctor_diagnose::{Evidence, HealthEvidence, Part, ProbeOutcome};
+use portdoctor_diagnose::{Evidence, HealthEvidence, Os, Part, ProbeOutcome};
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::{Proto, SnapshotOptions};
 use std::net::IpAddr;
@@ -93,6 +93,7 @@ pub fn gather(req: &Request<'_>) -> Evidence {
         .as_ref()
         .map(|path| health(req, t.health, path));
     Evidence {
+        os: Os::current(),
         port: req.port,
         proto: req.proto,
         sockets,

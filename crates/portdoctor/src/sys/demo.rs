@@ -24,6 +24,12 @@ const DEFAULT_DENY: &str = "table inet filter {
 }
 ";
 
+/// Why `demo` runs on loopback (no root), and what root adds.
+pub const LOOPBACK_DEMO_WHY: (&str, &str) = (
+    "Without root, the demo runs on loopback only",
+    "(root adds: throwaway network namespaces, a real default-deny firewall, a probe from a second machine, and the fix applied and verified)",
+);
+
 /// Runs the demo in a lab; `None` when no lab can be built (no root): fall back.
 pub fn lab_demo(port: u16, out: &Output) -> Option<Result<Exit, CliError>> {
     let lab = match Lab::new() {

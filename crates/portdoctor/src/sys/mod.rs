@@ -3,7 +3,7 @@
 #[cfg(target_os = "linux")]
 mod demo;
 #[cfg(target_os = "linux")]
-pub use demo::lab_demo;
+pub use demo::{LOOPBACK_DEMO_WHY, lab_demo};
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]

@@ -20,3 +20,9 @@ pub fn lab_demo(
 ) -> Option<Result<crate::exit::Exit, crate::exit::CliError>> {
     None
 }
+
+/// Why `demo` runs on loopback here, and what the full story needs.
+pub const LOOPBACK_DEMO_WHY: (&str, &str) = (
+    "On this system the demo runs on loopback only",
+    "(the full story, with throwaway network namespaces, a real default-deny firewall, a probe from a second machine and the fix applied and verified, needs Linux and root)",
+);
