@@ -704,219 +704,283 @@ fn policy_ref(ix: &Index, tid: TableId, ci: usize) -> RuleRef {
 
 /// Decision of every destination port 0..=65535 for `packet` (its `dport` is ignored)
 /// through the given rulesets together, as [`crate::explain`] would decide port by port.
+///
+/// Three passes: base chains are *painted* over port ranges in hook and priority order
+/// ([`Painter`]); ports no base chain decided are accepted, by the last accept that saw them;
+/// ranges the painting could not decide are evaluated exactly, one port per class of ports
+/// the rules cannot tell apart ([`resolve_exactly`]).
 pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
     let covered = covered_tables(rulesets);
     let ix = Index::new(rulesets.iter().collect(), &covered);
-    let st = PktState::new(packet);
     let mut sw = Sweeper {
         ctx: Ctx::new(&ix, packet),
-        st,
+        st: PktState::new(packet),
         profiles: HashMap::new(),
         memo: HashMap::new(),
         active: vec![],
         breaks: BTreeSet::new(),
     };
-    // Per port: final outcome, or still pending with the accept info so far.
-    let mut pending: BTreeMap<u32, u32> = BTreeMap::from([(0, MAXP)]);
-    let mut finals: Vec<(u32, u32, Decision, Option<RuleRef>)> = vec![];
-    // (ports, explicit accept rule) per base chain in order; and policy accepts.
-    let mut accepts: Vec<(u32, u32, RuleRef)> = vec![];
-    let mut policy_accepts: Vec<(u32, u32, RuleRef)> = vec![];
-    let applicable: Vec<&crate::index::BaseEntry> = ix
-        .base
+    let mut painter = Painter::new(&ix);
+    let bases = painted_bases(&ix, packet);
+    for group in bases.chunk_by(|x, y| (x.stage, x.priority) == (y.stage, y.priority)) {
+        if painter.pending.is_empty() {
+            break;
+        }
+        if group.iter().any(|b| b.table != group[0].table) {
+            painter.paint_same_priority(&mut sw, group);
+        } else {
+            for b in group {
+                painter.paint_chain(&mut sw, b);
+            }
+        }
+    }
+    let finals = painter.settle();
+    let total_rules: usize = rulesets.iter().map(Ruleset::rule_count).sum();
+    let resolved = resolve_exactly(&mut sw, &ix, packet, finals, total_rules);
+    Sweep {
+        ranges: compress(resolved),
+    }
+}
+
+/// The base chains painting follows, in hook and priority order: those on the way to a local
+/// socket that see this packet (ports a DNAT sends on are resolved by the exact evaluation;
+/// their prerouting outcome is unknown to the painting).
+fn painted_bases<'x>(ix: &'x Index, packet: &Packet) -> Vec<&'x crate::index::BaseEntry> {
+    ix.base
         .iter()
         .filter(|b| {
             let t = ix.table(b.table);
             let c = &t.chains[b.chain];
-            let dev_ok = crate::eval::device_applies(c, packet) != Tri::False;
-            // Painting follows the way to a local socket; ports a DNAT sends on are resolved
-            // by the exact evaluation (their prerouting outcome is unknown here).
             b.stage <= 2
                 && b.sees_iif(packet.iif.as_deref())
                 && t.family.sees(packet.family)
                 && crate::eval::nat_runs(c, packet.ct_state)
-                && dev_ok
+                && crate::eval::device_applies(c, packet) != Tri::False
         })
-        .collect();
-    let mut gi = 0;
-    while gi < applicable.len() {
-        let key = (applicable[gi].stage, applicable[gi].priority);
-        let mut gj = gi;
-        while gj < applicable.len() && (applicable[gj].stage, applicable[gj].priority) == key {
-            gj += 1;
+        .collect()
+}
+
+/// A decided range: first port, last port, decision, deciding rule.
+type Final = (u32, u32, Decision, Option<RuleRef>);
+
+/// Port ranges painted chain by chain: still pending, decided, and the accepts seen so far
+/// (an accept ends one chain, not the packet's way).
+struct Painter<'x> {
+    ix: &'x Index<'x>,
+    pending: BTreeMap<u32, u32>,
+    finals: Vec<Final>,
+    /// (ports, explicit accept rule), per base chain in order.
+    accepts: Vec<(u32, u32, RuleRef)>,
+    /// (ports, accepting policy) of chains with rules that fell through.
+    policy_accepts: Vec<(u32, u32, RuleRef)>,
+}
+
+impl<'x> Painter<'x> {
+    fn new(ix: &'x Index<'x>) -> Self {
+        Painter {
+            ix,
+            pending: BTreeMap::from([(0, MAXP)]),
+            finals: vec![],
+            accepts: vec![],
+            policy_accepts: vec![],
         }
-        let group = &applicable[gi..gj];
-        gi = gj;
-        if pending.is_empty() {
-            break;
+    }
+
+    /// One base chain alone at its priority: its runs decide or pass the pending ports.
+    fn paint_chain(&mut self, sw: &mut Sweeper<'_, '_>, b: &crate::index::BaseEntry) {
+        if self.pending.is_empty() {
+            return;
         }
-        let multi_table = group.iter().any(|b| b.table != group[0].table);
-        if multi_table {
-            // Equal-priority chains of different tables run in an order no listing shows:
-            // combine their outcomes port by port; conflicting finals are unknown (and then
-            // resolved exactly, trying every order).
-            let maps: Vec<(&crate::index::BaseEntry, Runs)> = group
-                .iter()
-                .map(|b| {
-                    sw.st.view = ct_view(b.stage, b.priority);
-                    (*b, sw.base_map(b))
-                })
-                .collect();
-            let mut bounds: BTreeSet<u32> = maps
-                .iter()
-                .flat_map(|(_, runs)| runs.iter().map(|r| r.0))
-                .collect();
-            bounds.insert(0);
-            let bv: Vec<u32> = bounds.into_iter().collect();
-            for (k, &a) in bv.iter().enumerate() {
-                let z = bv.get(k + 1).map_or(MAXP, |n| n - 1);
-                let ports = peek(&pending, &vec![(a, z)]);
-                if ports.is_empty() {
+        let ix = self.ix;
+        let c = &ix.table(b.table).chains[b.chain];
+        sw.st.view = ct_view(b.stage, b.priority);
+        let pol = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
+        for (a, z, o) in sw.base_map(b) {
+            let ports = peek(&self.pending, &vec![(a, z)]);
+            if ports.is_empty() {
+                continue;
+            }
+            let (d, by) = match o {
+                Out::Accept(id) => {
+                    let rr = rule_ref_of(ix, id);
+                    self.accepts
+                        .extend(ports.iter().map(|&(x, y)| (x, y, rr.clone())));
                     continue;
                 }
-                let mut finals_here: Vec<(Decision, Option<RuleRef>)> = vec![];
-                let mut unknown: Option<String> = None;
-                let mut acc_here: Vec<RuleRef> = vec![];
-                let mut pol_here: Vec<RuleRef> = vec![];
-                for (b, runs) in &maps {
-                    let c = &ix.table(b.table).chains[b.chain];
-                    let pol = c.base.as_ref().map_or(Policy::Accept, |x| x.policy);
-                    let idx = runs.partition_point(|r| r.1 < a);
-                    let Some((_, _, o)) = runs.get(idx) else {
-                        continue;
-                    };
-                    match o {
-                        Out::Accept(id) => acc_here.push(rule_ref_of(&ix, *id)),
-                        Out::Fall if pol == Policy::Accept => {
-                            if !c.rules.is_empty() {
-                                pol_here.push(policy_ref(&ix, b.table, b.chain));
-                            }
-                        }
-                        Out::Fall => finals_here
-                            .push((Decision::Drop, Some(policy_ref(&ix, b.table, b.chain)))),
-                        Out::Drop(id) => {
-                            finals_here.push((Decision::Drop, Some(rule_ref_of(&ix, *id))))
-                        }
-                        Out::Reject(kind, id) => finals_here
-                            .push((Decision::Reject(kind.clone()), Some(rule_ref_of(&ix, *id)))),
-                        Out::Unknown(r) => unknown = Some(r.clone()),
-                    }
-                }
-                if let Some(r) = unknown {
-                    for (x, y) in take(&mut pending, &ports) {
-                        finals.push((x, y, Decision::Unknown(r.clone()), None));
+                Out::Fall if pol == Policy::Accept => {
+                    if !c.rules.is_empty() {
+                        let rr = policy_ref(ix, b.table, b.chain);
+                        self.policy_accepts
+                            .extend(ports.iter().map(|&(x, y)| (x, y, rr.clone())));
                     }
                     continue;
                 }
-                if finals_here.is_empty() {
-                    for &(x, y) in &ports {
-                        for rr in &acc_here {
-                            accepts.push((x, y, rr.clone()));
-                        }
-                        for rr in &pol_here {
-                            policy_accepts.push((x, y, rr.clone()));
-                        }
+                Out::Fall => (Decision::Drop, Some(policy_ref(ix, b.table, b.chain))),
+                Out::Drop(id) => (Decision::Drop, Some(rule_ref_of(ix, id))),
+                Out::Reject(k, id) => (Decision::Reject(k), Some(rule_ref_of(ix, id))),
+                Out::Unknown(r) => (Decision::Unknown(r), None),
+            };
+            self.decide(&ports, d, by);
+        }
+    }
+
+    /// Equal-priority chains of different tables run in an order no listing shows: their
+    /// outcomes are combined port by port; conflicting finals are unknown (and then resolved
+    /// exactly, trying every order).
+    fn paint_same_priority(
+        &mut self,
+        sw: &mut Sweeper<'_, '_>,
+        group: &[&crate::index::BaseEntry],
+    ) {
+        let maps: Vec<(&crate::index::BaseEntry, Runs)> = group
+            .iter()
+            .map(|b| {
+                sw.st.view = ct_view(b.stage, b.priority);
+                (*b, sw.base_map(b))
+            })
+            .collect();
+        let mut bounds: BTreeSet<u32> = maps
+            .iter()
+            .flat_map(|(_, runs)| runs.iter().map(|r| r.0))
+            .collect();
+        bounds.insert(0);
+        let bv: Vec<u32> = bounds.into_iter().collect();
+        for (k, &a) in bv.iter().enumerate() {
+            let z = bv.get(k + 1).map_or(MAXP, |n| n - 1);
+            let ports = peek(&self.pending, &vec![(a, z)]);
+            if !ports.is_empty() {
+                self.combine_at(&maps, a, &ports);
+            }
+        }
+    }
+
+    /// The combined outcome of equal-priority chains for `ports` (all in one run of each).
+    fn combine_at(&mut self, maps: &[(&crate::index::BaseEntry, Runs)], a: u32, ports: &Set) {
+        let ix = self.ix;
+        let mut finals_here: Vec<(Decision, Option<RuleRef>)> = vec![];
+        let mut acc_here: Vec<RuleRef> = vec![];
+        let mut pol_here: Vec<RuleRef> = vec![];
+        let mut unknown: Option<String> = None;
+        for (b, runs) in maps {
+            let c = &ix.table(b.table).chains[b.chain];
+            let pol = c.base.as_ref().map_or(Policy::Accept, |x| x.policy);
+            let Some((_, _, o)) = runs.get(runs.partition_point(|r| r.1 < a)) else {
+                continue;
+            };
+            match o {
+                Out::Accept(id) => acc_here.push(rule_ref_of(ix, *id)),
+                Out::Fall if pol == Policy::Accept => {
+                    if !c.rules.is_empty() {
+                        pol_here.push(policy_ref(ix, b.table, b.chain));
                     }
-                    continue;
                 }
-                let d0 = finals_here[0].0.clone();
-                let (d, by) = if finals_here.iter().all(|f| f.0 == d0) {
-                    let b0 = finals_here[0].1.clone();
-                    let same = finals_here.iter().all(|f| f.1 == b0);
-                    (d0, if same { b0 } else { None })
-                } else {
-                    (
-                        Decision::Unknown(
-                            "equal-priority base chains of different tables run in an order \
-                             no listing shows"
-                                .into(),
-                        ),
-                        None,
-                    )
-                };
-                for (x, y) in take(&mut pending, &ports) {
-                    finals.push((x, y, d.clone(), by.clone()));
+                Out::Fall => {
+                    finals_here.push((Decision::Drop, Some(policy_ref(ix, b.table, b.chain))))
+                }
+                Out::Drop(id) => finals_here.push((Decision::Drop, Some(rule_ref_of(ix, *id)))),
+                Out::Reject(kind, id) => {
+                    finals_here.push((Decision::Reject(kind.clone()), Some(rule_ref_of(ix, *id))))
+                }
+                Out::Unknown(r) => unknown = Some(r.clone()),
+            }
+        }
+        if let Some(r) = unknown {
+            return self.decide(ports, Decision::Unknown(r), None);
+        }
+        if finals_here.is_empty() {
+            for &(x, y) in ports {
+                self.accepts
+                    .extend(acc_here.iter().map(|rr| (x, y, rr.clone())));
+                self.policy_accepts
+                    .extend(pol_here.iter().map(|rr| (x, y, rr.clone())));
+            }
+            return;
+        }
+        let (d, by) = agreed_final(finals_here);
+        self.decide(ports, d, by);
+    }
+
+    /// `ports` are decided: they leave the pending set.
+    fn decide(&mut self, ports: &Set, d: Decision, by: Option<RuleRef>) {
+        for (x, y) in take(&mut self.pending, ports) {
+            self.finals.push((x, y, d.clone(), by.clone()));
+        }
+    }
+
+    /// Pending ports are accepted: named by the last explicit accept that saw them, else the
+    /// last accepting policy. Returns every range, sorted by port.
+    fn settle(mut self) -> Vec<Final> {
+        let pending = std::mem::take(&mut self.pending);
+        for (a, z) in pending {
+            let mut pieces: Vec<(u32, u32, Option<RuleRef>)> = vec![(a, z, None)];
+            for src in [&self.policy_accepts, &self.accepts] {
+                for (x, y, rr) in src.iter() {
+                    pieces = overlay(pieces, *x, *y, rr);
                 }
             }
+            self.finals.extend(
+                pieces
+                    .into_iter()
+                    .map(|(p, q, rr)| (p, q, Decision::Accept, rr)),
+            );
+        }
+        self.finals.sort_by_key(|f| f.0);
+        self.finals
+    }
+}
+
+/// The final of equal-priority chains that all decide: theirs when they agree (the rule too,
+/// when it is the same one), unknown when they do not.
+fn agreed_final(finals: Vec<(Decision, Option<RuleRef>)>) -> (Decision, Option<RuleRef>) {
+    let (d0, b0) = finals[0].clone();
+    if !finals.iter().all(|f| f.0 == d0) {
+        return (
+            Decision::Unknown(
+                "equal-priority base chains of different tables run in an order no listing shows"
+                    .into(),
+            ),
+            None,
+        );
+    }
+    let same = finals.iter().all(|f| f.1 == b0);
+    (d0, if same { b0 } else { None })
+}
+
+/// `pieces` with `x..=y` (where they overlap) now named by `rr`.
+fn overlay(
+    pieces: Vec<(u32, u32, Option<RuleRef>)>,
+    x: u32,
+    y: u32,
+    rr: &RuleRef,
+) -> Vec<(u32, u32, Option<RuleRef>)> {
+    let mut next = vec![];
+    for (p, q, cur) in pieces {
+        let (lo, hi) = (p.max(x), q.min(y));
+        if lo > hi {
+            next.push((p, q, cur));
             continue;
         }
-        for b in group {
-            let t = ix.table(b.table);
-            let c = &t.chains[b.chain];
-            if pending.is_empty() {
-                break;
-            }
-            sw.st.view = ct_view(b.stage, b.priority);
-            let map = sw.base_map(b);
-            let pol = c.base.as_ref().map_or(Policy::Accept, |b| b.policy);
-            for (a, z, o) in map {
-                let ports = peek(&pending, &vec![(a, z)]);
-                if ports.is_empty() {
-                    continue;
-                }
-                match o {
-                    Out::Accept(id) => {
-                        let rr = rule_ref_of(&ix, id);
-                        for &(x, y) in &ports {
-                            accepts.push((x, y, rr.clone()));
-                        }
-                    }
-                    Out::Fall if pol == Policy::Accept => {
-                        if !c.rules.is_empty() {
-                            let rr = policy_ref(&ix, b.table, b.chain);
-                            for &(x, y) in &ports {
-                                policy_accepts.push((x, y, rr.clone()));
-                            }
-                        }
-                    }
-                    o => {
-                        let (d, by) = match o {
-                            Out::Fall => (Decision::Drop, Some(policy_ref(&ix, b.table, b.chain))),
-                            Out::Drop(id) => (Decision::Drop, Some(rule_ref_of(&ix, id))),
-                            Out::Reject(k, id) => (Decision::Reject(k), Some(rule_ref_of(&ix, id))),
-                            Out::Unknown(r) => (Decision::Unknown(r), None),
-                            Out::Accept(_) => unreachable_accept(),
-                        };
-                        for (x, y) in take(&mut pending, &ports) {
-                            finals.push((x, y, d.clone(), by.clone()));
-                        }
-                    }
-                }
-            }
+        if p < lo {
+            next.push((p, lo - 1, cur.clone()));
+        }
+        next.push((lo, hi, Some(rr.clone())));
+        if hi < q {
+            next.push((hi + 1, q, cur));
         }
     }
-    // Pending ports are accepted: name the last explicit accept, else the last policy accept.
-    for (a, z) in pending {
-        let mut pieces: Vec<(u32, u32, Option<RuleRef>)> = vec![(a, z, None)];
-        for src in [&policy_accepts, &accepts] {
-            for (x, y, rr) in src.iter() {
-                let mut next = vec![];
-                for (p, q, cur) in pieces {
-                    let lo = p.max(*x);
-                    let hi = q.min(*y);
-                    if lo > hi {
-                        next.push((p, q, cur));
-                        continue;
-                    }
-                    if p < lo {
-                        next.push((p, lo - 1, cur.clone()));
-                    }
-                    next.push((lo, hi, Some(rr.clone())));
-                    if hi < q {
-                        next.push((hi + 1, q, cur));
-                    }
-                }
-                pieces = next;
-            }
-        }
-        for (p, q, rr) in pieces {
-            finals.push((p, q, Decision::Accept, rr));
-        }
-    }
-    finals.sort_by_key(|f| f.0);
-    // Resolve undecided ranges exactly, class by class.
+    next
+}
+
+/// Undecided ranges evaluated exactly, one port per class of ports no rule tells apart,
+/// within a work budget (beyond it a range stays unknown).
+fn resolve_exactly(
+    sw: &mut Sweeper<'_, '_>,
+    ix: &Index,
+    packet: &Packet,
+    finals: Vec<Final>,
+    total_rules: usize,
+) -> Vec<Resolved> {
     let mut resolved: Vec<Resolved> = vec![];
-    let total_rules: usize = rulesets.iter().map(Ruleset::rule_count).sum();
     let mut budget = (MAX_EXACT_WORK / (total_rules + 1)).clamp(16, MAX_EXACT_CLASSES);
     for (a, z, d, by) in finals {
         if !matches!(d, Decision::Unknown(_)) {
@@ -940,11 +1004,15 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             let e = starts.get(i + 1).map_or(z, |n| n - 1);
             let mut p = packet.clone();
             p.dport = s as u16;
-            let v = crate::eval::evaluate_capped(&ix, &p, SWEEP_MAX_PATHS);
+            let v = crate::eval::evaluate_capped(ix, &p, SWEEP_MAX_PATHS);
             resolved.push((s, e, v.decision, v.decided_by, v.redirected_to, v.delivery));
         }
     }
-    // Compress.
+    resolved
+}
+
+/// Adjacent ranges with the same outcome merged.
+fn compress(resolved: Vec<Resolved>) -> Vec<PortRange> {
     let mut ranges: Vec<PortRange> = vec![];
     for (a, z, d, by, redirected_to, delivery) in resolved {
         if let Some(l) = ranges.last_mut() {
@@ -967,12 +1035,5 @@ pub fn sweep(rulesets: &[Ruleset], packet: &Packet) -> Sweep {
             delivery,
         });
     }
-    Sweep { ranges }
-}
-
-fn unreachable_accept() -> (Decision, Option<RuleRef>) {
-    (
-        Decision::Unknown("internal: accept handled above".into()),
-        None,
-    )
+    ranges
 }

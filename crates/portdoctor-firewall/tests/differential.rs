@@ -68,6 +68,7 @@ use rand::rngs::StdRng;
 use compare::{CaseResult, Tally};
 use model::Scenario;
 use oracle::Oracle;
+use portdoctor_firewall::Decision;
 use probe::{ProbeResult, ProbeSpec};
 
 /// Cases in a normal run (one ruleset x one packet).
@@ -110,6 +111,8 @@ struct Case {
     result: ProbeResult,
     verdict: portdoctor_firewall::Verdict,
     outcome: CaseResult,
+    /// `--all-ports`' sweep of the same packet disagrees with the evaluator at this port.
+    sweep_mismatch: Option<String>,
 }
 
 /// Loads `s`, probes `specs`, reads back and evaluates. `Err` when the scenario cannot be
@@ -135,6 +138,7 @@ fn run_scenario(
     // The routing table and forwarding switches, as portdoctor reads them: a DNAT'd packet
     // goes where they say (the lab host does not forward: such packets are dropped).
     let table = nat::routing(o);
+    let mut sweeps = SweepCache::default();
     let cases = results
         .into_iter()
         .map(|result| {
@@ -142,14 +146,49 @@ fn run_scenario(
             packet.routing = Some(std::sync::Arc::clone(&table));
             let verdict = portdoctor_firewall::explain(&rulesets, &packet).overall;
             let outcome = compare::compare(&result, &verdict, may_redirect);
+            let sweep_mismatch = sweeps.mismatch(&rulesets, &packet, &verdict);
             Case {
                 result,
                 verdict,
                 outcome,
+                sweep_mismatch,
             }
         })
         .collect();
     Ok((cases, rec))
+}
+
+/// The sweep (`explain --all-ports`) of each packet shape once, checked against the
+/// evaluator port by port: the sweep must decide every port as the evaluator does (or leave
+/// it unknown when its exact-evaluation budget runs out).
+#[derive(Default)]
+struct SweepCache {
+    by_shape: std::collections::HashMap<String, portdoctor_firewall::Sweep>,
+}
+
+impl SweepCache {
+    fn mismatch(
+        &mut self,
+        rulesets: &[portdoctor_firewall::Ruleset],
+        packet: &portdoctor_firewall::Packet,
+        verdict: &portdoctor_firewall::Verdict,
+    ) -> Option<String> {
+        let mut shape = packet.clone();
+        shape.dport = 0;
+        let sweep = self
+            .by_shape
+            .entry(format!("{shape:?}"))
+            .or_insert_with(|| portdoctor_firewall::sweep(rulesets, &shape));
+        let range = sweep.decision(packet.dport)?;
+        let (swept, exact) = (&range.decision, &verdict.decision);
+        let agree = swept == exact || matches!(swept, Decision::Unknown(_));
+        (!agree).then(|| {
+            format!(
+                "sweep decides port {} {swept:?} by {:?}; the evaluator {exact:?} by {:?}",
+                packet.dport, range.decided_by, verdict.decided_by
+            )
+        })
+    }
 }
 
 /// Re-probes the disagreeing cases with a long timeout, all at once (the ruleset is still
@@ -266,6 +305,27 @@ fn run_all(
         } else {
             confirm(o, &suspects, s.may_redirect())
         };
+        let sweep_failures: Vec<String> = cases
+            .iter()
+            .filter_map(|c| {
+                c.sweep_mismatch
+                    .as_ref()
+                    .map(|m| format!("  {}: {m}", c.result.spec))
+            })
+            .collect();
+        tally.sweep_checked += cases.len();
+        if !sweep_failures.is_empty() {
+            report(&format!(
+                "SWEEP DIFFERS from the evaluator: scenario seed {seed} ({}):\n{}\n{}",
+                s.label,
+                sweep_failures.join("\n"),
+                s.describe()
+            ));
+            failures.push(format!(
+                "seed {seed}: the sweep differs from the evaluator on {} probes",
+                sweep_failures.len()
+            ));
+        }
         let mut first_failure: Option<&Case> = None;
         let mut lines = Vec::new();
         let mut k = 0;

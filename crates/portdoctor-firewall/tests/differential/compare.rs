@@ -371,6 +371,8 @@ pub struct Tally {
     pub scenarios: usize,
     /// Native reader against `nft -j`, over every ruleset read.
     pub equivalence: Equivalence,
+    /// Cases whose port the sweep (`--all-ports`) was checked at, against the evaluator.
+    pub sweep_checked: usize,
 }
 
 impl Tally {
@@ -413,6 +415,13 @@ impl Tally {
             self.load_failures
         );
         let _ = write!(out, "\n  {}", self.equivalence.summary());
+        if self.sweep_checked > 0 {
+            let _ = write!(
+                out,
+                "\n  sweep (--all-ports) checked against the evaluator at {} probed ports",
+                self.sweep_checked
+            );
+        }
         for (reason, n) in &self.unknown {
             let _ = write!(out, "\n  unknown {n:>5}  {reason}");
             if std::env::var_os("PORTDOCTOR_DIFF_VERBOSE").is_some() {
