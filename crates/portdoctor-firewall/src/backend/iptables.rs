@@ -491,7 +491,7 @@ fn parse_rule_opts(p: &mut P, user_chains: &HashSet<String>) -> Result<RuleParts
                 let m = module
                     .or_else(|| implicit_match(proto, p.v6))
                     .ok_or_else(|| p.err(t, format!("option {o} without a match module")))?;
-                module_opt(&mut r, m, t, neg, proto, p, start)?;
+                module_opt(&mut r, m, t, neg, p, start)?;
             }
             _ => return Err(p.err(t, format!("unexpected `{}`", t.s))),
         }
@@ -504,235 +504,247 @@ fn module_opt(
     module: &str,
     t: &Tok,
     neg: bool,
-    proto: Option<u128>,
     p: &mut P,
     start: usize,
 ) -> Result<(), ParseError> {
     let o = t.s.as_str();
-    let ports = |p: &mut P, t: &Tok| -> Result<Vec<Elem>, ParseError> {
-        let a = p.arg(t)?;
-        a.s.split(',')
-            .map(|x| parse_port_range(x).ok_or_else(|| p.err(a, "bad port")))
-            .collect()
-    };
-    match (module, o) {
+    let m = match (module, o) {
         ("tcp" | "udp", "--dport" | "--destination-port" | "--sport" | "--source-port") => {
-            let dst = o.contains('d');
-            let f = match (module, dst) {
-                ("tcp", true) => Field::TcpDport,
-                ("tcp", false) => Field::TcpSport,
-                (_, true) => Field::UdpDport,
-                (_, false) => Field::UdpSport,
-            };
-            let e = ports(p, t)?;
-            if e.len() != 1 {
-                return Err(p.err(t, "one port or range expected"));
-            }
-            r.matches.push(cmp(f, neg, e));
+            l4_port(module, o, t, neg, p)?
         }
-        ("tcp", "--tcp-flags") => {
-            let m = p.arg(t)?;
-            let c = p.arg(t)?;
-            let bits = |x: &Tok| -> Result<u128, ParseError> {
-                x.s.split(',').try_fold(0, |acc, f| {
-                    Ok(acc | names::tcp_flag(f).ok_or_else(|| p.err(x, "bad TCP flag"))?)
-                })
-            };
-            let (mb, cb) = (bits(m)?, bits(c)?);
-            r.matches.push(Match::Cmp {
-                key: vec![Field::TcpFlags],
-                mask: Some(mb),
-                negated: neg,
-                values: Values::Inline(vec![vec![Elem::val(cb & mb)]]),
-            });
-        }
-        ("tcp", "--syn") => r.matches.push(Match::Cmp {
-            key: vec![Field::TcpFlags],
-            mask: Some(0x17),
-            negated: neg,
-            values: Values::Inline(vec![vec![Elem::val(0x02)]]),
-        }),
+        ("tcp", "--tcp-flags") => tcp_flags(t, neg, p)?,
+        ("tcp", "--syn") => masked(Field::TcpFlags, 0x17, 0x02, neg),
         ("multiport", "--dports" | "--destination-ports" | "--sports" | "--source-ports") => {
             let f = if o.contains('d') {
                 Field::Dport
             } else {
                 Field::Sport
             };
-            let e = ports(p, t)?;
-            let _ = proto;
-            r.matches.push(cmp(f, neg, e));
+            cmp(f, neg, port_list(t, p)?)
         }
-        ("conntrack", "--ctstatus") => {
-            let a = p.arg(t)?;
-            let mut bits = 0u128;
-            for s in a.s.split(',') {
-                bits |= match s {
-                    "NONE" => 0,
-                    "EXPECTED" => 1,
-                    "SEEN_REPLY" => 2,
-                    "ASSURED" => 4,
-                    "CONFIRMED" => 8,
-                    _ => return Err(p.err(a, format!("unknown status {s}"))),
-                };
-            }
-            if conntrack_admits_untracked(p, start) {
-                r.matches.push(untracked_conntrack_option(p, t, start));
-                return Ok(());
-            }
-            // Matches when the connection has one of the bits: (status & bits) != 0.
-            r.matches.push(Match::Cmp {
-                key: vec![Field::CtStatus],
-                mask: Some(bits),
-                negated: !neg,
-                values: Values::Inline(vec![vec![Elem::val(0)]]),
-            });
-        }
+        ("conntrack", "--ctstatus") => ct_status(t, neg, p, start)?,
         ("conntrack", "--ctproto" | "--ctorigsrcport" | "--ctorigdstport") => {
-            r.matches.push(ct_tuple(p, t, neg, start)?)
+            ct_tuple(p, t, neg, start)?
         }
-        ("conntrack", "--ctstate") | ("state", "--state") => {
-            let a = p.arg(t)?;
-            let bits: Option<Vec<u128>> = a.s.split(',').map(names::ct_state_bit).collect();
-            match bits {
-                Some(b) => r.matches.push(cmp(
-                    Field::CtState,
-                    neg,
-                    b.into_iter().map(Elem::val).collect(),
-                )),
-                // Virtual states (SNAT, DNAT) depend on NAT done to the connection.
-                None => r.matches.push(Match::Unmodelled {
-                    reason: "conntrack states SNAT/DNAT not modelled".into(),
-                    text: format!("-m {module} {}", toks_text(&p.toks[start..p.i])),
-                }),
-            }
-        }
+        ("conntrack", "--ctstate") | ("state", "--state") => ct_state(module, t, neg, p, start)?,
         ("comment", "--comment") => {
-            let a = p.arg(t)?;
-            r.comment = Some(a.s.clone());
+            r.comment = Some(p.arg(t)?.s.clone());
+            return Ok(());
         }
-        ("iprange", "--src-range" | "--dst-range") => {
-            let a = p.arg(t)?;
-            let f = match (o == "--src-range", p.v6) {
-                (true, false) => Field::Saddr4,
-                (false, false) => Field::Daddr4,
-                (true, true) => Field::Saddr6,
-                (false, true) => Field::Daddr6,
-            };
-            let (x, y) =
-                a.s.split_once('-')
-                    .ok_or_else(|| p.err(a, "range a-b expected"))?;
-            let (Some(Elem::Range(x, _)), Some(Elem::Range(y, _))) =
-                (parse_addr(x, p.v6), parse_addr(y, p.v6))
-            else {
-                return Err(p.err(a, "bad address range"));
-            };
-            r.matches
-                .push(cmp(f, neg, vec![Elem::Range(x.min(y), x.max(y))]));
-        }
-        ("addrtype", "--src-type") if !p.v6 => {
-            let a = p.arg(t)?;
-            let mut e = vec![];
-            for s in a.s.split(',') {
-                e.push(Elem::val(
-                    names::addr_type(s).ok_or_else(|| p.err(a, "unknown address type"))?,
-                ));
-            }
-            r.matches.push(cmp(Field::SaddrType, neg, e));
-        }
+        ("iprange", "--src-range" | "--dst-range") => ip_range(o == "--src-range", t, neg, p)?,
+        ("addrtype", "--src-type") if !p.v6 => addr_types(Field::SaddrType, t, neg, p)?,
+        ("addrtype", "--dst-type") => addr_types(Field::DaddrTypeXt, t, neg, p)?,
         ("rpfilter", "--loose" | "--invert" | "--validmark" | "--accept-local") => {
             rpfilter_opt(r, o);
+            return Ok(());
         }
-        ("addrtype", "--dst-type") => {
-            let a = p.arg(t)?;
-            let mut e = vec![];
-            for s in a.s.split(',') {
-                e.push(Elem::val(
-                    names::addr_type(s).ok_or_else(|| p.err(a, "unknown address type"))?,
-                ));
-            }
-            r.matches.push(cmp(Field::DaddrTypeXt, neg, e));
-        }
-        ("set", "--match-set") => {
-            let n = p.arg(t)?;
-            let flags = p.arg(t)?;
-            let mut key = vec![];
-            for (i, dir) in flags.s.split(',').enumerate() {
-                let src = match dir {
-                    "src" => true,
-                    "dst" => false,
-                    _ => return Err(p.err(flags, "src or dst expected")),
-                };
-                match (i, src, p.v6) {
-                    (0, true, false) => key.push(Field::Saddr4),
-                    (0, false, false) => key.push(Field::Daddr4),
-                    (0, true, true) => key.push(Field::Saddr6),
-                    (0, false, true) => key.push(Field::Daddr6),
-                    (1, s, _) => {
-                        key.push(Field::L4Proto);
-                        key.push(if s { Field::Sport } else { Field::Dport });
-                    }
-                    _ => {
-                        key.clear();
-                        break;
-                    }
-                }
-            }
-            if key.is_empty() {
-                r.matches.push(Match::Unmodelled {
-                    reason: "ipset match with more than two dimensions not modelled".into(),
-                    text: format!("-m {module} {}", toks_text(&p.toks[start..p.i])),
-                });
-            } else {
-                r.matches.push(Match::Cmp {
-                    key,
-                    mask: None,
-                    negated: neg,
-                    values: Values::Ipset(n.s.clone()),
-                });
-            }
-        }
+        ("set", "--match-set") => match_set(module, t, neg, p, start)?,
         ("pkttype", "--pkt-type") => {
             let a = p.arg(t)?;
             let n = names::pkt_type(&a.s).ok_or_else(|| p.err(a, "unknown packet type"))?;
-            r.matches.push(cmp(Field::PktType, neg, vec![Elem::val(n)]));
+            cmp(Field::PktType, neg, vec![Elem::val(n)])
         }
-        ("connmark", "--mark") => {
-            let a = p.arg(t)?;
-            let (v, m) = parse_mark(&a.s).ok_or_else(|| p.err(a, "bad mark"))?;
-            r.matches.push(Match::Cmp {
-                key: vec![Field::CtMark],
-                mask: (m != u32::MAX as u128).then_some(m),
-                negated: neg,
-                values: Values::Inline(vec![vec![Elem::val(v & m)]]),
-            });
-        }
-        ("mark", "--mark") => {
-            let a = p.arg(t)?;
-            let (v, m) = parse_mark(&a.s).ok_or_else(|| p.err(a, "bad mark"))?;
-            r.matches.push(Match::Cmp {
-                key: vec![Field::Mark],
-                mask: (m != u32::MAX as u128).then_some(m),
-                negated: neg,
-                values: Values::Inline(vec![vec![Elem::val(v & m)]]),
-            });
-        }
-        _ => {
-            // Unknown option of a known module: keep it and its arguments verbatim.
-            let mut end = p.i;
-            while let Some(n) = p.toks.get(end) {
-                if n.s.starts_with('-') || n.s == "!" {
-                    break;
-                }
-                end += 1;
+        ("connmark", "--mark") => mark(Field::CtMark, t, neg, p)?,
+        ("mark", "--mark") => mark(Field::Mark, t, neg, p)?,
+        _ => unknown_module_opt(module, o, p, start),
+    };
+    r.matches.push(m);
+    Ok(())
+}
+
+/// `(key & mask) == value`, or its negation.
+fn masked(f: Field, mask: u128, value: u128, neg: bool) -> Match {
+    Match::Cmp {
+        key: vec![f],
+        mask: Some(mask),
+        negated: neg,
+        values: Values::Inline(vec![vec![Elem::val(value)]]),
+    }
+}
+
+/// The comma-separated ports and ranges of the option's argument.
+fn port_list(t: &Tok, p: &mut P) -> Result<Vec<Elem>, ParseError> {
+    let a = p.arg(t)?;
+    a.s.split(',')
+        .map(|x| parse_port_range(x).ok_or_else(|| p.err(a, "bad port")))
+        .collect()
+}
+
+/// `-m tcp|udp --dport|--sport P[:Q]`.
+fn l4_port(module: &str, o: &str, t: &Tok, neg: bool, p: &mut P) -> Result<Match, ParseError> {
+    let f = match (module, o.contains('d')) {
+        ("tcp", true) => Field::TcpDport,
+        ("tcp", false) => Field::TcpSport,
+        (_, true) => Field::UdpDport,
+        (_, false) => Field::UdpSport,
+    };
+    let e = port_list(t, p)?;
+    if e.len() != 1 {
+        return Err(p.err(t, "one port or range expected"));
+    }
+    Ok(cmp(f, neg, e))
+}
+
+/// `--tcp-flags MASK COMP`.
+fn tcp_flags(t: &Tok, neg: bool, p: &mut P) -> Result<Match, ParseError> {
+    let m = p.arg(t)?;
+    let c = p.arg(t)?;
+    let bits = |x: &Tok| -> Result<u128, ParseError> {
+        x.s.split(',').try_fold(0, |acc, f| {
+            Ok(acc | names::tcp_flag(f).ok_or_else(|| p.err(x, "bad TCP flag"))?)
+        })
+    };
+    let (mb, cb) = (bits(m)?, bits(c)?);
+    Ok(masked(Field::TcpFlags, mb, cb & mb, neg))
+}
+
+/// `-m conntrack --ctstatus S[,S]`: the connection has one of the bits.
+fn ct_status(t: &Tok, neg: bool, p: &mut P, start: usize) -> Result<Match, ParseError> {
+    let a = p.arg(t)?;
+    let mut bits = 0u128;
+    for s in a.s.split(',') {
+        bits |= match s {
+            "NONE" => 0,
+            "EXPECTED" => 1,
+            "SEEN_REPLY" => 2,
+            "ASSURED" => 4,
+            "CONFIRMED" => 8,
+            _ => return Err(p.err(a, format!("unknown status {s}"))),
+        };
+    }
+    if conntrack_admits_untracked(p, start) {
+        return Ok(untracked_conntrack_option(p, t, start));
+    }
+    // (status & bits) != 0.
+    Ok(masked(Field::CtStatus, bits, 0, !neg))
+}
+
+/// `-m conntrack --ctstate` / `-m state --state`.
+fn ct_state(
+    module: &str,
+    t: &Tok,
+    neg: bool,
+    p: &mut P,
+    start: usize,
+) -> Result<Match, ParseError> {
+    let a = p.arg(t)?;
+    let bits: Option<Vec<u128>> = a.s.split(',').map(names::ct_state_bit).collect();
+    Ok(match bits {
+        Some(b) => cmp(Field::CtState, neg, b.into_iter().map(Elem::val).collect()),
+        // Virtual states (SNAT, DNAT) depend on NAT done to the connection.
+        None => Match::Unmodelled {
+            reason: "conntrack states SNAT/DNAT not modelled".into(),
+            text: format!("-m {module} {}", toks_text(&p.toks[start..p.i])),
+        },
+    })
+}
+
+/// `-m iprange --src-range|--dst-range A-B`.
+fn ip_range(src: bool, t: &Tok, neg: bool, p: &mut P) -> Result<Match, ParseError> {
+    let a = p.arg(t)?;
+    let f = match (src, p.v6) {
+        (true, false) => Field::Saddr4,
+        (false, false) => Field::Daddr4,
+        (true, true) => Field::Saddr6,
+        (false, true) => Field::Daddr6,
+    };
+    let (x, y) =
+        a.s.split_once('-')
+            .ok_or_else(|| p.err(a, "range a-b expected"))?;
+    let (Some(Elem::Range(x, _)), Some(Elem::Range(y, _))) =
+        (parse_addr(x, p.v6), parse_addr(y, p.v6))
+    else {
+        return Err(p.err(a, "bad address range"));
+    };
+    Ok(cmp(f, neg, vec![Elem::Range(x.min(y), x.max(y))]))
+}
+
+/// `-m addrtype --src-type|--dst-type T[,T]`.
+fn addr_types(f: Field, t: &Tok, neg: bool, p: &mut P) -> Result<Match, ParseError> {
+    let a = p.arg(t)?;
+    let e =
+        a.s.split(',')
+            .map(|s| {
+                names::addr_type(s)
+                    .map(Elem::val)
+                    .ok_or_else(|| p.err(a, "unknown address type"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+    Ok(cmp(f, neg, e))
+}
+
+/// `-m set --match-set NAME src|dst[,src|dst]`.
+fn match_set(
+    module: &str,
+    t: &Tok,
+    neg: bool,
+    p: &mut P,
+    start: usize,
+) -> Result<Match, ParseError> {
+    let n = p.arg(t)?;
+    let flags = p.arg(t)?;
+    let mut key = vec![];
+    for (i, dir) in flags.s.split(',').enumerate() {
+        let src = match dir {
+            "src" => true,
+            "dst" => false,
+            _ => return Err(p.err(flags, "src or dst expected")),
+        };
+        match (i, src, p.v6) {
+            (0, true, false) => key.push(Field::Saddr4),
+            (0, false, false) => key.push(Field::Daddr4),
+            (0, true, true) => key.push(Field::Saddr6),
+            (0, false, true) => key.push(Field::Daddr6),
+            (1, s, _) => {
+                key.push(Field::L4Proto);
+                key.push(if s { Field::Sport } else { Field::Dport });
             }
-            p.i = end;
-            r.matches.push(Match::Unmodelled {
-                reason: format!("option {o} of `{module}` not modelled"),
-                text: format!("-m {module} {}", toks_text(&p.toks[start..end])),
-            });
+            _ => {
+                key.clear();
+                break;
+            }
         }
     }
-    Ok(())
+    if key.is_empty() {
+        return Ok(Match::Unmodelled {
+            reason: "ipset match with more than two dimensions not modelled".into(),
+            text: format!("-m {module} {}", toks_text(&p.toks[start..p.i])),
+        });
+    }
+    Ok(Match::Cmp {
+        key,
+        mask: None,
+        negated: neg,
+        values: Values::Ipset(n.s.clone()),
+    })
+}
+
+/// `-m mark|connmark --mark V[/M]`.
+fn mark(f: Field, t: &Tok, neg: bool, p: &mut P) -> Result<Match, ParseError> {
+    let a = p.arg(t)?;
+    let (v, m) = parse_mark(&a.s).ok_or_else(|| p.err(a, "bad mark"))?;
+    Ok(Match::Cmp {
+        key: vec![f],
+        mask: (m != u32::MAX as u128).then_some(m),
+        negated: neg,
+        values: Values::Inline(vec![vec![Elem::val(v & m)]]),
+    })
+}
+
+/// An unknown option of a known module: kept with its arguments verbatim.
+fn unknown_module_opt(module: &str, o: &str, p: &mut P, start: usize) -> Match {
+    let mut end = p.i;
+    while let Some(n) = p.toks.get(end) {
+        if n.s.starts_with('-') || n.s == "!" {
+            break;
+        }
+        end += 1;
+    }
+    p.i = end;
+    Match::Unmodelled {
+        reason: format!("option {o} of `{module}` not modelled"),
+        text: format!("-m {module} {}", toks_text(&p.toks[start..end])),
+    }
 }
 
 /// `-m conntrack --ctproto PROTO`, `--ctorigsrcport PORT[:PORT]`, `--ctorigdstport …`: the
