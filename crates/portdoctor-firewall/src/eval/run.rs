@@ -702,6 +702,19 @@ fn step_frame(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) 
     }
 }
 
+/// A trace step for rule `r` of chain `c`.
+fn trace(
+    p: &mut Path,
+    ix: &Index,
+    tid: TableId,
+    c: &Chain,
+    r: &Rule,
+    kind: StepKind,
+    text: String,
+) {
+    p.trace.push(step(ix, tid, c, Some(r), kind, text));
+}
+
 #[allow(clippy::too_many_arguments)]
 fn apply_rule(
     ctx: &Ctx,
@@ -714,31 +727,16 @@ fn apply_rule(
     action: Action,
 ) -> Flow {
     let ix = ctx.ix;
-    for s in &r.statements {
-        if has_effect(s) {
-            apply_statement(s, &mut p.st);
-            p.trace.push(step(
-                ix,
-                tid,
-                c,
-                Some(r),
-                StepKind::StateChange,
-                format!("{s:?}"),
-            ));
-        }
+    for s in r.statements.iter().filter(|s| has_effect(s)) {
+        apply_statement(s, &mut p.st);
+        trace(p, ix, tid, c, r, StepKind::StateChange, format!("{s:?}"));
     }
     let rref = || rule_ref(ix, tid, c, r);
     match action {
         Action::Continue => Flow::Next,
         Action::Accept => {
-            p.trace.push(step(
-                ix,
-                tid,
-                c,
-                Some(r),
-                StepKind::Matched,
-                "accept (ends this base chain)".into(),
-            ));
+            let text = "accept (ends this base chain)".into();
+            trace(p, ix, tid, c, r, StepKind::Matched, text);
             // The canonically last accepting rule is named when nothing drops.
             p.note_accept(rref(), false);
             p.stack.clear();
@@ -746,105 +744,32 @@ fn apply_rule(
             Flow::Next
         }
         Action::Drop => {
-            p.trace
-                .push(step(ix, tid, c, Some(r), StepKind::Decided, "drop".into()));
+            trace(p, ix, tid, c, r, StepKind::Decided, "drop".into());
             finish(ctx, p, Decision::Drop, Some(rref()))
         }
         Action::Reject(k) => {
-            p.trace.push(step(
-                ix,
-                tid,
-                c,
-                Some(r),
-                StepKind::Decided,
-                format!("reject {}", reject_name(&k)),
-            ));
+            let text = format!("reject {}", reject_name(&k));
+            trace(p, ix, tid, c, r, StepKind::Decided, text);
             finish(ctx, p, Decision::Reject(k), Some(rref()))
         }
         Action::Return => {
-            p.trace.push(step(
-                ix,
-                tid,
-                c,
-                Some(r),
-                StepKind::Matched,
-                "return".into(),
-            ));
+            trace(p, ix, tid, c, r, StepKind::Matched, "return".into());
             do_return(ctx, p)
         }
-        Action::Jump(ref target) | Action::Goto(ref target) => {
-            let is_goto = matches!(action, Action::Goto(_));
-            let Some(&ci) = ix.tables[tid.0][tid.1].chains.get(target) else {
-                return finish(
-                    ctx,
-                    p,
-                    Decision::Unknown(format!("jump to missing chain {target}")),
-                    None,
-                );
-            };
-            if ix.table(tid).chains[ci].base.is_some() {
-                return finish(
-                    ctx,
-                    p,
-                    Decision::Unknown(format!(
-                        "jump to base chain {target} (the kernel refuses such a ruleset)"
-                    )),
-                    None,
-                );
-            }
-            if p.stack.iter().any(|f| f.table == tid && f.chain == ci) {
-                return finish(
-                    ctx,
-                    p,
-                    Decision::Unknown(format!(
-                        "chain loop through {target} (the kernel refuses such a ruleset)"
-                    )),
-                    None,
-                );
-            }
-            if p.stack.len() >= MAX_DEPTH {
-                return finish(
-                    ctx,
-                    p,
-                    Decision::Unknown("chain nesting too deep".into()),
-                    None,
-                );
-            }
-            p.trace.push(step(
-                ix,
-                tid,
-                c,
-                Some(r),
-                StepKind::Jump,
-                format!("{} {target}", if is_goto { "goto" } else { "jump" }),
-            ));
-            if is_goto && p.stack.len() > 1 {
-                p.stack.pop();
-            } else if is_goto {
-                // goto from a base chain: returning from the target applies the base policy;
-                // keep the base frame but exhaust it.
-                if let Some(f) = p.stack.last_mut() {
-                    f.next = usize::MAX;
-                }
-            }
-            p.stack.push(Frame {
-                table: tid,
-                chain: ci,
-                next: 0,
-            });
-            Flow::Next
-        }
+        Action::Jump(ref target) => jump(ctx, p, tid, c, r, target, false),
+        Action::Goto(ref target) => jump(ctx, p, tid, c, r, target, true),
         Action::Vmap { key, map } => match ctx.vmap_lookup(tid, &key, &map, &p.st) {
             Ok(None) => Flow::Next,
             Ok(Some(a)) => {
-                p.trace.push(step(
+                trace(
+                    p,
                     ix,
                     tid,
                     c,
-                    Some(r),
+                    r,
                     StepKind::Matched,
                     format!("verdict map gives {a:?}"),
-                ));
+                );
                 if matches!(a, Action::Vmap { .. }) {
                     return finish(ctx, p, Decision::Unknown("nested verdict map".into()), None);
                 }
@@ -862,27 +787,7 @@ fn apply_rule(
             ),
         },
         Action::Redirect(_) if ctx.pkt.ignore_nat => ignored_nat(ctx, p, tid, c, r),
-        Action::Redirect(port) => {
-            let to = port.or(p.st.dport).unwrap_or(ctx.pkt.dport);
-            p.trace.push(step(
-                ix,
-                tid,
-                c,
-                Some(r),
-                StepKind::Matched,
-                format!("redirect to local port {to} (ends this base chain)"),
-            ));
-            if port.is_some() {
-                p.st.dport = Some(to);
-            }
-            p.st.dst_rewritten = true;
-            p.st.nat.dst_bound = true;
-            p.st.nat.dst_changed |= to != ctx.pkt.dport || p.st.nat.dst.is_some();
-            p.note_accept(rref(), false);
-            p.stack.clear();
-            p.base += 1;
-            Flow::Next
-        }
+        Action::Redirect(port) => redirect(ctx, p, tid, c, r, port),
         Action::Dnat(to) => nat_action(ctx, p, work, forks, tid, c, r, true, &to),
         Action::Snat(to) => nat_action(ctx, p, work, forks, tid, c, r, false, &to),
         Action::Masquerade => apply_nat(ctx, p, tid, c, r, false, None),
@@ -890,22 +795,89 @@ fn apply_rule(
             numgen_vmap(ctx, p, work, forks, tid, c, r, numgen, &map)
         }
         Action::Unmodelled(reason) => {
-            p.trace
-                .push(step(ix, tid, c, Some(r), StepKind::Note, reason.clone()));
-            finish(
-                ctx,
-                p,
-                Decision::Unknown(format!(
-                    "{} {} rule {} `{}`: {reason}",
-                    ix.table(tid).name,
-                    c.name,
-                    r.position,
-                    r.text
-                )),
-                None,
-            )
+            trace(p, ix, tid, c, r, StepKind::Note, reason.clone());
+            let t = ix.table(tid);
+            let why = format!(
+                "{} {} rule {} `{}`: {reason}",
+                t.name, c.name, r.position, r.text
+            );
+            finish(ctx, p, Decision::Unknown(why), None)
         }
     }
+}
+
+/// `jump` / `goto` to the user chain `target`; a ruleset the kernel would refuse (missing
+/// chain, base chain, loop) or nesting beyond [`MAX_DEPTH`] is unknown.
+fn jump(
+    ctx: &Ctx,
+    p: &mut Path,
+    tid: TableId,
+    c: &Chain,
+    r: &Rule,
+    target: &str,
+    is_goto: bool,
+) -> Flow {
+    let ix = ctx.ix;
+    let refused =
+        |why: String| Decision::Unknown(format!("{why} (the kernel refuses such a ruleset)"));
+    let Some(&ci) = ix.tables[tid.0][tid.1].chains.get(target) else {
+        let d = Decision::Unknown(format!("jump to missing chain {target}"));
+        return finish(ctx, p, d, None);
+    };
+    if ix.table(tid).chains[ci].base.is_some() {
+        return finish(
+            ctx,
+            p,
+            refused(format!("jump to base chain {target}")),
+            None,
+        );
+    }
+    if p.stack.iter().any(|f| f.table == tid && f.chain == ci) {
+        return finish(
+            ctx,
+            p,
+            refused(format!("chain loop through {target}")),
+            None,
+        );
+    }
+    if p.stack.len() >= MAX_DEPTH {
+        let d = Decision::Unknown("chain nesting too deep".into());
+        return finish(ctx, p, d, None);
+    }
+    let verb = if is_goto { "goto" } else { "jump" };
+    trace(p, ix, tid, c, r, StepKind::Jump, format!("{verb} {target}"));
+    if is_goto && p.stack.len() > 1 {
+        p.stack.pop();
+    } else if is_goto {
+        // goto from a base chain: returning from the target applies the base policy; keep
+        // the base frame but exhaust it.
+        if let Some(f) = p.stack.last_mut() {
+            f.next = usize::MAX;
+        }
+    }
+    p.stack.push(Frame {
+        table: tid,
+        chain: ci,
+        next: 0,
+    });
+    Flow::Next
+}
+
+/// `redirect` (to `port`, or the packet's own): delivered locally, ends this base chain.
+fn redirect(ctx: &Ctx, p: &mut Path, tid: TableId, c: &Chain, r: &Rule, port: Option<u16>) -> Flow {
+    let to = port.or(p.st.dport).unwrap_or(ctx.pkt.dport);
+    let text = format!("redirect to local port {to} (ends this base chain)");
+    trace(p, ctx.ix, tid, c, r, StepKind::Matched, text);
+    if port.is_some() {
+        p.st.dport = Some(to);
+    }
+    p.st.dst_rewritten = true;
+    p.st.nat.dst_bound = true;
+    p.st.nat.dst_changed |= to != ctx.pkt.dport || p.st.nat.dst.is_some();
+    p.note_accept(rule_ref(ctx.ix, tid, c, r), false);
+    p.stack.clear();
+    p.base += 1;
+    Flow::Next
 }
 
 /// The position of the rule being applied: (table, chain, rule index).
