@@ -42,7 +42,6 @@ fn fmt_ports(e: &[Vec<Elem>]) -> Option<String> {
 }
 
 fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
-    let bits = if v6 { 128 } else { 32 };
     match m {
         Match::Unmodelled { text, .. }
         | Match::Assumed { text, .. }
@@ -54,211 +53,232 @@ fn print_match(m: &Match, v6: bool, out: &mut Vec<String>) {
             negated,
             values,
         } => {
-            let bang = if *negated { "! " } else { "" };
             let Some(&f) = key.first() else { return };
-            let entries: &[Vec<Elem>] = match values {
-                Values::Inline(e) => e,
-                Values::Ipset(n) => {
-                    let dirs: Vec<&str> = key
-                        .iter()
-                        .filter(|f| **f != Field::L4Proto)
-                        .map(|f| match f {
-                            Field::Saddr4 | Field::Saddr6 | Field::Sport => "src",
-                            _ => "dst",
-                        })
-                        .collect();
-                    out.push(format!(
-                        "-m set {bang}--match-set {} {}",
-                        quote(n),
-                        dirs.join(",")
-                    ));
-                    return;
+            let printed = match values {
+                Values::Inline(entries) => Cmp {
+                    f,
+                    mask: *mask,
+                    negated: *negated,
+                    entries,
+                    v6,
                 }
-                Values::Named(n) => {
-                    out.push(format!("-m unknown --named-set {}", quote(n)));
-                    return;
-                }
+                .print(),
+                Values::Ipset(n) => Some(match_set(key, *negated, n)),
+                Values::Named(n) => Some(format!("-m unknown --named-set {}", quote(n))),
             };
-            let single = |e: &[Vec<Elem>]| match e {
-                [x] if x.len() == 1 => match &x[0] {
-                    Elem::Range(a, b) if a == b => Some(*a),
-                    _ => None,
-                },
-                _ => None,
-            };
-            let s = match f {
-                Field::L4Proto => match single(entries) {
-                    Some(n) => format!("{bang}-p {}", names::proto_name(n as u8)),
-                    None if entries.is_empty() && !negated => "! -p all".to_string(),
-                    None => return,
-                },
-                Field::Saddr4 | Field::Saddr6 | Field::Daddr4 | Field::Daddr6 => {
-                    let src = matches!(f, Field::Saddr4 | Field::Saddr6);
-                    let cidrs: Option<Vec<String>> = entries
-                        .iter()
-                        .map(|x| match x.as_slice() {
-                            [Elem::Range(a, b)] => {
-                                as_prefix(*a, *b, bits).map(|l| format!("{}/{l}", fmt_addr(*a, v6)))
-                            }
-                            _ => None,
-                        })
-                        .collect();
-                    match (cidrs, entries) {
-                        (Some(c), _) if !c.is_empty() => {
-                            format!("{bang}{} {}", if src { "-s" } else { "-d" }, c.join(","))
-                        }
-                        (_, [x]) => match x.as_slice() {
-                            [Elem::Range(a, b)] => format!(
-                                "-m iprange {bang}{} {}-{}",
-                                if src { "--src-range" } else { "--dst-range" },
-                                fmt_addr(*a, v6),
-                                fmt_addr(*b, v6)
-                            ),
-                            _ => return,
-                        },
-                        _ => return,
-                    }
-                }
-                Field::Iifname | Field::Oifname => match entries {
-                    [x] => match x.as_slice() {
-                        [Elem::Iface { name, wildcard }] => {
-                            let o = if f == Field::Oifname { "o" } else { "i" };
-                            format!("{bang}-{o} {}{}", name, if *wildcard { "+" } else { "" })
-                        }
-                        _ => return,
-                    },
-                    _ => return,
-                },
-                Field::TcpDport | Field::TcpSport | Field::UdpDport | Field::UdpSport => {
-                    let m = if matches!(f, Field::TcpDport | Field::TcpSport) {
-                        "tcp"
-                    } else {
-                        "udp"
-                    };
-                    let o = if matches!(f, Field::TcpDport | Field::UdpDport) {
-                        "--dport"
-                    } else {
-                        "--sport"
-                    };
-                    format!(
-                        "-m {m} {bang}{o} {}",
-                        fmt_ports(entries).unwrap_or_default()
-                    )
-                }
-                Field::Dport | Field::Sport => {
-                    let o = if f == Field::Dport {
-                        "--dports"
-                    } else {
-                        "--sports"
-                    };
-                    format!(
-                        "-m multiport {bang}{o} {}",
-                        fmt_ports(entries).unwrap_or_default()
-                    )
-                }
-                Field::CtState => {
-                    let n: Vec<&str> = entries
-                        .iter()
-                        .filter_map(|x| match x.as_slice() {
-                            [Elem::Range(a, _)] => names::ct_state_name(*a),
-                            _ => None,
-                        })
-                        .collect();
-                    format!("-m conntrack {bang}--ctstate {}", n.join(","))
-                }
-                Field::DaddrType | Field::DaddrTypeXt => {
-                    let n: Vec<&str> = entries
-                        .iter()
-                        .filter_map(|x| match x.as_slice() {
-                            [Elem::Range(a, _)] => Some(names::addr_type_name(*a)),
-                            _ => None,
-                        })
-                        .collect();
-                    format!("-m addrtype {bang}--dst-type {}", n.join(","))
-                }
-                Field::TcpFlags => {
-                    let m = mask.unwrap_or(0xff);
-                    let c = single(entries).unwrap_or(0);
-                    format!(
-                        "-m tcp {bang}--tcp-flags {} {}",
-                        names::tcp_flags_names(m),
-                        names::tcp_flags_names(c)
-                    )
-                }
-                Field::CtMark => {
-                    let v = single(entries).unwrap_or(0);
-                    match mask {
-                        Some(m) => format!("-m connmark {bang}--mark {v:#x}/{m:#x}"),
-                        None => format!("-m connmark {bang}--mark {v:#x}"),
-                    }
-                }
-                Field::Mark => {
-                    let v = single(entries).unwrap_or(0);
-                    match mask {
-                        Some(m) => format!("-m mark {bang}--mark {v:#x}/{m:#x}"),
-                        None => format!("-m mark {bang}--mark {v:#x}"),
-                    }
-                }
-                Field::PktType => match single(entries) {
-                    Some(n) => format!("-m pkttype {bang}--pkt-type {}", names::pkt_type_name(n)),
-                    None => return,
-                },
-                Field::CtStatus => {
-                    let m = mask.unwrap_or(0);
-                    let n: Vec<&str> = [
-                        (1, "EXPECTED"),
-                        (2, "SEEN_REPLY"),
-                        (4, "ASSURED"),
-                        (8, "CONFIRMED"),
-                    ]
-                    .iter()
-                    .filter(|(b, _)| m & b != 0)
-                    .map(|(_, n)| *n)
-                    .collect();
-                    let names = if n.is_empty() {
-                        "NONE".to_string()
-                    } else {
-                        n.join(",")
-                    };
-                    // Stored as a bit test: `--ctstatus` is `!= 0`, `! --ctstatus` is `== 0`.
-                    let bang = if *negated { "" } else { "! " };
-                    format!("-m conntrack {bang}--ctstatus {names}")
-                }
-                Field::RpfStrict | Field::RpfLoose => {
-                    // Stored as "check passes == 1"; `--invert` is the negation.
-                    let loose = if f == Field::RpfLoose { " --loose" } else { "" };
-                    let invert = if *negated { " --invert" } else { "" };
-                    format!("-m rpfilter{loose}{invert}")
-                }
-                Field::SaddrType => {
-                    let n: Vec<&str> = entries
-                        .iter()
-                        .filter_map(|x| match x.as_slice() {
-                            [Elem::Range(a, _)] => Some(names::addr_type_name(*a)),
-                            _ => None,
-                        })
-                        .collect();
-                    format!("-m addrtype {bang}--src-type {}", n.join(","))
-                }
-                Field::CtProto => match single(entries) {
-                    Some(n) => format!("-m conntrack {bang}--ctproto {n}"),
-                    None => return,
-                },
-                Field::CtOrigSport | Field::CtOrigDport => {
-                    let o = if f == Field::CtOrigSport {
-                        "--ctorigsrcport"
-                    } else {
-                        "--ctorigdstport"
-                    };
-                    format!(
-                        "-m conntrack {bang}{o} {}",
-                        fmt_ports(entries).unwrap_or_default()
-                    )
-                }
-                Field::NfProto | Field::EtherType => return,
-            };
-            out.push(s);
+            out.extend(printed);
         }
+    }
+}
+
+/// `-m set --match-set NAME src,dst`.
+fn match_set(key: &[Field], negated: bool, name: &str) -> String {
+    let bang = if negated { "! " } else { "" };
+    let dirs: Vec<&str> = key
+        .iter()
+        .filter(|f| **f != Field::L4Proto)
+        .map(|f| match f {
+            Field::Saddr4 | Field::Saddr6 | Field::Sport => "src",
+            _ => "dst",
+        })
+        .collect();
+    format!(
+        "-m set {bang}--match-set {} {}",
+        quote(name),
+        dirs.join(",")
+    )
+}
+
+/// One comparison with inline values, printed as the iptables option it came from.
+struct Cmp<'e> {
+    f: Field,
+    mask: Option<u128>,
+    negated: bool,
+    entries: &'e [Vec<Elem>],
+    v6: bool,
+}
+
+impl Cmp<'_> {
+    fn bang(&self) -> &'static str {
+        if self.negated { "! " } else { "" }
+    }
+
+    /// The one value, when there is exactly one.
+    fn single(&self) -> Option<u128> {
+        match self.entries {
+            [x] if x.len() == 1 => match &x[0] {
+                Elem::Range(a, b) if a == b => Some(*a),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The option text; `None` when iptables has no way to say it.
+    fn print(&self) -> Option<String> {
+        let (f, bang) = (self.f, self.bang());
+        let ports = || fmt_ports(self.entries).unwrap_or_default();
+        Some(match f {
+            Field::L4Proto => match self.single() {
+                Some(n) => format!("{bang}-p {}", names::proto_name(n as u8)),
+                None if self.entries.is_empty() && !self.negated => "! -p all".to_string(),
+                None => return None,
+            },
+            Field::Saddr4 | Field::Saddr6 | Field::Daddr4 | Field::Daddr6 => return self.addr(),
+            Field::Iifname | Field::Oifname => return self.iface(),
+            Field::TcpDport | Field::TcpSport | Field::UdpDport | Field::UdpSport => {
+                let m = if matches!(f, Field::TcpDport | Field::TcpSport) {
+                    "tcp"
+                } else {
+                    "udp"
+                };
+                let o = if matches!(f, Field::TcpDport | Field::UdpDport) {
+                    "--dport"
+                } else {
+                    "--sport"
+                };
+                format!("-m {m} {bang}{o} {}", ports())
+            }
+            Field::Dport | Field::Sport => {
+                let o = if f == Field::Dport {
+                    "--dports"
+                } else {
+                    "--sports"
+                };
+                format!("-m multiport {bang}{o} {}", ports())
+            }
+            Field::CtState => {
+                let n = self.names(names::ct_state_name);
+                format!("-m conntrack {bang}--ctstate {n}")
+            }
+            Field::DaddrType | Field::DaddrTypeXt => {
+                let n = self.names(|a| Some(names::addr_type_name(a)));
+                format!("-m addrtype {bang}--dst-type {n}")
+            }
+            Field::SaddrType => {
+                let n = self.names(|a| Some(names::addr_type_name(a)));
+                format!("-m addrtype {bang}--src-type {n}")
+            }
+            Field::TcpFlags => format!(
+                "-m tcp {bang}--tcp-flags {} {}",
+                names::tcp_flags_names(self.mask.unwrap_or(0xff)),
+                names::tcp_flags_names(self.single().unwrap_or(0))
+            ),
+            Field::CtMark => self.mark("connmark"),
+            Field::Mark => self.mark("mark"),
+            Field::PktType => {
+                let n = self.single()?;
+                format!("-m pkttype {bang}--pkt-type {}", names::pkt_type_name(n))
+            }
+            Field::CtStatus => self.ct_status(),
+            Field::RpfStrict | Field::RpfLoose => {
+                // Stored as "check passes == 1"; `--invert` is the negation.
+                let loose = if f == Field::RpfLoose { " --loose" } else { "" };
+                let invert = if self.negated { " --invert" } else { "" };
+                format!("-m rpfilter{loose}{invert}")
+            }
+            Field::CtProto => format!("-m conntrack {bang}--ctproto {}", self.single()?),
+            Field::CtOrigSport | Field::CtOrigDport => {
+                let o = if f == Field::CtOrigSport {
+                    "--ctorigsrcport"
+                } else {
+                    "--ctorigdstport"
+                };
+                format!("-m conntrack {bang}{o} {}", ports())
+            }
+            Field::NfProto | Field::EtherType => return None,
+        })
+    }
+
+    /// The values' names, comma-separated (values without a name are left out).
+    fn names(&self, name: impl Fn(u128) -> Option<&'static str>) -> String {
+        let n: Vec<&str> = self
+            .entries
+            .iter()
+            .filter_map(|x| match x.as_slice() {
+                [Elem::Range(a, _)] => name(*a),
+                _ => None,
+            })
+            .collect();
+        n.join(",")
+    }
+
+    /// `-s`/`-d` with prefixes, or `-m iprange` for one range that is no prefix.
+    fn addr(&self) -> Option<String> {
+        let (bang, v6) = (self.bang(), self.v6);
+        let src = matches!(self.f, Field::Saddr4 | Field::Saddr6);
+        let bits = if v6 { 128 } else { 32 };
+        let cidrs: Option<Vec<String>> = self
+            .entries
+            .iter()
+            .map(|x| match x.as_slice() {
+                [Elem::Range(a, b)] => {
+                    as_prefix(*a, *b, bits).map(|l| format!("{}/{l}", fmt_addr(*a, v6)))
+                }
+                _ => None,
+            })
+            .collect();
+        match (cidrs, self.entries) {
+            (Some(c), _) if !c.is_empty() => Some(format!(
+                "{bang}{} {}",
+                if src { "-s" } else { "-d" },
+                c.join(",")
+            )),
+            (_, [x]) => match x.as_slice() {
+                [Elem::Range(a, b)] => Some(format!(
+                    "-m iprange {bang}{} {}-{}",
+                    if src { "--src-range" } else { "--dst-range" },
+                    fmt_addr(*a, v6),
+                    fmt_addr(*b, v6)
+                )),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// `-i` / `-o` with an optional `+` wildcard.
+    fn iface(&self) -> Option<String> {
+        let [x] = self.entries else { return None };
+        let [Elem::Iface { name, wildcard }] = x.as_slice() else {
+            return None;
+        };
+        let o = if self.f == Field::Oifname { "o" } else { "i" };
+        let plus = if *wildcard { "+" } else { "" };
+        Some(format!("{}-{o} {name}{plus}", self.bang()))
+    }
+
+    /// `-m mark|connmark --mark V[/M]`.
+    fn mark(&self, module: &str) -> String {
+        let v = self.single().unwrap_or(0);
+        let bang = self.bang();
+        match self.mask {
+            Some(m) => format!("-m {module} {bang}--mark {v:#x}/{m:#x}"),
+            None => format!("-m {module} {bang}--mark {v:#x}"),
+        }
+    }
+
+    /// `-m conntrack --ctstatus`: stored as a bit test, `--ctstatus` is `!= 0` and
+    /// `! --ctstatus` is `== 0`.
+    fn ct_status(&self) -> String {
+        let m = self.mask.unwrap_or(0);
+        let n: Vec<&str> = [
+            (1, "EXPECTED"),
+            (2, "SEEN_REPLY"),
+            (4, "ASSURED"),
+            (8, "CONFIRMED"),
+        ]
+        .iter()
+        .filter(|(b, _)| m & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+        let names = if n.is_empty() {
+            "NONE".to_string()
+        } else {
+            n.join(",")
+        };
+        let bang = if self.negated { "" } else { "! " };
+        format!("-m conntrack {bang}--ctstatus {names}")
     }
 }
 
