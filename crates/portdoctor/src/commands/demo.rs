@@ -60,6 +60,8 @@ fn loopback_demo(out: &Output) -> Result<Exit, CliError> {
         peer_probe: None,
         assume_fresh_source: true,
         saved: None,
+        program: None,
+        service: None,
     };
     let evidence = gather::gather(&req);
     let findings = diagnose(&evidence);

@@ -23,6 +23,8 @@ Examples:
   portdoctor diagnose 8080 --expect myservice  the port should belong to myservice
   portdoctor diagnose 8080 --http /healthz     also check the service answers
   portdoctor diagnose 8080 --json | jq '.findings[0]'
+  portdoctor diagnose 8080 --ruleset rules.json --program 'C:\\srv\\app.exe'
+                                               a Windows export (windows-export), its program
 
 Findings are about the machine you name with --from (and its address family), otherwise
 about \"anyone else\" on every address the service listens on. Every firewall fix is checked
@@ -80,6 +82,16 @@ pub struct DiagnoseArgs {
     /// Linux: probe from inside this network namespace as the peer (needs --from).
     #[arg(long, value_name = "NAME", requires = "from")]
     pub peer_netns: Option<String>,
+
+    /// The listening program as the firewall's rules name it (full path), for firewalls that
+    /// filter by program (Windows): with --ruleset from another machine, or when the
+    /// socket's owner cannot be seen.
+    #[arg(long, value_name = "PATH")]
+    pub program: Option<String>,
+
+    /// The listening Windows service (short name), for rules limited to a service.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 /// Parses `8080`, `8080/tcp`, `53/udp`.
@@ -119,6 +131,8 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
         peer_probe: peer_probe.as_deref(),
         assume_fresh_source: !args.no_assume,
         saved: read_files(&args.ruleset)?,
+        program: args.program.clone(),
+        service: args.service.clone(),
     };
     if let Some(files) = &req.saved {
         portdoctor_firewall::host::Host::from_saved(files).map_err(|e| usage(e.to_string()))?;

@@ -43,7 +43,8 @@ impl Firewall {
         let mut qs = questions(req, t, host);
         for q in &mut qs {
             host.complete(&mut q.packet);
-            q.packet.local_program = t.program.clone();
+            q.packet.local_program = req.program.clone().or_else(|| t.program.clone());
+            q.packet.local_service = req.service.clone();
         }
         let verdicts: Vec<ViewpointVerdict> = qs.iter().map(|q| self.verdict(q)).collect();
         let fixes = self.plans(req, &qs, &verdicts);

@@ -44,6 +44,11 @@ pub struct Request<'a> {
     pub assume_fresh_source: bool,
     /// Evaluate these saved rulesets (name, text) instead of the live firewall.
     pub saved: Option<Vec<(String, String)>>,
+    /// The listening program as the rules name it (`--program`), instead of the socket's
+    /// owner: for another machine's rules (`--ruleset`), or an owner this host cannot see.
+    pub program: Option<String>,
+    /// The listening Windows service (`--service`), for rules limited to a service.
+    pub service: Option<String>,
 }
 
 /// Gathers everything; never fails: a part that cannot be had is `Part::Missing`.

@@ -94,6 +94,8 @@ fn story(lab: &Lab, port: u16, out: &Output) -> Result<Exit, CliError> {
         peer_probe: Some(&peer_probe),
         assume_fresh_source: true,
         saved: None,
+        program: None,
+        service: None,
     };
     let evidence = lab.host().enter(|| gather::gather(&req));
     let findings = diagnose(&evidence);
