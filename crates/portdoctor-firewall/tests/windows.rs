@@ -523,3 +523,20 @@ fn bypass_rules_are_set_aside_with_the_assumption_stated() {
     fw.rules.clear();
     assert!(!fw.unread());
 }
+
+/// Loopback connections are not filtered by Windows Firewall rules (KB 2771908), whatever the
+/// profile's default: the seed's block-by-default export still lets 127.0.0.1 in.
+#[test]
+fn loopback_is_not_filtered_by_windows_firewall_rules() {
+    let fw = load(&[
+        "w2_export_firewallrules_excerpt.csv",
+        "zh_cn_currentprofile.txt",
+    ]);
+    let mut pkt = tcp("127.0.0.1", 8080, r"C:\srv\app.exe");
+    pkt.dst = "127.0.0.1".parse().unwrap();
+    let v = fw.evaluate(&pkt);
+    assert_eq!(v.decision, Decision::Accept);
+    assert!(by(&v).contains("KB 2771908"), "{}", by(&v));
+    let remote = fw.evaluate(&tcp("203.0.113.9", 8080, r"C:\srv\app.exe"));
+    assert_eq!(remote.decision, Decision::Drop);
+}

@@ -112,6 +112,9 @@ impl WindowsFirewall {
 
     /// Evaluates `pkt`: one verdict, definite when every possible arriving profile agrees.
     pub fn evaluate(&self, pkt: &Packet) -> Verdict {
+        if pkt.dst.is_loopback() {
+            return loopback_accepted();
+        }
         let (profiles, assumption) = self.arriving_profiles(pkt);
         let mut verdicts: Vec<(Profile, Verdict)> = profiles
             .iter()
@@ -255,6 +258,21 @@ fn describe(d: &Decision) -> String {
         Decision::Reject(_) => "reject".into(),
         Decision::Unknown(_) => "unknown".into(),
     }
+}
+
+/// Connections to a loopback address: Windows Firewall's rules (Windows Firewall with
+/// Advanced Security, netsh, the control panel) have no effect on loopback communication
+/// (Microsoft KB 2771908); only Windows Service Hardening rules do, and no export shows them.
+fn loopback_accepted() -> Verdict {
+    let r = RuleRef {
+        table: "loopback".into(),
+        chain: "loopback".into(),
+        ..profile_ref(
+            Profile::Public,
+            "loopback traffic: Windows Firewall rules do not apply to it (KB 2771908)".into(),
+        )
+    };
+    decided(Decision::Accept, r, vec![])
 }
 
 fn decided(d: Decision, r: RuleRef, assumptions: Vec<String>) -> Verdict {
