@@ -5,9 +5,12 @@
 //!
 //! The binary only parses and renders: this crate prints nothing.
 
+pub mod advertise;
 pub mod app;
 pub mod bind;
 mod error;
+pub mod lifecycle;
+pub mod registry;
 pub mod server;
 pub mod signal;
 #[cfg(target_os = "linux")]
