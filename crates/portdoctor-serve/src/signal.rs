@@ -1,30 +1,47 @@
-//! The shutdown signal: SIGTERM or SIGINT on Unix, Ctrl-C elsewhere.
+//! The shutdown signal: SIGTERM or SIGINT on Unix, Ctrl-C elsewhere. Installed before
+//! anything is opened or registered, so that a signal during start-up still takes the
+//! orderly way down.
 
-/// Resolves with the signal's name when the process is asked to stop.
-pub async fn shutdown() -> &'static str {
+/// Signal handlers, installed.
+pub struct Shutdown {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return ctrl_c().await;
-        };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        ctrl_c().await
-    }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
-async fn ctrl_c() -> &'static str {
-    match tokio::signal::ctrl_c().await {
-        Ok(()) => "Ctrl-C",
-        Err(_) => std::future::pending().await,
+impl Shutdown {
+    /// Installs the handlers (inside a tokio runtime).
+    pub fn install() -> std::io::Result<Shutdown> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Shutdown {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Shutdown {})
+        }
+    }
+
+    /// Resolves with the signal's name when the process is asked to stop.
+    pub async fn wait(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                Err(_) => std::future::pending().await,
+            }
+        }
     }
 }
