@@ -20,3 +20,6 @@ pub use error::ServeError;
 
 /// Whether TLS is built in (it is on Linux; ring's C code is not built for the cross targets).
 pub const TLS_BUILT_IN: bool = cfg!(target_os = "linux");
+
+#[cfg(all(feature = "testkit", target_os = "linux"))]
+pub mod testkit;

@@ -2,13 +2,12 @@
 //! against the in-repo fake Consul agent; and the lifecycle's promise that a failed
 //! registration leaves the firewall closed.
 
-mod common;
+#![cfg(target_os = "linux")]
 
-use common::consul::FakeConsul;
-use common::etcd::Etcd;
 use portdoctor_serve::app::Readiness;
 use portdoctor_serve::lifecycle::{self, Firewall, Plan, Step};
 use portdoctor_serve::registry::{self, Check, Endpoint, Kind, Registry, Service};
+use portdoctor_serve::testkit::{self as common, consul::FakeConsul, etcd::Etcd};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 

@@ -1,5 +1,6 @@
 //! A real etcd (Debian's etcd-server) on 127.0.0.1 with random ports and a temporary data
 //! directory, killed on drop.
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,6 +3,7 @@
 //! wildcard, `Missing service name`), services, service by ID, health by ID (the check is
 //! really run: a TCP connect, or a GET for an `http://` check), deregister (200, no action
 //! when unknown). Not Consul: no catalog, ACLs, anti-entropy or blocking queries.
+#![allow(missing_docs)]
 
 use axum::Router;
 use axum::extract::{Path, State};
