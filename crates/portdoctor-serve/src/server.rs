@@ -20,9 +20,10 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The TLS acceptor, where TLS is built in.
 #[cfg(target_os = "linux")]
 pub type Acceptor = tokio_rustls::TlsAcceptor;
-/// The TLS acceptor, where TLS is built in (not in this build).
+/// The TLS acceptor, where TLS is built in (not in this build: no value exists).
 #[cfg(not(target_os = "linux"))]
-pub type Acceptor = std::convert::Infallible;
+#[derive(Clone)]
+pub enum Acceptor {}
 
 /// How the drain after a stop went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

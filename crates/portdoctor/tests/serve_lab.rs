@@ -361,17 +361,7 @@ fn register_etcd_lease_expires_after_sigkill_and_deregister_removes_the_key() {
     );
     assert_eq!(all["count"], "1", "{all}");
     let o = Command::new(EXE)
-        .args([
-            "deregister",
-            "--etcd",
-            &url,
-            "--name",
-            "web",
-            "--port",
-            "8080",
-            "--address",
-            "192.0.2.10",
-        ])
+        .args([&["deregister"][..], &base].concat())
         .output()
         .unwrap();
     assert_eq!(

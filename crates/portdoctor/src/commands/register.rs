@@ -16,9 +16,9 @@ use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// How the instance is named and registered (shared by `serve`, `register`, `deregister`).
+/// Which instance (shared by `serve`, `register`, `deregister`).
 #[derive(Debug, Args)]
-pub struct InstanceArgs {
+pub struct IdentityArgs {
     /// Service name (the etcd key is /services/NAME/ID).
     #[arg(long, value_name = "NAME", default_value = "portdoctor")]
     pub name: String,
@@ -31,6 +31,32 @@ pub struct InstanceArgs {
     /// Instance ID (default: NAME-ADDRESS-PORT).
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
+}
+
+impl IdentityArgs {
+    /// The address to register and the instance ID, for a service bound to `bound`.
+    fn resolve(
+        &self,
+        endpoint: Option<&Endpoint>,
+        bound: IpAddr,
+        port: u16,
+    ) -> (String, advertise::Advertised) {
+        let addrs = Addresses::read(endpoint.map(Endpoint::authority).as_deref());
+        let chosen = advertise::choose(self.address, bound, &addrs);
+        let id = self
+            .id
+            .clone()
+            .unwrap_or_else(|| Service::default_id(&self.name, chosen.address, port));
+        (id, chosen)
+    }
+}
+
+/// How the instance is named and registered (shared by `serve` and `register`).
+#[derive(Debug, Args)]
+pub struct InstanceArgs {
+    /// Which instance.
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 
     /// The registry's health check: a TCP connect, or GET /healthz.
     #[arg(long, value_name = "KIND", value_parser = ["tcp", "http"], default_value = "http")]
@@ -125,17 +151,9 @@ pub struct DeregisterArgs {
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..), required_unless_present = "id")]
     pub port: Option<u16>,
 
-    /// Service name.
-    #[arg(long, value_name = "NAME", default_value = "portdoctor")]
-    pub name: String,
-
-    /// The address it was registered with (default: chosen as `register` does).
-    #[arg(long, value_name = "ADDR")]
-    pub address: Option<IpAddr>,
-
-    /// Instance ID (default: NAME-ADDRESS-PORT).
-    #[arg(long, value_name = "ID")]
-    pub id: Option<String>,
+    /// Which instance (the address and ID are worked out as `register` does).
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 
     /// Leave the firewall opening recorded with the registration open.
     #[arg(long)]
@@ -150,14 +168,10 @@ pub fn service(
     port: u16,
     tls: bool,
 ) -> (Service, advertise::Advertised) {
-    let addrs = Addresses::read(endpoint.map(Endpoint::authority).as_deref());
-    let chosen = advertise::choose(inst.address, bound, &addrs);
+    let (id, chosen) = inst.identity.resolve(endpoint, bound, port);
     let service = Service {
-        name: inst.name.clone(),
-        id: inst
-            .id
-            .clone()
-            .unwrap_or_else(|| Service::default_id(&inst.name, chosen.address, port)),
+        name: inst.identity.name.clone(),
+        id,
         address: chosen.address,
         port,
         tls,
@@ -275,19 +289,15 @@ pub fn run_register(args: &RegisterArgs, out: &Output) -> Result<Exit, CliError>
 /// Runs `deregister`.
 pub fn run_deregister(args: &DeregisterArgs, out: &Output) -> Result<Exit, CliError> {
     let endpoint = args.registry.endpoint()?;
-    let id = match (&args.id, args.port) {
+    let unspecified = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+    let id = match (&args.identity.id, args.port) {
         (Some(id), _) => id.clone(),
-        (None, Some(port)) => {
-            let addrs = Addresses::read(Some(&endpoint.authority()));
-            let unspecified = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
-            let chosen = advertise::choose(args.address, unspecified, &addrs);
-            Service::default_id(&args.name, chosen.address, port)
-        }
+        (None, Some(port)) => args.identity.resolve(Some(&endpoint), unspecified, port).0,
         (None, None) => return Err(usage("give --port or --id")),
     };
     let reg = registry::connect(&endpoint, 10);
     let removed = crate::runtime::runtime()?
-        .block_on(reg.deregister(&args.name, &id))
+        .block_on(reg.deregister(&args.identity.name, &id))
         .map_err(serve_error)?;
     let text = if removed.existed {
         format!("deregistered {id} from {}", reg.describe())

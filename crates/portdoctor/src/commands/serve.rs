@@ -4,7 +4,7 @@
 
 use crate::commands::fix::{parse_duration, require_root};
 use crate::commands::register::{self, Event, InstanceArgs, emit, serve_error};
-use crate::exit::{CliError, Exit, usage};
+use crate::exit::{CliError, Exit};
 use crate::output::Output;
 use clap::Args;
 use portdoctor_serve::app::{self, Readiness};
@@ -115,7 +115,10 @@ async fn serve(
 ) -> Result<Exit, CliError> {
     let mut shutdown = Shutdown::install()?;
     let readiness = Arc::new(Readiness::default());
-    let hello = format!("hello from portdoctor serve ({})\n", args.instance.name);
+    let hello = format!(
+        "hello from portdoctor serve ({})\n",
+        args.instance.identity.name
+    );
     let router = app::router(hello, readiness.clone());
     let limit = Duration::from_secs(args.drain);
     let running = server::start(listener, tls.clone(), router, limit).map_err(serve_error)?;
@@ -182,7 +185,7 @@ fn tls(args: &ServeArgs, out: Output) -> Result<Option<Acceptor>, CliError> {
     .map_err(serve_error)?;
     if let (Some(path), Some(pem)) = (&args.write_cert, &made.generated_pem) {
         std::fs::write(path, pem)
-            .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| crate::exit::usage(format!("cannot write {}: {e}", path.display())))?;
     }
     let what = if made.generated_pem.is_some() {
         "self-signed certificate"
