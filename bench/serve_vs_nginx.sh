@@ -4,15 +4,20 @@
 # p99 latency and the ratios serve/nginx (target: req/s ratio >= 1, p99 ratio <= 1.5).
 # Needs wrk, nginx (nginx-light is enough), openssl. Listens on 127.0.0.1 only.
 #
-#   bash bench/serve_vs_nginx.sh [DURATION] [CONNECTIONS]
+#   bash bench/serve_vs_nginx.sh [DURATION] [CONNECTIONS] [ROUNDS]
+#
+# Each mode runs ROUNDS rounds (default 5), nginx and serve alternating; the table has the
+# medians of the rounds (the machine is shared: a single run's p99 is mostly noise).
 #
 # Both servers get the machine's cores (nginx: one worker per core; serve: tokio's default of
 # one worker per core); wrk runs on the same machine with 2 threads, so all three share the
 # CPUs: the ratios are what the numbers are for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 duration=${1:-10s}
 conns=${2:-64}
+rounds=${3:-5}
 cargo build --release -q -p portdoctor
 tdir=${CARGO_TARGET_DIR:-$PWD/target}
 pd="$tdir/release/portdoctor"
@@ -65,8 +70,8 @@ for p in "$ng_plain" "$ng_tls" "$pd_plain" "$pd_tls"; do wait_port "$p"; done
 
 # Same body from both (status line and length checked).
 for url in "http://127.0.0.1:$ng_plain/" "http://127.0.0.1:$pd_plain/"; do
-    got=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode(), end="")' "$url")
-    [ "$got" = "$body"$'\n' ] || { echo "unexpected body from $url: $got" >&2; exit 1; }
+    got=$(python3 -c 'import sys,urllib.request; print(repr(urllib.request.urlopen(sys.argv[1]).read().decode()))' "$url")
+    [ "$got" = "'$body\\n'" ] || { echo "unexpected body from $url: $got" >&2; exit 1; }
 done
 
 # wrk → "REQ_PER_S P99_MS"
@@ -87,13 +92,23 @@ wrk -t2 -c"$conns" -d2s "http://127.0.0.1:$pd_plain/" >/dev/null   # warm-up
 wrk -t2 -c"$conns" -d2s "http://127.0.0.1:$ng_plain/" >/dev/null
 echo "| mode | nginx req/s | serve req/s | req/s ratio | nginx p99 | serve p99 | p99 ratio |"
 echo "|---|---|---|---|---|---|---|"
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for mode in plain tls; do
     if [ $mode = plain ]; then a="http://127.0.0.1:$ng_plain/"; b="http://127.0.0.1:$pd_plain/";
     else a="https://127.0.0.1:$ng_tls/"; b="https://127.0.0.1:$pd_tls/"; fi
-    read -r ng_rps ng_p99 < <(measure "$a")
-    read -r pd_rps pd_p99 < <(measure "$b")
+    : > "$tmp/ng" ; : > "$tmp/pd"
+    for _ in $(seq "$rounds"); do
+        measure "$a" >> "$tmp/ng"
+        measure "$b" >> "$tmp/pd"
+    done
+    echo "$mode rounds (req/s p99_ms): nginx $(paste -sd, "$tmp/ng"); serve $(paste -sd, "$tmp/pd")" >> "$tmp/rounds"
+    ng_rps=$(cut -d' ' -f1 "$tmp/ng" | median); ng_p99=$(cut -d' ' -f2 "$tmp/ng" | median)
+    pd_rps=$(cut -d' ' -f1 "$tmp/pd" | median); pd_p99=$(cut -d' ' -f2 "$tmp/pd" | median)
     awk -v m=$mode -v nr="$ng_rps" -v np="$ng_p99" -v sr="$pd_rps" -v sp="$pd_p99" 'BEGIN {
         printf "| %s | %d | %d | **%.2f** | %.2f ms | %.2f ms | **%.2f** |\n", m, nr, sr, sr/nr, np, sp, sp/np }'
 done
 echo
-echo "wrk -t2 -c$conns -d$duration --latency; $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+cat "$tmp/rounds"
+echo
+
+echo "wrk -t2 -c$conns -d$duration --latency, $rounds rounds, medians; $(nproc) cores; load average at the start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

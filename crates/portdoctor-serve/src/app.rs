@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::routing::get;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,9 +48,11 @@ impl Readiness {
 
 /// The router, with the text `/` answers.
 pub fn router(hello: String, readiness: Arc<Readiness>) -> Router {
-    let hello: Arc<str> = hello.into();
+    // Shared, not copied, per request.
+    let hello = bytes::Bytes::from(hello);
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     Router::new()
-        .route("/", get(move || async move { hello.to_string() }))
+        .route("/", get(move || async move { (text, hello) }))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/delay/{ms}", get(delay))

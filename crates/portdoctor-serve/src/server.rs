@@ -11,8 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, watch};
 
 /// How long a client may take to send its request headers (or its TLS handshake).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,40 +33,74 @@ pub struct Drain {
     pub timed_out: bool,
 }
 
-/// A server accepting connections in the background.
+/// A server accepting connections on its own threads.
 pub struct Running {
     /// The address it listens on.
     pub local_addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Drain>,
+    stop: watch::Sender<bool>,
+    workers: Vec<oneshot::Receiver<Drain>>,
 }
 
 impl Running {
     /// Stops accepting and drains; resolves when every connection is closed or `limit` passed.
     pub async fn stop(self) -> Drain {
-        let _ = self.stop.send(());
-        self.task.await.unwrap_or(Drain {
+        let _ = self.stop.send(true);
+        let mut total = Drain {
             open_at_stop: 0,
-            timed_out: true,
-        })
+            timed_out: false,
+        };
+        for w in self.workers {
+            let d = w.await.unwrap_or(Drain {
+                open_at_stop: 0,
+                timed_out: true,
+            });
+            total.open_at_stop += d.open_at_stop;
+            total.timed_out |= d.timed_out;
+        }
+        total
     }
 }
 
-/// Starts serving `router` on `listener` (inside a tokio runtime); TLS when `tls` is given.
+/// Starts serving `router` on `listener`, TLS when `tls` is given: one thread per core, each
+/// with its own single-threaded runtime accepting from the same socket, so a connection stays
+/// on the core that accepted it (nginx's worker model; no work stealing).
 pub fn start(
     listener: std::net::TcpListener,
     tls: Option<Acceptor>,
     router: Router,
     limit: Duration,
 ) -> Result<Running, ServeError> {
-    let listener = TcpListener::from_std(listener)?;
     let local_addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, tls, router, stopped, limit));
+    let (stop, stopped) = watch::channel(false);
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut workers = Vec::with_capacity(n);
+    for i in 0..n {
+        let socket = listener.try_clone()?;
+        let (done, finished) = oneshot::channel();
+        let (tls, router, stopped) = (tls.clone(), router.clone(), stopped.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("serve-{i}"))
+            .spawn(move || {
+                let drain = runtime.block_on(async move {
+                    let listener = TcpListener::from_std(socket)?;
+                    Ok::<_, std::io::Error>(
+                        accept_loop(listener, tls, router, stopped, limit).await,
+                    )
+                });
+                let _ = done.send(drain.unwrap_or(Drain {
+                    open_at_stop: 0,
+                    timed_out: false,
+                }));
+            })?;
+        workers.push(finished);
+    }
     Ok(Running {
         local_addr,
         stop,
-        task,
+        workers,
     })
 }
 
@@ -75,7 +108,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<Acceptor>,
     router: Router,
-    mut stopped: oneshot::Receiver<()>,
+    mut stopped: watch::Receiver<bool>,
     limit: Duration,
 ) -> Drain {
     let graceful = GracefulShutdown::new();
@@ -89,7 +122,7 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = &mut stopped => break,
+            _ = stopped.changed() => break,
         }
     }
     drop(listener);

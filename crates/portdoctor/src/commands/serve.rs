@@ -99,11 +99,8 @@ pub fn run(args: &ServeArgs, out: &Output) -> Result<Exit, CliError> {
     let tls = tls(args, *out)?;
     let bind = args.bind.map_or(Bind::DualStack, Bind::Addr);
     let listener = bind::listen(bind, args.port).map_err(serve_error)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| crate::exit::environment(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(serve(args, listener, tls, endpoint.as_ref(), *out))
+    // The accept loops run on their own threads (one per core); this runtime drives the rest.
+    crate::runtime::runtime()?.block_on(serve(args, listener, tls, endpoint.as_ref(), *out))
 }
 
 async fn serve(
