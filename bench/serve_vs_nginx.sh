@@ -6,6 +6,9 @@
 #
 #   bash bench/serve_vs_nginx.sh [DURATION] [CONNECTIONS] [ROUNDS]
 #
+# PIN=1: the servers get CPU 1 only (nginx one worker, serve one accept loop: it sizes itself
+# from the CPUs it may use) and wrk CPU 0, so client and servers do not compete for a core.
+#
 # Each mode runs ROUNDS rounds (default 5), nginx and serve alternating; the table has the
 # medians of the rounds (the machine is shared: a single run's p99 is mostly noise).
 #
@@ -18,6 +21,9 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 duration=${1:-10s}
 conns=${2:-64}
 rounds=${3:-5}
+pin=${PIN:-0}
+srv=() cli=() workers=$(nproc)
+if [ "$pin" = 1 ]; then srv=(taskset -c 1) cli=(taskset -c 0) workers=1; fi
 cargo build --release -q -p portdoctor
 tdir=${CARGO_TARGET_DIR:-$PWD/target}
 pd="$tdir/release/portdoctor"
@@ -44,7 +50,7 @@ for _ in 1 2 3 4; do ports+=("$(free_port)"); done
 ng_plain=${ports[0]} ng_tls=${ports[1]} pd_plain=${ports[2]} pd_tls=${ports[3]}
 mkdir -p "$tmp/nginx"
 cat > "$tmp/nginx.conf" <<CONF
-worker_processes $(nproc);
+worker_processes $workers;
 pid $tmp/nginx.pid;
 error_log $tmp/nginx/error.log;
 events { worker_connections 4096; }
@@ -62,9 +68,9 @@ http {
     }
 }
 CONF
-"$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" -g 'daemon off;' & pids+=($!)
-"$pd" serve --bind 127.0.0.1 --port "$pd_plain" --name bench >/dev/null 2>&1 & pids+=($!)
-"$pd" serve --bind 127.0.0.1 --port "$pd_tls" --name bench --tls \
+"${srv[@]}" "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" -g 'daemon off;' & pids+=($!)
+"${srv[@]}" "$pd" serve --bind 127.0.0.1 --port "$pd_plain" --name bench >/dev/null 2>&1 & pids+=($!)
+"${srv[@]}" "$pd" serve --bind 127.0.0.1 --port "$pd_tls" --name bench --tls \
     --cert "$tmp/cert.pem" --key "$tmp/key.pem" >/dev/null 2>&1 & pids+=($!)
 for p in "$ng_plain" "$ng_tls" "$pd_plain" "$pd_tls"; do wait_port "$p"; done
 
@@ -77,7 +83,7 @@ done
 # wrk → "REQ_PER_S P99_MS"
 measure() {
     local out
-    out=$(wrk -t2 -c"$conns" -d"$duration" --latency "$1")
+    out=$("${cli[@]}" wrk -t2 -c"$conns" -d"$duration" --latency "$1")
     echo "$out" >> "$tmp/wrk.log"
     awk '
         /Requests\/sec:/ { rps = $2 }
@@ -111,4 +117,4 @@ echo
 cat "$tmp/rounds"
 echo
 
-echo "wrk -t2 -c$conns -d$duration --latency, $rounds rounds, medians; $(nproc) cores; load average at the start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t2 -c$conns -d$duration --latency, $rounds rounds, medians; $(nproc) cores, PIN=$pin; load average at the start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
