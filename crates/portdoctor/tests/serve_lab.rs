@@ -447,3 +447,72 @@ fn bad_input_gets_one_line_naming_it() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn register_open_firewall_survives_sigkill_and_deregister_closes_it() {
+    let Some(lab) =
+        Lab::for_test("register_open_firewall_survives_sigkill_and_deregister_closes_it")
+    else {
+        return;
+    };
+    let h = lab.host();
+    nft(
+        h,
+        "table inet filter {\n chain input { type filter hook input priority 0; policy drop;\n  iif lo accept\n  ct state established,related accept\n }\n}\n",
+    );
+    // etcd inside the host namespace (spawned from a thread that joined it).
+    let Some(etcd) = h.enter(etcd) else { return };
+    let state = tempfile::tempdir().unwrap();
+    let _svc = Service::start(h, "0.0.0.0", 8080, "-", "hold");
+    let url = format!("http://{}", etcd.client);
+    let base = ["--etcd", &url, "--name", "web", "--port", "8080"];
+    let mut c = h.command(EXE);
+    c.args(["--json", "register", "--open-firewall", "--ttl", "30s"])
+        .args(base)
+        .env("PORTDOCTOR_STATE_DIR", state.path());
+    let mut r = Running::start(c);
+    let opened = r.until("firewall-opened");
+    let change = opened["change"].as_str().unwrap().to_string();
+    let reg = r.until("registered");
+    assert_eq!(
+        reg["service"]["address"],
+        lab.host_v4().to_string(),
+        "{reg}"
+    );
+    assert!(peer_connects(&lab, lab.host_v4().into(), 8080));
+    // SIGKILL: no way down ran; the opening is still there, recorded with the registration.
+    r.signal("-KILL");
+    let _ = r.finish();
+    assert!(peer_connects(&lab, lab.host_v4().into(), 8080));
+    let o = h
+        .command(EXE)
+        .args(["--json", "deregister"])
+        .args(base)
+        .env("PORTDOCTOR_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains(&change) && out.contains("firewall-closed"),
+        "{out}"
+    );
+    assert!(
+        !peer_connects(&lab, lab.host_v4().into(), 8080),
+        "deregister left it open"
+    );
+    let key = reg["registration"]["key"].as_str().unwrap().to_string();
+    assert!(h.enter(|| etcd.get(&key)).is_none());
+    let (_, hist) = portdoctor_json_env(h, &["history", "--json"], state.path());
+    let row = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == change.as_str());
+    assert_eq!(row.unwrap()["status"], "undone", "{hist:#}");
+}
