@@ -279,12 +279,7 @@ fn open_firewall_opens_then_closes_and_history_shows_it() {
         "still open after the way down"
     );
     let (_, hist) = portdoctor_json_env(h, &["history", "--json"], state.path());
-    let row = hist
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .unwrap();
+    let row = history_row(&hist, &id);
     assert_eq!(row["status"], "undone", "{hist:#}");
     assert!(row["what"].as_str().unwrap().contains("8080"), "{row}");
 }
@@ -509,10 +504,5 @@ fn register_open_firewall_survives_sigkill_and_deregister_closes_it() {
     let key = reg["registration"]["key"].as_str().unwrap().to_string();
     assert!(h.enter(|| etcd.get(&key)).is_none());
     let (_, hist) = portdoctor_json_env(h, &["history", "--json"], state.path());
-    let row = hist
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == change.as_str());
-    assert_eq!(row.unwrap()["status"], "undone", "{hist:#}");
+    assert_eq!(history_row(&hist, &change)["status"], "undone", "{hist:#}");
 }
