@@ -63,6 +63,12 @@ pub enum Command {
     Confirm(commands::fix::ConfirmArgs),
     /// Stop the process that holds PORT (SIGTERM, then SIGKILL with --force).
     Free(commands::free::FreeArgs),
+    /// The firewall-friendly reference service: HTTP/HTTPS, health checks, graceful shutdown.
+    Serve(commands::serve::ServeArgs),
+    /// Register a service in Consul or etcd (port opened on request); deregistered on exit.
+    Register(commands::register::RegisterArgs),
+    /// Remove a registration (and close the firewall opening recorded with it).
+    Deregister(commands::register::DeregisterArgs),
     /// Internal: the timer that undoes changes when their --ttl or --confirm falls due.
     #[command(hide = true)]
     Expire(commands::fix::ExpireArgs),

@@ -10,6 +10,9 @@
 //! | explain  | accepted                    | dropped, rejected or unknown                   | bad usage; malformed --ruleset; unknown --netns | rules unreadable (privilege, tools) |
 //! | diagnose | reachable (PD000)           | an error finding, or reachability not established | bad usage; unknown --peer-netns | firewall unreadable (needs root)   |
 //! | demo     | fixed and verified          | not fixed                                      | bad usage                          | cannot build the story (nftables)   |
+//! | serve    | stopped on a signal, drained | port in use (holder named), registration or opening failed, drain limit cut requests | bad usage; registry URL; certificate/key unreadable or mismatched | port < 1024 or --open-firewall without root |
+//! | register | deregistered on a signal    | registry refused or unreachable; opening failed | bad usage; registry URL            | --open-firewall without root        |
+//! | deregister | removed, or nothing there | registry failed; closing the opening failed    | bad usage; registry URL            | closing the opening needs root      |
 //!
 //! 2 always means the command line (or a file or namespace it names) is wrong; 3 means this
 //! machine does not let the command do its job (privilege, a missing tool).

@@ -43,6 +43,11 @@ fn usage_errors_exit_2_on_every_command() {
             "2001:db8::1",
         ],
         &["demo", "--port", "0"],
+        &["serve", "--register", "redis://host"],
+        &["serve", "--cert", "c.pem"],
+        &["register", "--etcd", "etcd://host:99999", "--port", "80"],
+        &["register", "--port", "80"],
+        &["deregister", "--consul", "http://host/v1", "--port", "80"],
     ] {
         assert_eq!(code(args), 2, "{args:?}");
     }

@@ -156,7 +156,8 @@ pub fn fix_error(e: FixError) -> CliError {
     }
 }
 
-fn require_root() -> Result<(), CliError> {
+/// Whether this process may change the firewall, as an error that says how.
+pub fn require_root() -> Result<(), CliError> {
     if !portdoctor_fix::is_root() {
         return Err(environment(NEEDS_ROOT));
     }
@@ -232,7 +233,41 @@ pub fn run_change(args: &ChangeArgs, goal: Goal, out: &Output) -> Result<Exit, C
     require_root()?;
     let runner = CommandRunner::default();
     let f = fixer(&runner)?;
-    let host = Host::read_live(&runner).map_err(environment)?;
+    let prepared = prepare(&f, args, goal)?;
+    let what = prepared.change.describe();
+    if prepared.is_noop() {
+        out.line(&format!("{what}: already so; nothing changed"))?;
+        return Ok(Exit::Ok);
+    }
+    show_plan(out, &prepared, args.dry_run)?;
+    if args.dry_run {
+        return Ok(Exit::Ok);
+    }
+    if !args.yes {
+        ask(&what)?;
+    }
+    let applied = f
+        .apply(&prepared, &|| Host::read_live(&runner))
+        .map_err(fix_error)?;
+    let due = applied.change.confirm_by.or(applied.change.expires_at);
+    if let Some(at) = due {
+        spawn_watchdog(at);
+    }
+    report(out, &applied)?;
+    Ok(if applied.verified {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+/// Reads the live firewall and plans `args` (with the lock-out guard).
+fn prepare(
+    f: &Fixer<'_>,
+    args: &ChangeArgs,
+    goal: Goal,
+) -> Result<portdoctor_fix::Prepared, CliError> {
+    let host = Host::read_live(f.runner).map_err(environment)?;
     let (port, proto) = args.target;
     let addrs = local_addrs();
     let fw_proto = match proto {
@@ -270,34 +305,54 @@ pub fn run_change(args: &ChangeArgs, goal: Goal, out: &Output) -> Result<Exit, C
         backend: args.backend.clone(),
         force: args.force,
     };
-    let prepared = f
-        .prepare(&host, &req, packets, &protected)
-        .map_err(fix_error)?;
-    let what = prepared.change.describe();
-    if prepared.is_noop() {
-        out.line(&format!("{what}: already so; nothing changed"))?;
-        return Ok(Exit::Ok);
+    f.prepare(&host, &req, packets, &protected)
+        .map_err(fix_error)
+}
+
+/// The firewall opening `serve --open-firewall` and `register --open-firewall` make: `open
+/// PORT --yes` through the fix engine, closed again with `undo`.
+pub struct FixEngineFirewall;
+
+impl portdoctor_serve::lifecycle::Firewall for FixEngineFirewall {
+    fn open(&self, port: u16) -> Result<Option<String>, String> {
+        let args = ChangeArgs {
+            target: (port, Proto::Tcp),
+            from: None,
+            iface: None,
+            ttl: None,
+            confirm: None,
+            backend: None,
+            dry_run: false,
+            yes: true,
+            force: false,
+        };
+        let runner = CommandRunner::default();
+        let f = fixer(&runner).map_err(|e| e.to_string())?;
+        let prepared = prepare(&f, &args, Goal::Open).map_err(|e| e.to_string())?;
+        if prepared.is_noop() {
+            return Ok(None);
+        }
+        let applied = f
+            .apply(&prepared, &|| Host::read_live(&runner))
+            .map_err(|e| e.to_string())?;
+        if !applied.verified {
+            let id = applied.change.id.clone();
+            let _ = f.undo(&id, Some("not verified; rolled back".into()));
+            return Err(format!(
+                "the opening could not be verified: {}",
+                applied.misses.join("; ")
+            ));
+        }
+        Ok(Some(applied.change.id))
     }
-    show_plan(out, &prepared, args.dry_run)?;
-    if args.dry_run {
-        return Ok(Exit::Ok);
+
+    fn close(&self, id: &str) -> Result<(), String> {
+        let runner = CommandRunner::default();
+        let f = fixer(&runner).map_err(|e| e.to_string())?;
+        f.undo(id, Some("closed by portdoctor serve/deregister".into()))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
-    if !args.yes {
-        ask(&what)?;
-    }
-    let applied = f
-        .apply(&prepared, &|| Host::read_live(&runner))
-        .map_err(fix_error)?;
-    let due = applied.change.confirm_by.or(applied.change.expires_at);
-    if let Some(at) = due {
-        spawn_watchdog(at);
-    }
-    report(out, &applied)?;
-    Ok(if applied.verified {
-        Exit::Ok
-    } else {
-        Exit::Failed
-    })
 }
 
 fn show_plan(out: &Output, p: &portdoctor_fix::Prepared, dry_run: bool) -> Result<(), CliError> {

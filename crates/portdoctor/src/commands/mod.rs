@@ -8,7 +8,9 @@ pub mod free;
 pub mod meta;
 pub mod ports;
 pub mod probe;
+pub mod register;
 pub mod scan;
+pub mod serve;
 pub mod version;
 pub mod wait;
 
@@ -32,6 +34,9 @@ pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
         Command::History(args) => fix::run_history(args, out),
         Command::Confirm(args) => fix::run_confirm(args, out),
         Command::Free(args) => free::run(args, out),
+        Command::Serve(args) => serve::run(args, out),
+        Command::Register(args) => register::run_register(args, out),
+        Command::Deregister(args) => register::run_deregister(args, out),
         Command::Expire(args) => fix::run_expire(args),
         Command::Completions(args) => meta::completions(args),
         Command::WindowsExport(args) => meta::windows_export(args),

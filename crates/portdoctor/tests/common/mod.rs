@@ -202,3 +202,10 @@ pub fn nft(ns: &Netns, ruleset: &str) {
     ns.run_stdin("nft", &["-f", "-"], ruleset)
         .unwrap_or_else(|e| panic!("nft -f failed: {e}\n{ruleset}"));
 }
+
+/// The row of change `id` in a `history --json` document.
+pub fn history_row<'h>(hist: &'h Value, id: &str) -> &'h Value {
+    hist.as_array()
+        .and_then(|rows| rows.iter().find(|r| r["id"] == id))
+        .unwrap_or_else(|| panic!("change {id} not in history: {hist:#}"))
+}

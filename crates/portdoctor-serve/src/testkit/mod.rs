@@ -1,0 +1,41 @@
+//! Test helpers (feature `testkit`, Linux): a real etcd started on loopback with random ports
+//! and a temporary data directory, a fake Consul agent with state, and certificate files.
+
+pub mod consul;
+pub mod etcd;
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A multi-threaded runtime for driving async code from tests.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Writes `cert.pem` and `key.pem` into `dir`; with `matching` false the key belongs to
+/// another certificate. Returns their paths.
+pub fn cert_files(
+    dir: &std::path::Path,
+    matching: bool,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let make = |n: &str| rcgen::generate_simple_self_signed(vec![n.to_string()]).expect("rcgen");
+    let a = make("localhost");
+    let key = if matching {
+        a.signing_key.serialize_pem()
+    } else {
+        make("other").signing_key.serialize_pem()
+    };
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, a.cert.pem()).expect("write cert");
+    std::fs::write(&k, key).expect("write key");
+    (c, k)
+}
