@@ -277,6 +277,8 @@ fn firewall_warnings(port: u16) -> Vec<String> {
         peer_probe: None,
         assume_fresh_source: true,
         saved: None,
+        program: None,
+        service: None,
     };
     let evidence = crate::gather::gather(&req);
     diagnose(&evidence)
