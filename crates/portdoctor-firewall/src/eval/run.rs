@@ -646,24 +646,19 @@ fn step_frame(ctx: &Ctx, p: &mut Path, work: &mut Vec<Path>, forks: &mut usize) 
             let what = format!("{} {} rule {} `{}`", t.name, c.name, r.position, r.text);
             let mut alt = p.clone();
             alt.choices.push(format!("not chosen: {what}"));
-            alt.trace.push(step(
-                ix,
-                f.table,
-                c,
-                Some(r),
-                StepKind::Choice,
-                format!("not chosen ({text})"),
-            ));
+            let not_chosen = format!("not chosen ({text})");
+            trace(&mut alt, ix, f.table, c, r, StepKind::Choice, not_chosen);
             work.push(alt);
             p.choices.push(format!("chosen: {what}"));
-            p.trace.push(step(
+            trace(
+                p,
                 ix,
                 f.table,
                 c,
-                Some(r),
+                r,
                 StepKind::Choice,
                 format!("chosen ({text})"),
-            ));
+            );
             apply_rule(ctx, p, work, forks, f.table, c, r, r.action.clone())
         }
         Tri::Unknown(reason) => {
