@@ -63,6 +63,8 @@ pub enum Command {
     Confirm(commands::fix::ConfirmArgs),
     /// Stop the process that holds PORT (SIGTERM, then SIGKILL with --force).
     Free(commands::free::FreeArgs),
+    /// Fleet reachability: probe targets on a schedule, export Prometheus metrics, probe back.
+    Agent(commands::agent::AgentArgs),
     /// Internal: the timer that undoes changes when their --ttl or --confirm falls due.
     #[command(hide = true)]
     Expire(commands::fix::ExpireArgs),

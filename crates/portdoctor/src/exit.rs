@@ -9,6 +9,7 @@
 //! | wait     | ready (or CMD's own code)   | timed out                                      | bad usage                          | cannot probe                        |
 //! | explain  | accepted                    | dropped, rejected or unknown                   | bad usage; malformed --ruleset; unknown --netns | rules unreadable (privilege, tools) |
 //! | diagnose | reachable (PD000)           | an error finding, or reachability not established | bad usage; unknown --peer-netns | firewall unreadable (needs root)   |
+//! | agent    | --check-config: valid; runs until stopped | —                          | bad config (FILE:LINE:COLUMN)      | cannot bind the address             |
 //! | demo     | fixed and verified          | not fixed                                      | bad usage                          | cannot build the story (nftables)   |
 //!
 //! 2 always means the command line (or a file or namespace it names) is wrong; 3 means this

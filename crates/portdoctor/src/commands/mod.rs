@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod agent;
 pub mod demo;
 pub mod diagnose;
 pub mod explain;
@@ -31,6 +32,7 @@ pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
         Command::History(args) => fix::run_history(args, out),
         Command::Confirm(args) => fix::run_confirm(args, out),
         Command::Free(args) => free::run(args, out),
+        Command::Agent(args) => agent::run(args, out),
         Command::Expire(args) => fix::run_expire(args),
         Command::Completions(args) => meta::completions(args),
         Command::WindowsExport(args) => meta::windows_export(args),
