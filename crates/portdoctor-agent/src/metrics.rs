@@ -139,6 +139,9 @@ pub struct Metrics {
     state: Family<Labels, Gauge>,
     failure: Family<Labels, Gauge>,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
+    /// The histograms' label sets of the last round: series of targets that are gone (after
+    /// a reload) are removed, not kept forever.
+    duration_keys: std::sync::Mutex<std::collections::HashSet<Labels>>,
     rounds: Counter,
     overrun: Counter,
     round_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -176,6 +179,7 @@ impl Metrics {
             state: Family::default(),
             failure: Family::default(),
             duration: Family::new_with_constructor(new_histogram as fn() -> Histogram),
+            duration_keys: Default::default(),
             rounds: Counter::default(),
             overrun: Counter::default(),
             round_seconds: Gauge::default(),
@@ -208,6 +212,7 @@ impl Metrics {
         self.success.clear();
         self.state.clear();
         self.failure.clear();
+        let mut keys = std::collections::HashSet::new();
         for o in observations {
             let (t, n) = (o.target.addr.to_string(), o.target.name.as_str());
             let s = labels(PROBE_SUCCESS, &[&t, n, o.target.expect.as_str()]);
@@ -219,10 +224,15 @@ impl Metrics {
                 let f = labels(PROBE_FAILURE, &[&t, n, class, &o.reason]);
                 self.failure.get_or_create(&f).set(1);
             }
-            self.duration
-                .get_or_create(&labels(PROBE_DURATION, &[&t, n]))
-                .observe(o.seconds);
+            let d = labels(PROBE_DURATION, &[&t, n]);
+            self.duration.get_or_create(&d).observe(o.seconds);
+            keys.insert(d);
         }
+        let mut last = self.duration_keys.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in last.difference(&keys) {
+            self.duration.remove(gone);
+        }
+        *last = keys;
         self.rounds.inc();
         if overrun {
             self.overrun.inc();

@@ -527,3 +527,67 @@ fn an_expected_closed_target_that_opens_fails_v4_and_v6() {
         "portdoctor_agent_probe_success{{target=\"[::1]:{port6}\",name=\"must-stay-closed\",expect=\"closed\"}} 0"
     )));
 }
+
+/// SIGHUP swaps the targets in; a token, once configured, is required on every endpoint.
+#[test]
+fn sighup_reloads_the_targets_and_the_token_guards_every_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let base = "listen = \"127.0.0.1:0\"\ninterval_seconds = 1\ntimeout_seconds = 0.3\n";
+    let first = format!("{base}[[target]]\naddress = \"127.0.0.1:{port}\"\nname = \"before\"\n");
+    let (mut agent, addr) = start_agent(None, dir.path(), "reload", &first);
+    assert!(eventually(10, || http(addr, "GET", "/metrics", "")
+        .1
+        .contains("name=\"before\"")));
+    let second = format!(
+        "{base}token_file = \"{}\"\n[[target]]\naddress = \"[::1]:{port}\"\nname = \"after\"\n",
+        token.display()
+    );
+    std::fs::write(dir.path().join("reload.toml"), second).unwrap();
+    let pid = agent.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(eventually(10, || http(addr, "GET", "/metrics", "").0 == 401));
+    let authed = || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        raw
+    };
+    assert!(eventually(10, || {
+        let m = authed();
+        m.contains("name=\"after\"") && !m.contains("name=\"before\"")
+    }));
+    for path in ["/", "/api/status"] {
+        assert_eq!(http(addr, "GET", path, "").0, 401, "{path}");
+    }
+    assert_eq!(
+        http(addr, "POST", "/api/probe-back", "{\"ports\":[1]}").0,
+        401
+    );
+    // A broken file is refused on reload: the agent keeps running with the last good one.
+    std::fs::write(dir.path().join("reload.toml"), "interval_seconds = \"x\"\n").unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(authed().contains("name=\"after\""));
+    assert!(
+        agent.0.try_wait().unwrap().is_none(),
+        "the agent died on a bad reload"
+    );
+    drop(listener);
+}
