@@ -123,8 +123,9 @@ pub const TABLE: &[Def] = &[
     BUILD,
 ];
 
-/// Histogram bounds: few, because there is one histogram per target.
-const BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
+/// Histogram bounds: few, one per decade, because there is one histogram per target (with
+/// 10,000 targets every bucket is 10,000 lines per scrape).
+const BUCKETS: [f64; 5] = [0.001, 0.01, 0.1, 1.0, 5.0];
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -150,6 +151,11 @@ pub struct Metrics {
     firewall: Family<Labels, Gauge>,
     local_ok: Gauge,
     probe_back: Family<Labels, Counter>,
+    /// The exposition, encoded after every change (a round, a local read, a probe-back
+    /// request) so that a scrape only copies a reference.
+    text: std::sync::Mutex<axum::body::Bytes>,
+    /// Held while encoding: encoders run one at a time, scrapes never wait for them.
+    encoding: std::sync::Mutex<()>,
 }
 
 fn labels(def: Def, values: &[&str]) -> Labels {
@@ -189,6 +195,8 @@ impl Metrics {
             local_ok: Gauge::default(),
             probe_back: Family::default(),
             registry: Registry::default(),
+            text: Default::default(),
+            encoding: Default::default(),
         };
         reg(&mut registry, PROBE_SUCCESS, m.success.clone());
         reg(&mut registry, PROBE_STATE, m.state.clone());
@@ -204,7 +212,9 @@ impl Metrics {
         reg(&mut registry, PROBE_BACK, m.probe_back.clone());
         let build = Info::new(labels(BUILD, &[env!("CARGO_PKG_VERSION")]));
         reg(&mut registry, BUILD, build);
-        Metrics { registry, ..m }
+        let m = Metrics { registry, ..m };
+        m.refresh();
+        m
     }
 
     /// Records a finished round: replaces every per-target series, adds to the histograms.
@@ -214,7 +224,14 @@ impl Metrics {
         self.failure.clear();
         let mut keys = std::collections::HashSet::new();
         for o in observations {
-            let (t, n) = (o.target.addr.to_string(), o.target.name.as_str());
+            let t = o.target.addr.to_string();
+            // An unnamed target's name is its address: an empty label (which Prometheus
+            // drops) instead of the address twice in every line.
+            let n = if o.target.name == t {
+                ""
+            } else {
+                o.target.name.as_str()
+            };
             let s = labels(PROBE_SUCCESS, &[&t, n, o.target.expect.as_str()]);
             self.success.get_or_create(&s).set(i64::from(o.success));
             self.state
@@ -233,6 +250,8 @@ impl Metrics {
             self.duration.remove(gone);
         }
         *last = keys;
+        drop(last);
+        self.refresh();
         self.rounds.inc();
         if overrun {
             self.overrun.inc();
@@ -264,6 +283,7 @@ impl Metrics {
             self.firewall.get_or_create(&k).set(1);
         }
         self.local_ok.set(i64::from(view.problems.is_empty()));
+        self.refresh();
     }
 
     /// Counts one probe-back request.
@@ -271,14 +291,23 @@ impl Metrics {
         self.probe_back
             .get_or_create(&labels(PROBE_BACK, &[result]))
             .inc();
+        self.refresh();
     }
 
-    /// The OpenMetrics text exposition.
-    pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(64 * 1024);
+    /// The OpenMetrics text exposition as of the last change (a cheap reference).
+    pub fn encode(&self) -> axum::body::Bytes {
+        self.text.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Encodes the registry into the cached exposition.
+    fn refresh(&self) {
+        let _one_at_a_time = self.encoding.lock().unwrap_or_else(|p| p.into_inner());
+        let last = self.encode().len();
+        // Sized from the last one: no doubling while it grows.
+        let mut out = String::with_capacity(last + last / 8 + 4096);
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
-        out
+        *self.text.lock().unwrap_or_else(|p| p.into_inner()) = axum::body::Bytes::from(out);
     }
 }
 
@@ -329,7 +358,7 @@ mod tests {
         };
         m.record_local(&view);
         m.probe_back("ok");
-        let text = m.encode();
+        let text = String::from_utf8(m.encode().to_vec()).unwrap();
         for d in TABLE {
             assert!(text.contains(&format!("# HELP {}", d.name)), "{}", d.name);
         }
