@@ -8,6 +8,7 @@
 //! Targets come from a [`target::TargetSource`]; the static list of the configuration is the
 //! only source today, registry discovery (Consul, etcd) plugs in behind the same trait.
 
+mod alloc;
 pub mod client;
 pub mod config;
 pub mod local;
@@ -52,6 +53,7 @@ pub async fn run(
     config: Config,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), AgentError> {
+    alloc::tune();
     let addr = config.listen;
     let shared = Arc::new(Shared::new(Settings::new(config)?));
     let listener = tokio::net::TcpListener::bind(addr)

@@ -151,11 +151,10 @@ pub struct Metrics {
     firewall: Family<Labels, Gauge>,
     local_ok: Gauge,
     probe_back: Family<Labels, Counter>,
-    /// The exposition, encoded after every change (a round, a local read, a probe-back
-    /// request) so that a scrape only copies a reference.
-    text: std::sync::Mutex<axum::body::Bytes>,
-    /// Held while encoding: encoders run one at a time, scrapes never wait for them.
-    encoding: std::sync::Mutex<()>,
+    /// The exposition, re-encoded in place after every change (a round, a local read, a
+    /// probe-back request): a scrape copies it instead of encoding, and the buffer keeps its
+    /// capacity, so no new multi-megabyte allocation is made per change.
+    text: std::sync::Mutex<String>,
 }
 
 fn labels(def: Def, values: &[&str]) -> Labels {
@@ -196,7 +195,6 @@ impl Metrics {
             probe_back: Family::default(),
             registry: Registry::default(),
             text: Default::default(),
-            encoding: Default::default(),
         };
         reg(&mut registry, PROBE_SUCCESS, m.success.clone());
         reg(&mut registry, PROBE_STATE, m.state.clone());
@@ -294,20 +292,18 @@ impl Metrics {
         self.refresh();
     }
 
-    /// The OpenMetrics text exposition as of the last change (a cheap reference).
+    /// The OpenMetrics text exposition as of the last change.
     pub fn encode(&self) -> axum::body::Bytes {
-        self.text.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let text = self.text.lock().unwrap_or_else(|p| p.into_inner());
+        axum::body::Bytes::copy_from_slice(text.as_bytes())
     }
 
-    /// Encodes the registry into the cached exposition.
+    /// Re-encodes the registry into the kept buffer.
     fn refresh(&self) {
-        let _one_at_a_time = self.encoding.lock().unwrap_or_else(|p| p.into_inner());
-        let last = self.encode().len();
-        // Sized from the last one: no doubling while it grows.
-        let mut out = String::with_capacity(last + last / 8 + 4096);
+        let mut text = self.text.lock().unwrap_or_else(|p| p.into_inner());
+        text.clear();
         // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        *self.text.lock().unwrap_or_else(|p| p.into_inner()) = axum::body::Bytes::from(out);
+        let _ = encode(&mut *text, &self.registry);
     }
 }
 
