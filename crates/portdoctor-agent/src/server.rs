@@ -72,9 +72,24 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
             == 0
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let body = shared.metrics.encode();
-    ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response()
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    if gzip {
+        let body = shared.metrics.encode_gzip();
+        let h = [
+            (header::CONTENT_TYPE, OPENMETRICS),
+            (header::CONTENT_ENCODING, "gzip"),
+        ];
+        return (h, body).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, OPENMETRICS)],
+        shared.metrics.encode(),
+    )
+        .into_response()
 }
 
 async fn api_status(State(shared): State<Arc<Shared>>) -> Response {
