@@ -95,9 +95,11 @@ measure() {
     python3 -c "print(f'{($c1-$c0)/$hz/($t1-$t0):.4f} $max')"
 }
 
-scrape_ms() { # median of 5 GETs of URL, inside the prober namespace
+scrape_ms() { # median of 5 GETs of URL [curl args...], inside the prober namespace
+    local url=$1
+    shift
     for _ in 1 2 3 4 5; do
-        ip netns exec "$p" curl -s -o /dev/null -w '%{time_total}\n' "$1"
+        ip netns exec "$p" curl -s -o /dev/null -w '%{time_total}\n' "$@" "$url"
     done | sort -n | sed -n 3p | python3 -c 'import sys; print(f"{float(sys.stdin.read())*1000:.1f}")'
 }
 
@@ -105,6 +107,9 @@ echo "== agent: warm-up round, then ${WINDOW}s measured"
 sleep 65
 read -r agent_cpu agent_rss < <(measure "$agent" "$WINDOW")
 agent_scrape=$(scrape_ms http://127.0.0.1:9187/metrics)
+# As Prometheus asks for it: gzip (body left compressed, as Prometheus receives it).
+agent_scrape_gz=$(scrape_ms http://127.0.0.1:9187/metrics -H 'Accept-Encoding: gzip')
+agent_gz_bytes=$(ip netns exec "$p" curl -s -H 'Accept-Encoding: gzip' http://127.0.0.1:9187/metrics | wc -c)
 agent_lines=$(ip netns exec "$p" curl -s http://127.0.0.1:9187/metrics | wc -l)
 agent_round=$(ip netns exec "$p" curl -s http://127.0.0.1:9187/metrics | awk '/^portdoctor_agent_round_duration_seconds /{print $2}')
 kill "$agent"; wait "$agent" 2>/dev/null || true
@@ -146,14 +151,15 @@ read -r bb_cpu bb_rss < <(measure "$bb" "$WINDOW")
 wait "$driver" || true
 read -r bb_probes bb_probe_ms < "$tmp/driver.out"
 
-python3 - "$agent_cpu" "$agent_rss" "$agent_scrape" "$bb_cpu" "$bb_rss" "$bb_probe_ms" "$agent_lines" "$agent_round" "$bb_probes" <<'PY'
+python3 - "$agent_cpu" "$agent_rss" "$agent_scrape" "$bb_cpu" "$bb_rss" "$bb_probe_ms" "$agent_lines" "$agent_round" "$bb_probes" "$agent_scrape_gz" "$agent_gz_bytes" <<'PY'
 import sys
-ac, ar, asc, bc, br, bp, lines, rnd, probes = sys.argv[1:]
+ac, ar, asc, bc, br, bp, lines, rnd, probes, gz, gzb = sys.argv[1:]
 ac, ar, asc, bc, br, bp = float(ac), int(ar), float(asc), float(bc), int(br), float(bp)
 print("| | portdoctor agent | blackbox_exporter | ratio | target | met |")
 print("|---|---|---|---|---|---|")
 print(f"| CPU share of one core | {ac*100:.2f} % | {bc*100:.2f} % | {ac/bc if bc else float('nan'):.2f} | ≤ 5 % | {'yes' if ac <= 0.05 else 'no'} |")
 print(f"| RSS (max) | {ar/1024:.1f} MB | {br/1024:.1f} MB | {ar/br:.2f} | ≤ 40 MB | {'yes' if ar/1024 <= 40 else 'no'} |")
 print(f"| scrape | /metrics, 10,000 targets: {asc:.1f} ms | one /probe (median): {bp:.1f} ms | {asc/bp if bp else float('nan'):.2f} | ≤ 50 ms | {'yes' if asc <= 50 else 'no'} |")
+print(f"| scrape, gzip (as Prometheus asks) | {float(gz):.1f} ms ({int(gzb)/1e6:.2f} MB) | | | ≤ 50 ms | {'yes' if float(gz) <= 50 else 'no'} |")
 print(f"\nagent: /metrics {lines} lines, last round {rnd} s; blackbox: {probes} probes answered")
 PY
