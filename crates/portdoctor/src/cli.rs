@@ -69,6 +69,8 @@ pub enum Command {
     Register(commands::register::RegisterArgs),
     /// Remove a registration (and close the firewall opening recorded with it).
     Deregister(commands::register::DeregisterArgs),
+    /// Fleet reachability: probe targets on a schedule, export Prometheus metrics, probe back.
+    Agent(commands::agent::AgentArgs),
     /// Internal: the timer that undoes changes when their --ttl or --confirm falls due.
     #[command(hide = true)]
     Expire(commands::fix::ExpireArgs),

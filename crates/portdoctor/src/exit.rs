@@ -9,6 +9,7 @@
 //! | wait     | ready (or CMD's own code)   | timed out                                      | bad usage                          | cannot probe                        |
 //! | explain  | accepted                    | dropped, rejected or unknown                   | bad usage; malformed --ruleset; unknown --netns | rules unreadable (privilege, tools) |
 //! | diagnose | reachable (PD000)           | an error finding, or reachability not established | bad usage; unknown --peer-netns | firewall unreadable (needs root)   |
+//! | agent    | --check-config: valid; runs until stopped | —                          | bad config (FILE:LINE:COLUMN)      | cannot bind the address             |
 //! | demo     | fixed and verified          | not fixed                                      | bad usage                          | cannot build the story (nftables)   |
 //! | serve    | stopped on a signal, drained | port in use (holder named), registration or opening failed, drain limit cut requests | bad usage; registry URL; certificate/key unreadable or mismatched | port < 1024 or --open-firewall without root |
 //! | register | deregistered on a signal    | registry refused or unreachable; opening failed | bad usage; registry URL            | --open-firewall without root        |

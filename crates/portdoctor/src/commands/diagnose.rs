@@ -6,8 +6,8 @@ use crate::gather::{self, Request};
 use crate::output::Output;
 pub use crate::report::render;
 use clap::Args;
-use portdoctor_diagnose::Outcome;
 use portdoctor_diagnose::{Evidence, Finding, Severity, diagnose};
+use portdoctor_diagnose::{Outcome, ProbeOutcome};
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::Proto;
 use std::net::IpAddr;
@@ -22,6 +22,7 @@ Examples:
   portdoctor diagnose 8080 --from 192.0.2.10 --to 198.51.100.1   ... which connects to that
   portdoctor diagnose 8080 --expect myservice  the port should belong to myservice
   portdoctor diagnose 8080 --http /healthz     also check the service answers
+  portdoctor diagnose 8080 --peer http://192.0.2.10:9187   a portdoctor agent there probes back
   portdoctor diagnose 8080 --json | jq '.findings[0]'
   portdoctor diagnose 8080 --ruleset rules.json --program 'C:\\srv\\app.exe'
                                                a Windows export (windows-export), its program
@@ -80,7 +81,7 @@ pub struct DiagnoseArgs {
     pub http: Option<String>,
 
     /// Linux: probe from inside this network namespace as the peer (needs --from).
-    #[arg(long, value_name = "NAME", requires = "from")]
+    #[arg(long, value_name = "NAME", requires = "from", conflicts_with = "peer")]
     pub peer_netns: Option<String>,
 
     /// The listening program as the firewall's rules name it (full path), for firewalls that
@@ -92,6 +93,15 @@ pub struct DiagnoseArgs {
     /// The listening Windows service (short name), for rules limited to a service.
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
+
+    /// A `portdoctor agent` on another machine (http://ADDR:PORT) probes this machine back:
+    /// its answer is the probe from the peer (the peer is ADDR unless --from says otherwise).
+    #[arg(long, value_name = "URL")]
+    pub peer: Option<String>,
+
+    /// With --peer: a file holding the agent's bearer token.
+    #[arg(long, value_name = "FILE", requires = "peer")]
+    pub peer_token_file: Option<std::path::PathBuf>,
 }
 
 /// Parses `8080`, `8080/tcp`, `53/udp`.
@@ -111,9 +121,16 @@ pub fn parse_port_proto(text: &str) -> Result<(u16, Proto), String> {
 /// Runs `diagnose`.
 pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
     let (port, proto) = args.target;
-    let peer_probe = match &args.peer_netns {
-        Some(ns) => Some(crate::sys::peer_probe_in_netns(ns, proto).map_err(usage)?),
-        None => None,
+    let (peer_probe, agent_addr) = match (&args.peer_netns, &args.peer) {
+        (Some(ns), _) => (
+            Some(crate::sys::peer_probe_in_netns(ns, proto).map_err(usage)?),
+            None,
+        ),
+        (None, Some(url)) => {
+            let (probe, addr) = peer_agent_probe(url, args.peer_token_file.as_deref(), proto)?;
+            (Some(probe), Some(addr))
+        }
+        (None, None) => (None, None),
     };
     if let (Some(f), Some(t)) = (args.from, args.to) {
         if f.is_ipv4() != t.is_ipv4() {
@@ -123,7 +140,7 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
     let req = Request {
         port,
         proto,
-        peer: args.from,
+        peer: args.from.or(agent_addr),
         to: args.to,
         expected_program: args.expect.clone(),
         http_path: args.http.clone(),
@@ -145,6 +162,63 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
         return reprobe(&req, &evidence, exit, out);
     }
     Ok(exit_for(&findings))
+}
+
+/// `--peer URL`: the agent at URL probes this machine back (the address it sees us connect
+/// from, whatever `dst` says: it never probes another one).
+fn peer_agent_probe(
+    url: &str,
+    token_file: Option<&std::path::Path>,
+    proto: Proto,
+) -> Result<(crate::sys::BoxedPeerProbe, IpAddr), CliError> {
+    if proto != Proto::Tcp {
+        return Err(usage("--peer: agents probe back TCP ports only"));
+    }
+    let addr = portdoctor_agent::client::Url::parse(url)
+        .map_err(|e| usage(format!("--peer: {e}")))?
+        .addr
+        .ip();
+    let token = match token_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let url = url.to_string();
+    let probe = move |_dst: IpAddr, port: u16| {
+        let rt = match crate::runtime::runtime() {
+            Ok(rt) => rt,
+            Err(e) => return (ProbeOutcome::Error(e.to_string()), None),
+        };
+        let reply = rt.block_on(portdoctor_agent::probeback::ask(
+            &url,
+            &[port],
+            token.as_deref(),
+        ));
+        match reply.map(|r| r.results.into_iter().next()) {
+            Ok(Some(r)) => (peer_outcome(&r.state, &r.reason), Some(r.seconds * 1000.0)),
+            Ok(None) => (
+                ProbeOutcome::Error("the agent answered no result".into()),
+                None,
+            ),
+            Err(e) => (ProbeOutcome::Error(e.to_string()), None),
+        }
+    };
+    Ok((Box::new(probe), addr))
+}
+
+/// An agent's port state as a diagnosis outcome.
+fn peer_outcome(state: &str, reason: &str) -> ProbeOutcome {
+    match state {
+        "open" => ProbeOutcome::Open,
+        "closed" => ProbeOutcome::Closed,
+        "filtered" => ProbeOutcome::Filtered,
+        "unreachable" => ProbeOutcome::Unreachable(reason.to_string()),
+        other => ProbeOutcome::Error(format!("{other}: {reason}")),
+    }
 }
 
 /// `--fix`: the top error finding's firewall fix, through the fix engine.

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+pub mod agent;
 pub mod demo;
 pub mod diagnose;
 pub mod explain;
@@ -37,6 +38,7 @@ pub fn run(command: &Command, out: &Output) -> Result<Exit, CliError> {
         Command::Serve(args) => serve::run(args, out),
         Command::Register(args) => register::run_register(args, out),
         Command::Deregister(args) => register::run_deregister(args, out),
+        Command::Agent(args) => agent::run(args, out),
         Command::Expire(args) => fix::run_expire(args),
         Command::Completions(args) => meta::completions(args),
         Command::WindowsExport(args) => meta::windows_export(args),

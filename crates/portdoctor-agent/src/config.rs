@@ -1,0 +1,352 @@
+//! The agent's TOML configuration: where to listen, what to probe and how often, and the
+//! limits of the HTTP side. Errors carry the line and column the `toml` parser reports.
+
+use crate::target::{Expect, Target};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default listening address: loopback only (secure default).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The agent's name on the status page (default: its listening address).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Address the HTTP server binds (`127.0.0.1:9187` by default).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Seconds between the starts of two probe rounds.
+    #[serde(default = "default_interval")]
+    pub interval_seconds: f64,
+    /// Seconds a probe waits for an answer.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+    /// Probes in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Seconds between two reads of this machine's sockets and firewall (not per scrape).
+    #[serde(default = "default_local_refresh")]
+    pub local_refresh_seconds: f64,
+    /// A file holding the bearer token every HTTP request must carry (none: no token).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Other agents (`http://ADDR:PORT`) whose rows the status page shows.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// The probe-back API.
+    #[serde(default)]
+    pub probe_back: ProbeBack,
+    /// Limits of the HTTP server.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Static targets (`[[target]]`).
+    #[serde(default, rename = "target")]
+    pub targets: Vec<TargetEntry>,
+}
+
+/// One `[[target]]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetEntry {
+    /// `ADDR:PORT` or `[ADDR6]:PORT`: literal addresses only, so the agent never probes an
+    /// address a resolver chose.
+    pub address: SocketAddr,
+    /// A short name (default: the address).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `open` (default) or `closed`.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// `[probe_back]`: peers asking "can you reach me?".
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeBack {
+    /// Whether the endpoint answers at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Requests per minute allowed from one source address.
+    #[serde(default = "default_probe_back_rate")]
+    pub per_minute: u32,
+    /// Ports one request may ask about.
+    #[serde(default = "default_max_ports")]
+    pub max_ports: usize,
+}
+
+/// `[limits]`: the HTTP server's limits.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+    /// Requests per second the whole server accepts (all sources together).
+    #[serde(default = "default_rps")]
+    pub requests_per_second: u32,
+}
+
+impl Default for ProbeBack {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_minute: default_probe_back_rate(),
+            max_ports: default_max_ports(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_body(),
+            requests_per_second: default_rps(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN.parse().expect("valid constant")
+}
+fn default_interval() -> f64 {
+    15.0
+}
+fn default_timeout() -> f64 {
+    2.0
+}
+fn default_concurrency() -> usize {
+    256
+}
+fn default_local_refresh() -> f64 {
+    30.0
+}
+fn yes() -> bool {
+    true
+}
+fn default_probe_back_rate() -> u32 {
+    6
+}
+fn default_max_ports() -> usize {
+    16
+}
+fn default_body() -> usize {
+    4096
+}
+fn default_rps() -> u32 {
+    100
+}
+
+/// A configuration that cannot be used, with where in the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, or a value is invalid.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// 1-based line (0: the file as a whole).
+        line: usize,
+        /// 1-based column (0: the file as a whole).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks `text` (`origin` names it in errors).
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+            invalid(origin, line, column, e.message().trim())
+        })?;
+        cfg.check().map_err(|(key, message)| {
+            let (line, column) = key_position(text, key);
+            invalid(origin, line, column, &format!("{key}: {message}"))
+        })?;
+        Ok(cfg)
+    }
+
+    /// Values that parse but cannot work; `Err((key, message))`.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.interval_seconds) {
+            return Err(("interval_seconds", "must be a positive number".into()));
+        }
+        if !positive(self.timeout_seconds) || self.timeout_seconds >= self.interval_seconds {
+            return Err((
+                "timeout_seconds",
+                "must be positive and shorter than interval_seconds".into(),
+            ));
+        }
+        if !positive(self.local_refresh_seconds) {
+            return Err(("local_refresh_seconds", "must be a positive number".into()));
+        }
+        if self.concurrency == 0 {
+            return Err(("concurrency", "must be at least 1".into()));
+        }
+        if self.probe_back.per_minute == 0 || self.probe_back.max_ports == 0 {
+            return Err((
+                "probe_back",
+                "per_minute and max_ports must be at least 1".into(),
+            ));
+        }
+        if let Some(p) = self
+            .peers
+            .iter()
+            .find(|p| crate::client::Url::parse(p).is_err())
+        {
+            return Err(("peers", format!("`{p}` is not http://ADDR:PORT")));
+        }
+        Ok(())
+    }
+
+    /// Seconds between rounds, as a duration.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(self.interval_seconds)
+    }
+
+    /// The probe timeout, as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout_seconds)
+    }
+
+    /// How often local sockets and the firewall are re-read.
+    pub fn local_refresh(&self) -> Duration {
+        Duration::from_secs_f64(self.local_refresh_seconds)
+    }
+
+    /// The agent's display name.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.listen.to_string())
+    }
+
+    /// The configured static targets.
+    pub fn static_targets(&self) -> Vec<Target> {
+        self.targets
+            .iter()
+            .map(|t| Target {
+                name: t.name.clone().unwrap_or_else(|| t.address.to_string()),
+                addr: t.address,
+                expect: t.expect,
+            })
+            .collect()
+    }
+
+    /// Reads the token file, if one is configured (trailing whitespace is dropped).
+    pub fn token(&self) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()))
+    }
+}
+
+fn invalid(origin: &str, line: usize, column: usize, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        path: origin.to_string(),
+        line,
+        column,
+        message: message.to_string(),
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Where `key` is set (`key =` or `[key]` at a line start); (0, 0) when it is not written.
+fn key_position(text: &str, key: &str) -> (usize, usize) {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+                || l.starts_with(&format!("[{key}]"))
+        })
+        .map_or((0, 0), |i| (i + 1, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_secure() {
+        let c = Config::parse("", "t").unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert!(c.targets.is_empty());
+        assert_eq!(c.probe_back.per_minute, 6);
+    }
+
+    #[test]
+    fn targets_v4_v6_and_expectations() {
+        let c = Config::parse(
+            "[[target]]\naddress = \"192.0.2.1:80\"\n[[target]]\naddress = \"[2001:db8::1]:22\"\nexpect = \"closed\"\nname = \"ssh\"\n",
+            "t",
+        )
+        .unwrap();
+        let t = c.static_targets();
+        assert_eq!(t[0].expect, Expect::Open);
+        assert_eq!(t[1].expect, Expect::Closed);
+        assert_eq!(t[1].name, "ssh");
+        assert!(t[1].addr.is_ipv6());
+    }
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        let e = Config::parse(
+            "interval_seconds = 5\n[[target]]\naddress = \"nope:80\"\n",
+            "a.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("a.toml:3:11:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = Config::parse("intervall = 5\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("a.toml:1:1:"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_key() {
+        let e = Config::parse("interval_seconds = 5\ntimeout_seconds = 9\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("a.toml:2:1: timeout_seconds"), "{e}");
+    }
+}

@@ -1,0 +1,126 @@
+//! What the scheduler, the local reader and the HTTP handlers share: the settings in force
+//! (swapped whole on reload), the last round's observations, the last local reading, and the
+//! metrics.
+
+use crate::config::{Config, ConfigError};
+use crate::local::{FirewallVerdict, LocalView};
+use crate::metrics::Metrics;
+use crate::outcome::Observation;
+use crate::ratelimit::Limiter;
+use crate::target::{StaticTargets, TargetSource};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+/// The configuration in force and what is derived from it.
+pub struct Settings {
+    /// The configuration.
+    pub config: Config,
+    /// The bearer token, read from `token_file`.
+    pub token: Option<String>,
+    /// Where targets come from.
+    pub sources: Vec<Box<dyn TargetSource>>,
+    /// All requests together.
+    pub global_limit: Limiter,
+    /// Probe-back, per source address.
+    pub probe_back_limit: Limiter,
+}
+
+impl Settings {
+    /// Derives the settings from a checked configuration (reads the token file).
+    pub fn new(config: Config) -> Result<Settings, ConfigError> {
+        let token = config.token()?;
+        let rps = config.limits.requests_per_second;
+        let pb = config.probe_back.per_minute;
+        Ok(Settings {
+            sources: vec![Box::new(StaticTargets(config.static_targets()))],
+            global_limit: Limiter::new(rps, f64::from(rps)),
+            probe_back_limit: Limiter::new(pb, f64::from(pb) / 60.0),
+            token,
+            config,
+        })
+    }
+
+    /// The peers' addresses (from their URLs).
+    pub fn peer_addresses(&self) -> Vec<IpAddr> {
+        self.config
+            .peers
+            .iter()
+            .filter_map(|p| crate::client::Url::parse(p).ok())
+            .map(|u| u.addr.ip())
+            .collect()
+    }
+}
+
+/// This agent's status, as `/api/status` serves it and the status page reads it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// The agent's name.
+    pub agent: String,
+    /// Its interface addresses.
+    pub addresses: Vec<IpAddr>,
+    /// Seconds between rounds.
+    pub interval_seconds: f64,
+    /// The last round.
+    pub observations: Vec<Observation>,
+    /// Its firewall's verdicts for its own listening ports.
+    pub firewall: Vec<FirewallVerdict>,
+}
+
+/// Everything shared between the tasks.
+pub struct Shared {
+    settings: RwLock<Arc<Settings>>,
+    observations: RwLock<Arc<Vec<Observation>>>,
+    local: RwLock<Arc<LocalView>>,
+    /// The metrics.
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    /// Shared state starting from `settings`.
+    pub fn new(settings: Settings) -> Shared {
+        Shared {
+            settings: RwLock::new(Arc::new(settings)),
+            observations: RwLock::default(),
+            local: RwLock::default(),
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&read(&self.settings))
+    }
+
+    /// Replaces the settings (reload).
+    pub fn set_settings(&self, s: Settings) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s);
+    }
+
+    /// Stores a finished round.
+    pub fn set_observations(&self, o: Vec<Observation>) {
+        *self.observations.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(o);
+    }
+
+    /// Stores a local reading.
+    pub fn set_local(&self, v: LocalView) {
+        *self.local.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(v);
+    }
+
+    /// This agent's status now.
+    pub fn status(&self) -> Status {
+        let s = self.settings();
+        let local = Arc::clone(&read(&self.local));
+        Status {
+            agent: s.config.display_name(),
+            addresses: local.addresses.clone(),
+            interval_seconds: s.config.interval_seconds,
+            observations: read(&self.observations).as_ref().clone(),
+            firewall: local.firewall.clone(),
+        }
+    }
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
