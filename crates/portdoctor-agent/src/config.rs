@@ -2,6 +2,7 @@
 //! limits of the HTTP side. Errors carry the line and column the `toml` parser reports.
 
 use crate::target::{Expect, Target};
+use portdoctor_serve::registry::{Endpoint, Kind};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,63 @@ pub struct Config {
     /// Static targets (`[[target]]`).
     #[serde(default, rename = "target")]
     pub targets: Vec<TargetEntry>,
+    /// Targets discovered from registrations (`[[discovery]]`).
+    #[serde(default)]
+    pub discovery: Vec<DiscoveryEntry>,
+}
+
+/// One `[[discovery]]` table: a registry whose registrations become targets every round.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryEntry {
+    /// `etcd` (v3 JSON gateway) or `consul` (agent API).
+    pub kind: Kind,
+    /// The registry: `http://HOST[:PORT]` or `HOST[:PORT]`.
+    pub url: String,
+    /// etcd only: the key prefix to list (default `/services/`; `/services/NAME/` for one
+    /// service).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Consul only: the service to list (default: every service of the agent).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// What the discovered ports should be: `open` (default) or `closed`.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// The etcd prefix `portdoctor register` writes under.
+pub const DEFAULT_PREFIX: &str = "/services/";
+
+impl DiscoveryEntry {
+    /// The registry's address.
+    pub fn endpoint(&self) -> Result<Endpoint, String> {
+        Endpoint::parse_as(self.kind, &self.url).map_err(|e| e.to_string())
+    }
+
+    /// The etcd prefix in force.
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(DEFAULT_PREFIX)
+    }
+
+    /// Why this entry cannot work, if it cannot.
+    fn problem(&self) -> Option<String> {
+        if let Err(e) = self.endpoint() {
+            return Some(e);
+        }
+        match self.kind {
+            Kind::Etcd if self.service.is_some() => {
+                Some("`service` is for consul; etcd takes `prefix = \"/services/NAME/\"`".into())
+            }
+            Kind::Etcd if !self.prefix().starts_with('/') => {
+                Some(format!("prefix `{}` must start with `/`", self.prefix()))
+            }
+            Kind::Consul if self.prefix.is_some() => {
+                Some("`prefix` is for etcd; consul takes `service = \"NAME\"`".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One `[[target]]` table.
@@ -220,6 +278,9 @@ impl Config {
         {
             return Err(("peers", format!("`{p}` is not http://ADDR:PORT")));
         }
+        if let Some(p) = self.discovery.iter().find_map(DiscoveryEntry::problem) {
+            return Err(("discovery", p));
+        }
         Ok(())
     }
 
@@ -285,7 +346,8 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Where `key` is set (`key =` or `[key]` at a line start); (0, 0) when it is not written.
+/// Where `key` is set (`key =`, `[key]` or `[[key]]` at a line start); (0, 0) when it is not
+/// written.
 fn key_position(text: &str, key: &str) -> (usize, usize) {
     text.lines()
         .position(|l| {
@@ -293,6 +355,7 @@ fn key_position(text: &str, key: &str) -> (usize, usize) {
             l.strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
                 || l.starts_with(&format!("[{key}]"))
+                || l.starts_with(&format!("[[{key}]]"))
         })
         .map_or((0, 0), |i| (i + 1, 1))
 }
@@ -340,6 +403,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("a.toml:1:1:"), "{e}");
+    }
+
+    #[test]
+    fn discovery_entries_default_and_check() {
+        let c = Config::parse(
+            "[[discovery]]\nkind = \"etcd\"\nurl = \"http://127.0.0.1:2379\"\n[[discovery]]\nkind = \"consul\"\nurl = \"127.0.0.1\"\nservice = \"web\"\nexpect = \"closed\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.discovery[0].prefix(), "/services/");
+        assert_eq!(c.discovery[0].expect, Expect::Open);
+        assert_eq!(
+            c.discovery[1].endpoint().unwrap().authority(),
+            "127.0.0.1:8500"
+        );
+        let e = Config::parse(
+            "interval_seconds = 5\n[[discovery]]\nkind = \"etcd\"\nurl = \"https://x\"\n",
+            "a.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("a.toml:2:1: discovery") && e.contains("HTTPS"),
+            "{e}"
+        );
+        let e = Config::parse("[[discovery]]\nkind = \"zk\"\nurl = \"x\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("a.toml:2:8:"), "{e}");
     }
 
     #[test]

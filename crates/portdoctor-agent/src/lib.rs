@@ -5,12 +5,13 @@
 //! serves `/metrics` ([`metrics`], every name in one table), the status page ([`status`]),
 //! its status as JSON and the probe-back API ([`probeback`]) over HTTP ([`server`]).
 //!
-//! Targets come from a [`target::TargetSource`]; the static list of the configuration is the
-//! only source today, registry discovery (Consul, etcd) plugs in behind the same trait.
+//! Targets come from [`target::TargetSource`]s: the static list of the configuration and the
+//! registrations in Consul or etcd ([`discovery`]), merged every round.
 
 mod alloc;
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod local;
 pub mod metrics;
 pub mod outcome;
