@@ -3,6 +3,7 @@
 
 use crate::target::{Expect, Target};
 use portdoctor_serve::registry::{Endpoint, Kind};
+use portdoctor_serve::server::Acceptor;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,7 +52,24 @@ pub struct Config {
     /// Targets discovered from registrations (`[[discovery]]`).
     #[serde(default)]
     pub discovery: Vec<DiscoveryEntry>,
+    /// HTTPS instead of HTTP (`[tls]`, Linux only).
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
 }
+
+/// `[tls]`: the server's certificate and key (PEM files, read at start and on reload).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Why `[tls]` is refused where TLS is not built in.
+pub const TLS_NOT_BUILT_IN: &str =
+    "TLS is built on Linux only (ring's C code); terminate TLS in front of the agent here";
 
 /// One `[[discovery]]` table: a registry whose registrations become targets every round.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -222,6 +240,9 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The `[tls]` certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl Config {
@@ -281,6 +302,9 @@ impl Config {
         if let Some(p) = self.discovery.iter().find_map(DiscoveryEntry::problem) {
             return Err(("discovery", p));
         }
+        if self.tls.is_some() && !portdoctor_serve::TLS_BUILT_IN {
+            return Err(("tls", TLS_NOT_BUILT_IN.into()));
+        }
         Ok(())
     }
 
@@ -316,6 +340,12 @@ impl Config {
             .collect()
     }
 
+    /// The TLS acceptor for `[tls]` (reads the certificate and key; they must belong
+    /// together); none without `[tls]`.
+    pub fn tls(&self) -> Result<Option<Acceptor>, ConfigError> {
+        self.tls.as_ref().map(load_tls).transpose()
+    }
+
     /// Reads the token file, if one is configured (trailing whitespace is dropped).
     pub fn token(&self) -> Result<Option<String>, ConfigError> {
         let Some(path) = &self.token_file else {
@@ -327,6 +357,18 @@ impl Config {
         })?;
         Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()))
     }
+}
+
+#[cfg(target_os = "linux")]
+fn load_tls(files: &TlsFiles) -> Result<Acceptor, ConfigError> {
+    portdoctor_serve::tls::load(&files.cert, &files.key)
+        .map(|t| t.acceptor())
+        .map_err(|e| ConfigError::Tls(e.to_string()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn load_tls(_files: &TlsFiles) -> Result<Acceptor, ConfigError> {
+    Err(ConfigError::Tls(TLS_NOT_BUILT_IN.into()))
 }
 
 fn invalid(origin: &str, line: usize, column: usize, message: &str) -> ConfigError {
@@ -432,6 +474,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("a.toml:2:8:"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_a_build_with_tls() {
+        let e = Config::parse("[tls]\ncert = \"c.pem\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key"), "{e}");
+        let parsed = Config::parse("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n", "a.toml");
+        if portdoctor_serve::TLS_BUILT_IN {
+            let e = parsed.unwrap().tls().err().unwrap().to_string();
+            assert!(e.starts_with("TLS: cannot read certificate c.pem"), "{e}");
+        } else {
+            let e = parsed.unwrap_err().to_string();
+            assert!(
+                e.starts_with("a.toml:1:1: tls: TLS is built on Linux only"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! An agent probes its configured targets on a drift-free schedule ([`scheduler`]), keeps
 //! this machine's listening ports and the local firewall's verdict for them ([`local`]), and
 //! serves `/metrics` ([`metrics`], every name in one table), the status page ([`status`]),
-//! its status as JSON and the probe-back API ([`probeback`]) over HTTP ([`server`]).
+//! its status as JSON and the probe-back API ([`probeback`]) over HTTP or HTTPS ([`server`]).
 //!
 //! Targets come from [`target::TargetSource`]s: the static list of the configuration and the
 //! registrations in Consul or etcd ([`discovery`]), merged every round.
@@ -73,7 +73,8 @@ pub async fn run(
 }
 
 /// Re-reads the configuration file; keeps the old one (and logs why) when the new one is
-/// unusable. The listening address is not changed by a reload.
+/// unusable. The listening address, and whether it speaks TLS, are not changed by a reload
+/// (the certificate and key are re-read).
 pub fn reload(path: &std::path::Path, shared: &Shared) -> Result<(), ConfigError> {
     let mut config = Config::load(path)?;
     let old = shared.settings();
@@ -83,6 +84,10 @@ pub fn reload(path: &std::path::Path, shared: &Shared) -> Result<(), ConfigError
             config.listen
         );
         config.listen = old.config.listen;
+    }
+    if config.tls.is_some() != old.config.tls.is_some() {
+        tracing::warn!("reload: adding or removing [tls] takes effect on restart");
+        config.tls.clone_from(&old.config.tls);
     }
     shared.set_settings(Settings::new(config)?);
     Ok(())

@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use crate::outcome::Observation;
 use crate::ratelimit::Limiter;
 use crate::target::{StaticTargets, Target, TargetSource};
+use portdoctor_serve::server::Acceptor;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,12 +27,16 @@ pub struct Settings {
     pub global_limit: Limiter,
     /// Probe-back, per source address.
     pub probe_back_limit: Limiter,
+    /// The TLS acceptor (`[tls]`), made from the files as they were at start or reload.
+    pub tls: Option<Acceptor>,
 }
 
 impl Settings {
-    /// Derives the settings from a checked configuration (reads the token file).
+    /// Derives the settings from a checked configuration (reads the token file and the TLS
+    /// certificate and key).
     pub fn new(config: Config) -> Result<Settings, ConfigError> {
         let token = config.token()?;
+        let tls = config.tls()?;
         let rps = config.limits.requests_per_second;
         let pb = config.probe_back.per_minute;
         Ok(Settings {
@@ -39,6 +44,7 @@ impl Settings {
             global_limit: Limiter::new(rps, f64::from(rps)),
             probe_back_limit: Limiter::new(pb, f64::from(pb) / 60.0),
             token,
+            tls,
             config,
         })
     }
