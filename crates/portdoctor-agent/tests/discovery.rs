@@ -131,7 +131,13 @@ fn a_round_probes_the_discovered_targets_merged_with_the_static_list() {
     ));
     let shared = std::sync::Arc::new(Shared::new(Settings::new(cfg).unwrap()));
     let settings = shared.settings();
-    testkit::rt().block_on(portdoctor_agent::scheduler::round(&shared, &settings));
+    // A current-thread runtime, as the binary runs the agent on: the source's blocking call
+    // must not starve the runtime driving its I/O.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(portdoctor_agent::scheduler::round(&shared, &settings));
     let mut seen: Vec<_> = shared
         .status()
         .observations
