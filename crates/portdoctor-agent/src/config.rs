@@ -2,6 +2,8 @@
 //! limits of the HTTP side. Errors carry the line and column the `toml` parser reports.
 
 use crate::target::{Expect, Target};
+use portdoctor_serve::registry::{Endpoint, Kind};
+use portdoctor_serve::server::Acceptor;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,80 @@ pub struct Config {
     /// Static targets (`[[target]]`).
     #[serde(default, rename = "target")]
     pub targets: Vec<TargetEntry>,
+    /// Targets discovered from registrations (`[[discovery]]`).
+    #[serde(default)]
+    pub discovery: Vec<DiscoveryEntry>,
+    /// HTTPS instead of HTTP (`[tls]`, Linux only).
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// `[tls]`: the server's certificate and key (PEM files, read at start and on reload).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Why `[tls]` is refused where TLS is not built in.
+pub const TLS_NOT_BUILT_IN: &str =
+    "TLS is built on Linux only (ring's C code); terminate TLS in front of the agent here";
+
+/// One `[[discovery]]` table: a registry whose registrations become targets every round.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryEntry {
+    /// `etcd` (v3 JSON gateway) or `consul` (agent API).
+    pub kind: Kind,
+    /// The registry: `http://HOST[:PORT]` or `HOST[:PORT]`.
+    pub url: String,
+    /// etcd only: the key prefix to list (default `/services/`; `/services/NAME/` for one
+    /// service).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Consul only: the service to list (default: every service of the agent).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// What the discovered ports should be: `open` (default) or `closed`.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// The etcd prefix `portdoctor register` writes under.
+pub const DEFAULT_PREFIX: &str = "/services/";
+
+impl DiscoveryEntry {
+    /// The registry's address.
+    pub fn endpoint(&self) -> Result<Endpoint, String> {
+        Endpoint::parse_as(self.kind, &self.url).map_err(|e| e.to_string())
+    }
+
+    /// The etcd prefix in force.
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(DEFAULT_PREFIX)
+    }
+
+    /// Why this entry cannot work, if it cannot.
+    fn problem(&self) -> Option<String> {
+        if let Err(e) = self.endpoint() {
+            return Some(e);
+        }
+        match self.kind {
+            Kind::Etcd if self.service.is_some() => {
+                Some("`service` is for consul; etcd takes `prefix = \"/services/NAME/\"`".into())
+            }
+            Kind::Etcd if !self.prefix().starts_with('/') => {
+                Some(format!("prefix `{}` must start with `/`", self.prefix()))
+            }
+            Kind::Consul if self.prefix.is_some() => {
+                Some("`prefix` is for etcd; consul takes `service = \"NAME\"`".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One `[[target]]` table.
@@ -164,6 +240,9 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The `[tls]` certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl Config {
@@ -220,6 +299,12 @@ impl Config {
         {
             return Err(("peers", format!("`{p}` is not http://ADDR:PORT")));
         }
+        if let Some(p) = self.discovery.iter().find_map(DiscoveryEntry::problem) {
+            return Err(("discovery", p));
+        }
+        if self.tls.is_some() && !portdoctor_serve::TLS_BUILT_IN {
+            return Err(("tls", TLS_NOT_BUILT_IN.into()));
+        }
         Ok(())
     }
 
@@ -255,6 +340,12 @@ impl Config {
             .collect()
     }
 
+    /// The TLS acceptor for `[tls]` (reads the certificate and key; they must belong
+    /// together); none without `[tls]`.
+    pub fn tls(&self) -> Result<Option<Acceptor>, ConfigError> {
+        self.tls.as_ref().map(load_tls).transpose()
+    }
+
     /// Reads the token file, if one is configured (trailing whitespace is dropped).
     pub fn token(&self) -> Result<Option<String>, ConfigError> {
         let Some(path) = &self.token_file else {
@@ -266,6 +357,18 @@ impl Config {
         })?;
         Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty()))
     }
+}
+
+#[cfg(target_os = "linux")]
+fn load_tls(files: &TlsFiles) -> Result<Acceptor, ConfigError> {
+    portdoctor_serve::tls::load(&files.cert, &files.key)
+        .map(|t| t.acceptor())
+        .map_err(|e| ConfigError::Tls(e.to_string()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn load_tls(_files: &TlsFiles) -> Result<Acceptor, ConfigError> {
+    Err(ConfigError::Tls(TLS_NOT_BUILT_IN.into()))
 }
 
 fn invalid(origin: &str, line: usize, column: usize, message: &str) -> ConfigError {
@@ -285,7 +388,8 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Where `key` is set (`key =` or `[key]` at a line start); (0, 0) when it is not written.
+/// Where `key` is set (`key =`, `[key]` or `[[key]]` at a line start); (0, 0) when it is not
+/// written.
 fn key_position(text: &str, key: &str) -> (usize, usize) {
     text.lines()
         .position(|l| {
@@ -293,6 +397,7 @@ fn key_position(text: &str, key: &str) -> (usize, usize) {
             l.strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
                 || l.starts_with(&format!("[{key}]"))
+                || l.starts_with(&format!("[[{key}]]"))
         })
         .map_or((0, 0), |i| (i + 1, 1))
 }
@@ -340,6 +445,54 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("a.toml:1:1:"), "{e}");
+    }
+
+    #[test]
+    fn discovery_entries_default_and_check() {
+        let c = Config::parse(
+            "[[discovery]]\nkind = \"etcd\"\nurl = \"http://127.0.0.1:2379\"\n[[discovery]]\nkind = \"consul\"\nurl = \"127.0.0.1\"\nservice = \"web\"\nexpect = \"closed\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.discovery[0].prefix(), "/services/");
+        assert_eq!(c.discovery[0].expect, Expect::Open);
+        assert_eq!(
+            c.discovery[1].endpoint().unwrap().authority(),
+            "127.0.0.1:8500"
+        );
+        let e = Config::parse(
+            "interval_seconds = 5\n[[discovery]]\nkind = \"etcd\"\nurl = \"https://x\"\n",
+            "a.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("a.toml:2:1: discovery") && e.contains("HTTPS"),
+            "{e}"
+        );
+        let e = Config::parse("[[discovery]]\nkind = \"zk\"\nurl = \"x\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("a.toml:2:8:"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_a_build_with_tls() {
+        let e = Config::parse("[tls]\ncert = \"c.pem\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key"), "{e}");
+        let parsed = Config::parse("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n", "a.toml");
+        if portdoctor_serve::TLS_BUILT_IN {
+            let e = parsed.unwrap().tls().err().unwrap().to_string();
+            assert!(e.starts_with("TLS: cannot read certificate c.pem"), "{e}");
+        } else {
+            let e = parsed.unwrap_err().to_string();
+            assert!(
+                e.starts_with("a.toml:1:1: tls: TLS is built on Linux only"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

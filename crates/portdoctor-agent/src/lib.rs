@@ -3,14 +3,15 @@
 //! An agent probes its configured targets on a drift-free schedule ([`scheduler`]), keeps
 //! this machine's listening ports and the local firewall's verdict for them ([`local`]), and
 //! serves `/metrics` ([`metrics`], every name in one table), the status page ([`status`]),
-//! its status as JSON and the probe-back API ([`probeback`]) over HTTP ([`server`]).
+//! its status as JSON and the probe-back API ([`probeback`]) over HTTP or HTTPS ([`server`]).
 //!
-//! Targets come from a [`target::TargetSource`]; the static list of the configuration is the
-//! only source today, registry discovery (Consul, etcd) plugs in behind the same trait.
+//! Targets come from [`target::TargetSource`]s: the static list of the configuration and the
+//! registrations in Consul or etcd ([`discovery`]), merged every round.
 
 mod alloc;
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod local;
 pub mod metrics;
 pub mod outcome;
@@ -72,7 +73,8 @@ pub async fn run(
 }
 
 /// Re-reads the configuration file; keeps the old one (and logs why) when the new one is
-/// unusable. The listening address is not changed by a reload.
+/// unusable. The listening address, and whether it speaks TLS, are not changed by a reload
+/// (the certificate and key are re-read).
 pub fn reload(path: &std::path::Path, shared: &Shared) -> Result<(), ConfigError> {
     let mut config = Config::load(path)?;
     let old = shared.settings();
@@ -82,6 +84,10 @@ pub fn reload(path: &std::path::Path, shared: &Shared) -> Result<(), ConfigError
             config.listen
         );
         config.listen = old.config.listen;
+    }
+    if config.tls.is_some() != old.config.tls.is_some() {
+        tracing::warn!("reload: adding or removing [tls] takes effect on restart");
+        config.tls.clone_from(&old.config.tls);
     }
     shared.set_settings(Settings::new(config)?);
     Ok(())

@@ -99,6 +99,12 @@ pub const PROBE_BACK: Def = Def {
     help: "Probe-back requests by result (ok, refused, rate_limited, unauthorized, bad_request)",
     labels: &["result"],
 };
+/// Failed listings of a discovery source (its last known targets are kept).
+pub const DISCOVERY_FAILURES: Def = Def {
+    name: "portdoctor_agent_discovery_failures",
+    help: "Rounds in which a target source could not list its targets (etcd, consul); its last known targets were probed",
+    labels: &["source"],
+};
 /// Build information.
 pub const BUILD: Def = Def {
     name: "portdoctor_agent_build",
@@ -120,6 +126,7 @@ pub const TABLE: &[Def] = &[
     FIREWALL_VERDICT,
     LOCAL_READ_OK,
     PROBE_BACK,
+    DISCOVERY_FAILURES,
     BUILD,
 ];
 
@@ -151,6 +158,7 @@ pub struct Metrics {
     firewall: Family<Labels, Gauge>,
     local_ok: Gauge,
     probe_back: Family<Labels, Counter>,
+    discovery_failures: Family<Labels, Counter>,
     /// The exposition, gzip-compressed, re-encoded after every change (a round, a local
     /// read, a probe-back request): a scrape sends it as is (Prometheus asks for gzip) or
     /// inflates it, instead of encoding; kept compressed, it costs ≈ 1/15 of the text.
@@ -193,6 +201,7 @@ impl Metrics {
             firewall: Family::default(),
             local_ok: Gauge::default(),
             probe_back: Family::default(),
+            discovery_failures: Family::default(),
             registry: Registry::default(),
             gzipped: Default::default(),
         };
@@ -208,6 +217,11 @@ impl Metrics {
         reg(&mut registry, FIREWALL_VERDICT, m.firewall.clone());
         reg(&mut registry, LOCAL_READ_OK, m.local_ok.clone());
         reg(&mut registry, PROBE_BACK, m.probe_back.clone());
+        reg(
+            &mut registry,
+            DISCOVERY_FAILURES,
+            m.discovery_failures.clone(),
+        );
         let build = Info::new(labels(BUILD, &[env!("CARGO_PKG_VERSION")]));
         reg(&mut registry, BUILD, build);
         let m = Metrics { registry, ..m };
@@ -292,6 +306,14 @@ impl Metrics {
         self.refresh();
     }
 
+    /// Counts one failed listing of a source of `kind` (the round's record refreshes the
+    /// exposition).
+    pub fn source_failed(&self, kind: &str) {
+        self.discovery_failures
+            .get_or_create(&labels(DISCOVERY_FAILURES, &[kind]))
+            .inc();
+    }
+
     /// The OpenMetrics text exposition as of the last change.
     pub fn encode(&self) -> axum::body::Bytes {
         let mut text = Vec::new();
@@ -355,6 +377,7 @@ mod tests {
             expect: crate::target::Expect::Open,
         };
         let o = Observation::error(&target, "probe-engine");
+        m.source_failed("etcd");
         m.record_round(&[o], 0.1, false);
         let addr = "192.0.2.9".parse().unwrap();
         let view = LocalView {

@@ -77,9 +77,9 @@ async fn on_grid<F, Fut>(
 }
 
 /// One round: every target once, at most `concurrency` at a time.
-pub async fn round(shared: &Shared, settings: &Arc<Settings>) {
+pub async fn round(shared: &Arc<Shared>, settings: &Arc<Settings>) {
     let start = Instant::now();
-    let targets = targets(settings).await;
+    let targets = targets(shared, settings).await;
     let observations = probe_all(&targets, settings).await;
     let seconds = start.elapsed().as_secs_f64();
     let overrun = seconds > settings.config.interval_seconds;
@@ -87,18 +87,13 @@ pub async fn round(shared: &Shared, settings: &Arc<Settings>) {
     shared.set_observations(observations);
 }
 
-/// The targets of every source, each address once (a failing source is logged and skipped).
-async fn targets(settings: &Arc<Settings>) -> Vec<Target> {
-    let s = Arc::clone(settings);
+/// The targets of every source, each address once (the first source naming it wins: the
+/// static list before discovery); a failing source contributes its last known targets.
+async fn targets(shared: &Arc<Shared>, settings: &Arc<Settings>) -> Vec<Target> {
+    let (shared, s) = (Arc::clone(shared), Arc::clone(settings));
     let all = tokio::task::spawn_blocking(move || {
-        let mut all: Vec<Target> = vec![];
-        for source in &s.sources {
-            match source.targets() {
-                Ok(t) => all.extend(t),
-                Err(e) => tracing::warn!("{e}"),
-            }
-        }
-        all
+        let all = s.sources.iter().map(|src| shared.targets_of(src.as_ref()));
+        all.flatten().collect::<Vec<_>>()
     })
     .await
     .unwrap_or_default();

@@ -1,17 +1,17 @@
-//! The HTTP side: `/` (status page), `/metrics`, `/api/status`, and `POST /api/probe-back`.
+//! The HTTP(S) side: `/` (status page), `/metrics`, `/api/status`, and `POST /api/probe-back`.
 //! Every request passes the server-wide rate limit and, when a token is configured, must
 //! carry it (`Authorization: Bearer …`); bodies are capped at `limits.max_body_bytes`.
 
 use crate::probeback::{self, Ask, Refusal};
 use crate::state::Shared;
 use crate::status;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -31,10 +31,35 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Serves `router` on `listener` until the process ends.
+/// Serves `router` on `listener` until the process ends: HTTPS when `[tls]` was configured
+/// at start, else HTTP.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
+    if shared.settings().tls.is_some() {
+        return serve_tls(listener, shared).await;
+    }
     let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).await
+}
+
+/// The HTTPS accept loop: each connection is served by `portdoctor-serve`'s connection code
+/// (handshake and header timeouts, HTTP/1.1) with the acceptor in force (so a reload picks up
+/// a renewed certificate) and the peer's address as `ConnectInfo` (probe-back needs it).
+async fn serve_tls(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
+    let app = router(Arc::clone(&shared));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // EMFILE and friends: back off a little rather than spin.
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let tls = shared.settings().tls.clone();
+        let app = app.clone().layer(Extension(ConnectInfo(peer)));
+        tokio::spawn(portdoctor_serve::server::connection(stream, tls, app, None));
+    }
 }
 
 /// The server-wide rate limit, then the token.

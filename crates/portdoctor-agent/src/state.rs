@@ -3,12 +3,15 @@
 //! metrics.
 
 use crate::config::{Config, ConfigError};
+use crate::discovery::Registered;
 use crate::local::{FirewallVerdict, LocalView};
 use crate::metrics::Metrics;
 use crate::outcome::Observation;
 use crate::ratelimit::Limiter;
-use crate::target::{StaticTargets, TargetSource};
+use crate::target::{StaticTargets, Target, TargetSource};
+use portdoctor_serve::server::Acceptor;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
@@ -24,19 +27,24 @@ pub struct Settings {
     pub global_limit: Limiter,
     /// Probe-back, per source address.
     pub probe_back_limit: Limiter,
+    /// The TLS acceptor (`[tls]`), made from the files as they were at start or reload.
+    pub tls: Option<Acceptor>,
 }
 
 impl Settings {
-    /// Derives the settings from a checked configuration (reads the token file).
+    /// Derives the settings from a checked configuration (reads the token file and the TLS
+    /// certificate and key).
     pub fn new(config: Config) -> Result<Settings, ConfigError> {
         let token = config.token()?;
+        let tls = config.tls()?;
         let rps = config.limits.requests_per_second;
         let pb = config.probe_back.per_minute;
         Ok(Settings {
-            sources: vec![Box::new(StaticTargets(config.static_targets()))],
+            sources: sources(&config),
             global_limit: Limiter::new(rps, f64::from(rps)),
             probe_back_limit: Limiter::new(pb, f64::from(pb) / 60.0),
             token,
+            tls,
             config,
         })
     }
@@ -50,6 +58,19 @@ impl Settings {
             .map(|u| u.addr.ip())
             .collect()
     }
+}
+
+/// The static list, then one source per `[[discovery]]` entry (checked by the configuration).
+fn sources(config: &Config) -> Vec<Box<dyn TargetSource>> {
+    let mut all: Vec<Box<dyn TargetSource>> =
+        vec![Box::new(StaticTargets(config.static_targets()))];
+    for entry in &config.discovery {
+        match Registered::new(entry.clone()) {
+            Ok(r) => all.push(Box::new(r)),
+            Err(e) => tracing::warn!("discovery {}: {e}", entry.url),
+        }
+    }
+    all
 }
 
 /// This agent's status, as `/api/status` serves it and the status page reads it.
@@ -72,6 +93,9 @@ pub struct Shared {
     settings: RwLock<Arc<Settings>>,
     observations: RwLock<Arc<Vec<Observation>>>,
     local: RwLock<Arc<LocalView>>,
+    /// Each source's last successful listing, by source name: what a failing registry
+    /// contributes (kept across reloads for a source of the same name).
+    last_known: std::sync::Mutex<HashMap<String, Vec<Target>>>,
     /// The metrics.
     pub metrics: Metrics,
 }
@@ -83,6 +107,7 @@ impl Shared {
             settings: RwLock::new(Arc::new(settings)),
             observations: RwLock::default(),
             local: RwLock::default(),
+            last_known: Default::default(),
             metrics: Metrics::new(),
         }
     }
@@ -105,6 +130,25 @@ impl Shared {
     /// Stores a local reading.
     pub fn set_local(&self, v: LocalView) {
         *self.local.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(v);
+    }
+
+    /// The targets of `source` this round: its listing, remembered; or, when it fails, the
+    /// last listing it gave (the failure is logged and counted by kind).
+    pub fn targets_of(&self, source: &dyn TargetSource) -> Vec<Target> {
+        let listed = source.targets();
+        let mut last = self.last_known.lock().unwrap_or_else(|p| p.into_inner());
+        match listed {
+            Ok(t) => {
+                last.insert(source.name().to_string(), t.clone());
+                t
+            }
+            Err(e) => {
+                let kept = last.get(source.name()).cloned().unwrap_or_default();
+                tracing::warn!("{e}; keeping its last {} targets", kept.len());
+                self.metrics.source_failed(source.kind());
+                kept
+            }
+        }
     }
 
     /// This agent's status now.

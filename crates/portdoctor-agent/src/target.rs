@@ -1,7 +1,8 @@
 //! What the agent probes: targets with an expectation, and where they come from.
 //!
-//! [`TargetSource`] is the seam for discovery: today there is the static list from the
-//! configuration ([`StaticTargets`]); a registry (Consul, etcd) plugs in as another source.
+//! [`TargetSource`] is the seam for discovery: the static list from the configuration
+//! ([`StaticTargets`]) and the registrations in Consul or etcd
+//! ([`crate::discovery::Registered`]).
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub struct SourceError {
 pub trait TargetSource: Send + Sync {
     /// The source's name, for logs and errors (`static`, `consul`, …).
     fn name(&self) -> &str;
+    /// The kind of source (`static`, `etcd`, `consul`): a metric label, so a fixed set.
+    fn kind(&self) -> &'static str;
     /// The targets to probe this round.
     fn targets(&self) -> Result<Vec<Target>, SourceError>;
 }
@@ -63,6 +66,10 @@ pub struct StaticTargets(pub Vec<Target>);
 
 impl TargetSource for StaticTargets {
     fn name(&self) -> &str {
+        "static"
+    }
+
+    fn kind(&self) -> &'static str {
         "static"
     }
 

@@ -137,25 +137,35 @@ async fn accept_loop(
 }
 
 fn spawn_connection(stream: TcpStream, tls: Option<Acceptor>, router: Router, w: Watcher) {
-    let _ = stream.set_nodelay(true);
-    tokio::spawn(async move {
-        match tls {
-            None => serve_io(stream, router, w).await,
-            #[cfg(target_os = "linux")]
-            Some(acceptor) => {
-                match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => serve_io(tls, router, w).await,
-                    Ok(Err(e)) => tracing::debug!("TLS handshake: {e}"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
-                }
-            }
-            #[cfg(not(target_os = "linux"))]
-            Some(never) => match never {},
-        }
-    });
+    tokio::spawn(connection(stream, tls, router, Some(w)));
 }
 
-async fn serve_io<I>(io: I, router: Router, w: Watcher)
+/// Serves one accepted connection with `router` until it closes: the TLS handshake first when
+/// `tls` is given (bounded by the header timeout), then HTTP/1.1 with keep-alive and a header
+/// read timeout; watched by `w` for a graceful shutdown when given. For other servers on this
+/// accept model (the agent serves its TLS connections with it).
+pub async fn connection(
+    stream: TcpStream,
+    tls: Option<Acceptor>,
+    router: Router,
+    w: Option<Watcher>,
+) {
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => serve_io(stream, router, w).await,
+        #[cfg(target_os = "linux")]
+        Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+        {
+            Ok(Ok(tls)) => serve_io(tls, router, w).await,
+            Ok(Err(e)) => tracing::debug!("TLS handshake: {e}"),
+            Err(_) => tracing::debug!("TLS handshake timed out"),
+        },
+        #[cfg(not(target_os = "linux"))]
+        Some(never) => match never {},
+    }
+}
+
+async fn serve_io<I>(io: I, router: Router, w: Option<Watcher>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -165,7 +175,11 @@ where
         .header_read_timeout(HEADER_TIMEOUT)
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
-    if let Err(e) = w.watch(conn).await {
+    let done = match w {
+        Some(w) => w.watch(conn).await,
+        None => conn.await,
+    };
+    if let Err(e) = done {
         tracing::debug!("connection: {e}");
     }
 }

@@ -18,6 +18,13 @@ pub struct Tls {
     pub generated_pem: Option<String>,
 }
 
+impl Tls {
+    /// The acceptor for [`crate::server::start`] and [`crate::server::connection`].
+    pub fn acceptor(&self) -> crate::server::Acceptor {
+        tokio_rustls::TlsAcceptor::from(Arc::clone(&self.config))
+    }
+}
+
 /// Loads `cert` (a PEM chain, leaf first) and `key` (PEM, PKCS#8, PKCS#1 or SEC1).
 pub fn load(cert: &Path, key: &Path) -> Result<Tls, ServeError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)

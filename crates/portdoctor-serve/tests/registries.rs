@@ -6,38 +6,15 @@
 
 use portdoctor_serve::app::Readiness;
 use portdoctor_serve::lifecycle::{self, Firewall, Plan, Step};
-use portdoctor_serve::registry::{self, Check, Endpoint, Kind, Registry, Service};
-use portdoctor_serve::testkit::{self as common, consul::FakeConsul, etcd::Etcd};
-use std::net::IpAddr;
+use portdoctor_serve::registry::{self, Endpoint, Kind, Registry, Service};
+use portdoctor_serve::testkit::{self as common, consul::FakeConsul, etcd::Etcd, service};
 use std::sync::{Arc, Mutex};
-
-fn service(name: &str, port: u16, address: &str) -> Service {
-    let address: IpAddr = address.parse().unwrap();
-    Service {
-        name: name.into(),
-        id: Service::default_id(name, address, port),
-        address,
-        port,
-        tls: false,
-        check: Check::Http,
-        firewall_change: None,
-    }
-}
-
-fn etcd_or_skip() -> Option<Etcd> {
-    match Etcd::start() {
-        Ok(e) => Some(e),
-        Err(why) if std::env::var_os("PORTDOCTOR_LAB").is_some() => panic!("{why}"),
-        Err(why) => {
-            eprintln!("SKIP: {why}");
-            None
-        }
-    }
-}
 
 #[test]
 fn etcd_register_is_a_leased_key_idempotent_and_removable() {
-    let Some(etcd) = etcd_or_skip() else { return };
+    let Some(etcd) = Etcd::start_or_skip() else {
+        return;
+    };
     let rt = common::rt();
     let ep = Endpoint::parse_as(Kind::Etcd, &etcd.client).unwrap();
     let reg = registry::connect(&ep, 5);

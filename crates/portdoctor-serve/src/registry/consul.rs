@@ -3,7 +3,7 @@
 //! /v1/agent/service/:id`, `PUT /v1/agent/service/deregister/:id`.
 
 use super::http::{Reply, send};
-use super::{BoxFuture, Check, Registration, Registry, Removed, Service, failed};
+use super::{BoxFuture, Check, Instance, Registration, Registry, Removed, Service, failed};
 use crate::error::ServeError;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -33,6 +33,32 @@ impl Consul {
             .await
             .map_err(|why| failed(&self.describe(), why))
     }
+}
+
+impl Consul {
+    /// The instances the agent lists (`GET /v1/agent/services`), of service `name` only when
+    /// given; instances without a literal `Address` (Consul then means the node's) are skipped.
+    pub async fn instances(&self, name: Option<&str>) -> Result<Vec<Instance>, ServeError> {
+        let r = self.call(Method::GET, "/v1/agent/services", None).await?;
+        if r.status != StatusCode::OK {
+            return Err(failed(
+                &self.describe(),
+                format!("listing services refused ({}): {}", r.status, r.text()),
+            ));
+        }
+        let v: Value = serde_json::from_slice(&r.body)
+            .map_err(|e| failed(&self.describe(), format!("listing services: {e}")))?;
+        let all = v.as_object().into_iter().flat_map(|m| m.values());
+        Ok(all
+            .filter_map(instance)
+            .filter(|i| name.is_none_or(|n| i.name == n))
+            .collect())
+    }
+}
+
+/// The instance one entry of `/v1/agent/services` describes.
+fn instance(v: &Value) -> Option<Instance> {
+    Instance::from_json(&v["Service"], &v["ID"], &v["Address"], &v["Port"])
 }
 
 /// The registration payload (the documented CamelCase form).

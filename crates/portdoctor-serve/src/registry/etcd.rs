@@ -4,7 +4,7 @@
 //! strings, and zero values are left out (`TTL` missing means the lease is gone).
 
 use super::http::send;
-use super::{BoxFuture, Registration, Registry, Removed, Service, failed};
+use super::{BoxFuture, Instance, Registration, Registry, Removed, Service, failed};
 use crate::error::ServeError;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -157,5 +157,58 @@ impl Etcd {
     /// The service stored at `/services/NAME/ID` (for tests and `--json` output).
     pub async fn lookup(&self, name: &str, id: &str) -> Result<Option<Value>, ServeError> {
         self.get(&key(name, id)).await
+    }
+
+    /// Every instance registered under `prefix` (`/services/` or `/services/NAME/`): one
+    /// range request; values that are not a service with a literal address are skipped.
+    pub async fn instances(&self, prefix: &str) -> Result<Vec<Instance>, ServeError> {
+        let body = json!({"key": B64.encode(prefix), "range_end": B64.encode(range_end(prefix))});
+        let v = self.call("/v3/kv/range", body).await?;
+        let kvs = v["kvs"].as_array().map(Vec::as_slice).unwrap_or_default();
+        Ok(kvs.iter().filter_map(instance).collect())
+    }
+}
+
+/// The end of the range holding every key that starts with `prefix`: the prefix with its last
+/// byte below 0xff incremented (etcd's `--prefix`); `\0` (every key) when there is none.
+pub fn range_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// The instance a range result's key-value holds (the JSON `register` writes).
+fn instance(kv: &Value) -> Option<Instance> {
+    let raw = B64.decode(kv["value"].as_str()?).ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    Instance::from_json(&v["name"], &v["id"], &v["address"], &v["port"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_ends_cover_the_prefix() {
+        assert_eq!(range_end("/services/"), b"/services0");
+        assert_eq!(range_end("a"), b"b");
+        assert_eq!(range_end(""), [0]);
+    }
+
+    #[test]
+    fn instances_decode_what_register_writes() {
+        let value = r#"{"name":"web","id":"w1","address":"2001:db8::1","port":80}"#;
+        let kv = json!({"key": "", "value": B64.encode(value)});
+        let i = instance(&kv).unwrap();
+        assert_eq!(
+            (i.name.as_str(), i.addr.to_string()),
+            ("web", "[2001:db8::1]:80".into())
+        );
+        assert!(instance(&json!({"value": B64.encode("{}")})).is_none());
     }
 }

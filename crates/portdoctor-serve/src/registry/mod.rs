@@ -11,7 +11,7 @@ pub use url::{Endpoint, Kind};
 use crate::error::ServeError;
 use serde::Serialize;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
 /// A boxed future, so that registries can be chosen at run time.
@@ -82,6 +82,36 @@ pub struct Registration {
     pub key: String,
     /// The etcd lease, with its TTL in seconds.
     pub lease: Option<(String, u64)>,
+}
+
+/// A registered instance as a registry lists it (for discovery: the agent's targets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Instance {
+    /// The service name.
+    pub name: String,
+    /// The instance ID.
+    pub id: String,
+    /// The registered address and port (literal).
+    pub addr: SocketAddr,
+}
+
+impl Instance {
+    /// The instance a registry's JSON fields describe; `None` unless `name` is a string,
+    /// `address` a literal address and `port` a port (`id` may be missing).
+    pub fn from_json(
+        name: &serde_json::Value,
+        id: &serde_json::Value,
+        address: &serde_json::Value,
+        port: &serde_json::Value,
+    ) -> Option<Instance> {
+        let address: IpAddr = address.as_str()?.parse().ok()?;
+        let port = u16::try_from(port.as_u64()?).ok()?;
+        Some(Instance {
+            name: name.as_str()?.to_string(),
+            id: id.as_str().unwrap_or_default().to_string(),
+            addr: SocketAddr::new(address, port),
+        })
+    }
 }
 
 /// What deregistering found and removed.

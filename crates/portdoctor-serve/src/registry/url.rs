@@ -2,11 +2,11 @@
 //! `--etcd` also `http://HOST[:PORT]` and `HOST[:PORT]`.
 
 use crate::error::ServeError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// Which registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A Consul agent (HTTP API, default port 8500).

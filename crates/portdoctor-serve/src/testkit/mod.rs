@@ -12,6 +12,20 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// A service to register: `NAME` at `address:port`, its default ID, an HTTP check.
+pub fn service(name: &str, port: u16, address: &str) -> crate::registry::Service {
+    let address: std::net::IpAddr = address.parse().expect("a literal address");
+    crate::registry::Service {
+        name: name.into(),
+        id: crate::registry::Service::default_id(name, address, port),
+        address,
+        port,
+        tls: false,
+        check: crate::registry::Check::Http,
+        firewall_change: None,
+    }
+}
+
 /// A multi-threaded runtime for driving async code from tests.
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

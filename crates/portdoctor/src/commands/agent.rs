@@ -27,6 +27,13 @@ A minimal agent.toml:
   [[target]]
   address = \"[2001:db8::10]:22\"
   expect = \"closed\"               # must not be reachable
+  [[discovery]]                     # targets from registrations, every round
+  kind = \"etcd\"                   # or \"consul\" (with service = \"NAME\")
+  url = \"http://127.0.0.1:2379\"
+  prefix = \"/services/\"
+  [tls]                             # HTTPS (Linux builds)
+  cert = \"/etc/portdoctor/agent.crt\"
+  key = \"/etc/portdoctor/agent.key\"
 
 Endpoints: / (reachability matrix of this agent and its `peers`), /metrics (OpenMetrics),
 /api/status (JSON), POST /api/probe-back {\"ports\": [..]} (probes the asker's own address
@@ -58,15 +65,21 @@ pub fn run(args: &AgentArgs, out: &Output) -> Result<Exit, CliError> {
         .ok_or_else(|| usage("--config FILE is required"))?;
     let config = Config::load(&path).map_err(|e| usage(e.to_string()))?;
     config.token().map_err(|e| usage(e.to_string()))?;
+    config.tls().map_err(|e| usage(e.to_string()))?;
     if args.check_config {
         return check(&config, out);
     }
     let rt = crate::runtime::runtime()?;
     let json = out.json;
     let summary = summary(&config);
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     rt.block_on(portdoctor_agent::run(path, config, |addr| {
         if !json {
-            println!("portdoctor agent: listening on http://{addr}; {summary}");
+            println!("portdoctor agent: listening on {scheme}://{addr}; {summary}");
         }
     }))
     .map_err(|e| match e {
@@ -78,8 +91,9 @@ pub fn run(args: &AgentArgs, out: &Output) -> Result<Exit, CliError> {
 
 fn summary(c: &Config) -> String {
     format!(
-        "{} target(s) every {} s, timeout {} s, {} peer(s)",
+        "{} target(s) and {} discovery source(s) every {} s, timeout {} s, {} peer(s)",
         c.targets.len(),
+        c.discovery.len(),
         c.interval_seconds,
         c.timeout_seconds,
         c.peers.len()
@@ -103,6 +117,21 @@ fn check(c: &Config, out: &Output) -> Result<Exit, CliError> {
             t.expect.as_str(),
             t.name
         ))?;
+    }
+    for d in &c.discovery {
+        let what = match d.kind {
+            portdoctor_serve::registry::Kind::Etcd => d.prefix(),
+            portdoctor_serve::registry::Kind::Consul => d.service.as_deref().unwrap_or("*"),
+        };
+        out.line(&format!(
+            "  discovered from {} {} {what}, expect {}",
+            d.kind,
+            d.url,
+            d.expect.as_str()
+        ))?;
+    }
+    if let Some(t) = &c.tls {
+        out.line(&format!("  HTTPS with {}", t.cert.display()))?;
     }
     Ok(Exit::Ok)
 }
