@@ -10,7 +10,6 @@ use crate::report::render;
 use crate::story::{DemoReport, Story};
 use clap::Args;
 use portdoctor_diagnose::diagnose;
-use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::Proto;
 
 /// Arguments of `portdoctor demo`.
@@ -49,20 +48,7 @@ fn loopback_demo(out: &Output) -> Result<Exit, CliError> {
         ),
         vec![full.into()],
     )?;
-    let req = Request {
-        port,
-        proto: Proto::Tcp,
-        peer: None,
-        to: None,
-        expected_program: None,
-        http_path: None,
-        runner: CommandRunner::default(),
-        peer_probe: None,
-        assume_fresh_source: true,
-        saved: None,
-        program: None,
-        service: None,
-    };
+    let req = Request::local(port, Proto::Tcp);
     let evidence = gather::gather(&req);
     let findings = diagnose(&evidence);
     story.step(format!("portdoctor diagnose {port}:"), vec![])?;

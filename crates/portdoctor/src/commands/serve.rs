@@ -266,20 +266,7 @@ async fn warn_reachability(args: &ServeArgs, local: SocketAddr, out: Output) {
 /// Diagnose's error findings about the firewall for `port`, one line each with the fix.
 fn firewall_warnings(port: u16) -> Vec<String> {
     use portdoctor_diagnose::{Severity, diagnose};
-    let req = crate::gather::Request {
-        port,
-        proto: portdoctor_sockets::Proto::Tcp,
-        peer: None,
-        to: None,
-        expected_program: None,
-        http_path: None,
-        runner: portdoctor_firewall::collect::CommandRunner::default(),
-        peer_probe: None,
-        assume_fresh_source: true,
-        saved: None,
-        program: None,
-        service: None,
-    };
+    let req = crate::gather::Request::local(port, portdoctor_sockets::Proto::Tcp);
     let evidence = crate::gather::gather(&req);
     diagnose(&evidence)
         .into_iter()

@@ -51,6 +51,27 @@ pub struct Request<'a> {
     pub service: Option<String>,
 }
 
+impl Request<'_> {
+    /// A request about `port` from "anyone else", with the live firewall and the defaults:
+    /// no peer, no health check, fresh-source assumption on.
+    pub fn local(port: u16, proto: Proto) -> Self {
+        Request {
+            port,
+            proto,
+            peer: None,
+            to: None,
+            expected_program: None,
+            http_path: None,
+            runner: CommandRunner::default(),
+            peer_probe: None,
+            assume_fresh_source: true,
+            saved: None,
+            program: None,
+            service: None,
+        }
+    }
+}
+
 /// Gathers everything; never fails: a part that cannot be had is `Part::Missing`.
 pub fn gather(req: &Request<'_>) -> Evidence {
     let addresses = local_addresses();

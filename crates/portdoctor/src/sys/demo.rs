@@ -84,18 +84,10 @@ fn story(lab: &Lab, port: u16, out: &Output) -> Result<Exit, CliError> {
             .enter(|| super::linux::probe_once(dst, p, Proto::Tcp))
     };
     let req = Request {
-        port,
-        proto: Proto::Tcp,
         peer: Some(peer.into()),
-        to: None,
-        expected_program: None,
-        http_path: None,
         runner: runner.clone(),
         peer_probe: Some(&peer_probe),
-        assume_fresh_source: true,
-        saved: None,
-        program: None,
-        service: None,
+        ..Request::local(port, Proto::Tcp)
     };
     let evidence = lab.host().enter(|| gather::gather(&req));
     let findings = diagnose(&evidence);
