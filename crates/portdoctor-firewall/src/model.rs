@@ -1145,4 +1145,31 @@ impl Verdict {
             decided_at: None,
         }
     }
+
+    /// A verdict decided by one rule (or policy) `r` of a single-step engine (Windows, pf),
+    /// with the one trace step that says so.
+    pub fn decided(
+        decision: Decision,
+        r: RuleRef,
+        detail: String,
+        assumptions: Vec<String>,
+    ) -> Verdict {
+        let step = Step {
+            kind: StepKind::Decided,
+            backend: r.backend,
+            table: r.table.clone(),
+            chain: r.chain.clone(),
+            position: r.position,
+            handle: None,
+            detail,
+        };
+        Verdict {
+            trace: vec![step],
+            decision,
+            decided_by: Some(r.clone()),
+            deciders: vec![r],
+            assumptions,
+            ..Verdict::unknown("")
+        }
+    }
 }

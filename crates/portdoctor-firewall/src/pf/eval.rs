@@ -181,19 +181,7 @@ impl PfFirewall {
 }
 
 fn policy(d: Decision, text: &str, assumptions: Vec<String>) -> Verdict {
-    let r = policy_ref(text);
-    Verdict {
-        trace: vec![step(StepKind::Decided, &r, text.to_string())],
-        decision: d,
-        decided_by: Some(r.clone()),
-        redirected_to: None,
-        possible: vec![],
-        deciders: vec![r],
-        assumptions,
-        delivery: None,
-        endpoints: vec![],
-        decided_at: None,
-    }
+    Verdict::decided(d, policy_ref(text), text.to_string(), assumptions)
 }
 
 fn step(kind: StepKind, r: &RuleRef, detail: String) -> Step {

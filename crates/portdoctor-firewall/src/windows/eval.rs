@@ -276,22 +276,8 @@ fn loopback_accepted() -> Verdict {
 }
 
 fn decided(d: Decision, r: RuleRef, assumptions: Vec<String>) -> Verdict {
-    Verdict {
-        trace: vec![step(
-            StepKind::Decided,
-            &r,
-            format!("{}: {}", describe(&d), r.text),
-        )],
-        decision: d,
-        decided_by: Some(r.clone()),
-        redirected_to: None,
-        possible: vec![],
-        deciders: vec![r],
-        assumptions,
-        delivery: None,
-        endpoints: vec![],
-        decided_at: None,
-    }
+    let detail = format!("{}: {}", describe(&d), r.text);
+    Verdict::decided(d, r, detail, assumptions)
 }
 
 fn step(kind: StepKind, r: &RuleRef, detail: String) -> Step {
