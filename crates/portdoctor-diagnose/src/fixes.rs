@@ -66,11 +66,6 @@ fn command(argv: &[String]) -> FixCommand {
             f.display = line.clone();
             f
         }
-        [sh, c, line] if sh == "sh" && c == "-c" => {
-            let mut f = FixCommand::posix(argv.to_vec());
-            f.display = line.clone();
-            f
-        }
         _ => FixCommand::posix(argv.to_vec()),
     }
 }

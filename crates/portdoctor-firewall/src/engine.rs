@@ -213,6 +213,19 @@ pub trait Engine: Send + Sync {
         vec![]
     }
 
+    /// How the fix engine carries out `option` (one of [`Engine::fix_options`]) for `req`: the
+    /// argument vectors to run, their stdin and undo commands. `None`: run the option's
+    /// command lines through their shells (PowerShell, cmd). Engines whose command lines are
+    /// POSIX pipelines (pf) must answer, so that no shell string is ever run.
+    fn fix_step(
+        &self,
+        option: &crate::fix::FixOption,
+        req: &crate::manager::OpenRequest,
+    ) -> Option<crate::manager::PlanStep> {
+        let _ = (option, req);
+        None
+    }
+
     /// Allow rules that would let `packet` in but for one condition (Windows: profile,
     /// program, address, port, protocol): (rule, the condition, why).
     fn near_misses(&self, packet: &Packet) -> Vec<(RuleRef, String, String)> {

@@ -609,8 +609,9 @@ pub fn close_anew(req: &OpenRequest) -> Option<PlanStep> {
 }
 
 /// A step phrased by an engine that plans its own fixes (Windows Defender Firewall, pf): its
-/// first option that it verified, as argument vectors (`powershell -NoProfile -Command LINE`,
-/// `cmd /C LINE`, `sh -c LINE` for pf's pipelines that feed `pfctl` its anchor).
+/// first option that it verified, as the engine carries it out ([`Engine::fix_step`]), else
+/// as argument vectors of its shell (`powershell -NoProfile -Command LINE`, `cmd /C LINE`).
+/// A POSIX shell line is never run: an engine that writes them must give its own step.
 fn engine_step(
     engine: &dyn Engine,
     rule: &RuleRef,
@@ -622,24 +623,35 @@ fn engine_step(
         .iter()
         .find(|o| o.verified)
         .or_else(|| options.first())?;
-    let argv = |c: &crate::fix::FixCommand| match c.shell {
-        crate::fix::Shell::PowerShell => {
-            Argv::new(["powershell", "-NoProfile", "-Command", c.line.as_str()])
-        }
-        crate::fix::Shell::Cmd => Argv::new(["cmd", "/C", c.line.as_str()]),
-        crate::fix::Shell::Sh => Argv::new(["sh", "-c", c.line.as_str()]),
+    let step = match engine.fix_step(o, req) {
+        Some(step) => step,
+        None => PlanStep {
+            title: o.summary.clone(),
+            commands: o.commands.iter().map(shell_argv).collect::<Option<_>>()?,
+            stdin: None,
+            edits: o.edits.clone(),
+            undo: vec![],
+        },
     };
     Some(OwnedStep {
         owner: Owner {
             backend: rule.backend,
             manager: None,
         },
-        step: PlanStep {
-            title: o.summary.clone(),
-            commands: o.commands.iter().map(argv).collect(),
-            stdin: None,
-            edits: o.edits.clone(),
-            undo: vec![],
-        },
+        step,
     })
+}
+
+/// A PowerShell or cmd line as the argument vector that runs it; `None` for a POSIX line.
+fn shell_argv(c: &crate::fix::FixCommand) -> Option<Argv> {
+    match c.shell {
+        crate::fix::Shell::PowerShell => Some(Argv::new([
+            "powershell",
+            "-NoProfile",
+            "-Command",
+            c.line.as_str(),
+        ])),
+        crate::fix::Shell::Cmd => Some(Argv::new(["cmd", "/C", c.line.as_str()])),
+        crate::fix::Shell::Sh => None,
+    }
 }

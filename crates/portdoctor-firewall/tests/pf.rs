@@ -259,8 +259,8 @@ fn opnsense_rules_are_named_by_label() {
     );
 }
 
-/// The fix: a quick pass in anchor `portdoctor` (pf.conf must reference it) or, on macOS,
-/// in `com.apple/portdoctor`; each verified by re-evaluation.
+/// The fix: on macOS a quick pass in `com.apple/portdoctor` first (no pf.conf change), else
+/// in anchor `portdoctor` (pf.conf must reference it); each verified by re-evaluation.
 #[test]
 fn fix_is_an_anchor_rule_verified_by_re_evaluation() {
     let mut fw = fortress();
@@ -278,7 +278,7 @@ fn fix_is_an_anchor_rule_verified_by_re_evaluation() {
             .iter()
             .all(|f| f.verified && f.kind == FixKind::AddAllow)
     );
-    let a = &fixes[0];
+    let a = &fixes[1];
     assert!(a.notes[0].contains("pf.conf must reference the anchor"));
     assert_eq!(
         a.commands.last().unwrap().line,
@@ -291,7 +291,7 @@ fn fix_is_an_anchor_rule_verified_by_re_evaluation() {
     let only_anchor = vec![a.edits.last().unwrap().clone()];
     let v = fw.edited(&only_anchor).unwrap().explain(&p).overall;
     assert_eq!(v.decision, Decision::Reject(RejectKind::TcpReset));
-    let b = &fixes[1];
+    let b = &fixes[0];
     assert!(
         b.commands[0]
             .line

@@ -9,14 +9,13 @@
 
 use super::PfFirewall;
 use super::model::PfAction;
+use super::step::SOCKETFILTERFW;
 use crate::engine::{Edit, Engine, EngineKind};
 use crate::fix::{FixCommand, FixKind, FixOption, FixRequest, Shell};
 use crate::model::{Decision, Packet, Proto};
 
 /// The anchor portdoctor's pf rules live in.
 pub const ANCHOR: &str = "portdoctor";
-
-const SOCKETFILTERFW: &str = "/usr/libexec/ApplicationFirewall/socketfilterfw";
 
 /// Ways to make `req` reachable for `pkt`, best first; empty when it is already accepted.
 pub fn plan_fix(fw: &PfFirewall, pkt: &Packet, req: &FixRequest) -> Vec<FixOption> {
@@ -28,9 +27,16 @@ pub fn plan_fix(fw: &PfFirewall, pkt: &Packet, req: &FixRequest) -> Vec<FixOptio
     }
     let mut opts = vec![];
     if fw.evaluate_pf(&pkt).decision != Decision::Accept {
-        opts.push(anchor_fix(fw, req, ANCHOR, !references(fw, ANCHOR)));
+        let referenced = references(fw, ANCHOR);
+        opts.push(anchor_fix(fw, req, ANCHOR, !referenced));
         if has_top_anchor(fw, "com.apple/*") {
-            opts.push(anchor_fix(fw, req, "com.apple/portdoctor", false));
+            // Without a pf.conf change first: macOS evaluates every com.apple/* anchor.
+            let apple = anchor_fix(fw, req, "com.apple/portdoctor", false);
+            if referenced {
+                opts.push(apple);
+            } else {
+                opts.insert(0, apple);
+            }
         }
     }
     let alf = alf_fix(fw, &pkt);

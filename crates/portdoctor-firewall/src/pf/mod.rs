@@ -18,6 +18,7 @@ mod lex;
 pub mod live;
 pub mod model;
 mod parse;
+pub mod step;
 mod sweep;
 
 use crate::collect::{Runner, SourceReport};
@@ -495,5 +496,13 @@ impl Engine for PfFirewall {
         req: &crate::manager::OpenRequest,
     ) -> Vec<crate::fix::FixOption> {
         fix::plan_fix(self, packet, &crate::fix::FixRequest::from_open(req))
+    }
+
+    fn fix_step(
+        &self,
+        option: &crate::fix::FixOption,
+        req: &crate::manager::OpenRequest,
+    ) -> Option<crate::manager::PlanStep> {
+        Some(step::plan_step(self, option, req))
     }
 }

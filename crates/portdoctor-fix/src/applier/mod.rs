@@ -6,6 +6,7 @@ mod command;
 mod firewalld;
 mod iptables;
 mod nft;
+mod pf;
 mod ufw;
 
 use crate::FixError;
@@ -41,7 +42,7 @@ pub fn for_owner(owner: &Owner) -> Box<dyn Applier> {
         (None, Backend::IptablesLegacy) => Box::new(iptables::Iptables { legacy: true }),
         (None, Backend::IptablesNft) => Box::new(iptables::Iptables { legacy: false }),
         (None, Backend::WindowsFirewall) => Box::new(command::Commands("windows-firewall")),
-        (None, Backend::Pf) => Box::new(command::Commands("pf")),
+        (None, Backend::Pf) => Box::new(pf::Pf),
     }
 }
 
