@@ -121,7 +121,6 @@ async fn serve(
     let running = server::start(listener, tls.clone(), router, limit).map_err(serve_error)?;
     let local = running.local_addr;
     announce(out, local, tls.is_some());
-    warn_reachability(args, local, out).await;
     let (svc, chosen) = register::service(
         &args.instance,
         endpoint,
@@ -140,7 +139,13 @@ async fn serve(
         readiness,
         out,
     );
-    let up = match lifecycle::bring_up(plan).await {
+    // The firewall read behind the start-up warning runs while the service registers and
+    // opens its port; both are done before "ready".
+    let (_, up) = tokio::join!(
+        warn_reachability(args, local, out),
+        lifecycle::bring_up(plan)
+    );
+    let up = match up {
         Ok(up) => up,
         Err(e) => {
             running.stop().await;
