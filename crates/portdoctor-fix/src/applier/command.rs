@@ -1,5 +1,5 @@
-//! Plain command appliers (Windows Defender Firewall, pf): the planned commands and their
-//! undo commands, run in order. Type-checked everywhere; they run on their own systems.
+//! Plain command appliers (pf): the planned commands and their undo commands, run in
+//! order. Type-checked everywhere; they run on their own systems.
 
 use super::{Applier, run_all, run_stdin};
 use crate::FixError;
