@@ -200,6 +200,11 @@ pub trait Engine: Send + Sync {
     fn as_netfilter(&self) -> Option<&crate::netfilter::Netfilter> {
         None
     }
+    /// The Windows state, when this is the Windows engine (the fix engine finds the rules a
+    /// plan names in it).
+    fn as_windows(&self) -> Option<&crate::windows::WindowsFirewall> {
+        None
+    }
 
     /// Engines that phrase their own fixes (Windows Defender Firewall, pf): the ways to let
     /// `packet` in as `req` asks, each with the edits that model it. Netfilter's fixes come

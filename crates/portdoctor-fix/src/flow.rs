@@ -111,6 +111,15 @@ impl Fixer<'_> {
             guard::check(host.engine.as_ref(), &plan.edits(), protected)
                 .map_err(FixError::LockOut)?;
         }
+        let mut steps = plan.steps.clone();
+        for s in &mut steps {
+            applier::for_owner(&s.owner).prepare(
+                s,
+                &open.tag,
+                host.engine.as_ref(),
+                self.runner,
+            )?;
+        }
         let at = now();
         Ok(Prepared {
             change: Change {
@@ -118,7 +127,7 @@ impl Fixer<'_> {
                 at,
                 goal: req.goal,
                 request: open,
-                steps: plan.steps.clone(),
+                steps,
                 expires_at: req.ttl.map(|t| at + t),
                 confirm_by: req.confirm.map(|t| at + t),
                 saved: vec![],

@@ -76,8 +76,8 @@ fn find(fw: &WindowsFirewall, rule: &RuleRef) -> Result<usize, EditError> {
     }
 }
 
-/// Splits `key=value key="value with blanks"` arguments.
-pub(crate) fn args(text: &str) -> Result<Vec<(String, String)>, EditError> {
+/// Splits `key=value key="value with blanks"` arguments (keys lower-cased).
+pub fn args(text: &str) -> Result<Vec<(String, String)>, EditError> {
     let mut out = vec![];
     let mut rest = text.trim();
     while !rest.is_empty() {

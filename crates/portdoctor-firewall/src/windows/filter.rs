@@ -239,7 +239,7 @@ fn port(r: &WinRule, e: &Env<'_>, local: bool) -> Tri {
 }
 
 /// `80, 443, 5000-5010, RPC`.
-pub(crate) fn describe_ports(items: &[PortItem]) -> String {
+pub fn describe_ports(items: &[PortItem]) -> String {
     let v: Vec<String> = items
         .iter()
         .map(|i| match i {

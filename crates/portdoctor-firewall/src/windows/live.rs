@@ -13,8 +13,9 @@ use super::{WindowsFirewall, netsh, values};
 use thiserror::Error;
 use windows::Win32::Foundation::VARIANT_BOOL;
 use windows::Win32::NetworkManagement::WindowsFirewall::{
-    INetFwPolicy2, INetFwRule, NET_FW_ACTION_ALLOW, NET_FW_PROFILE_TYPE2, NET_FW_PROFILE2_DOMAIN,
-    NET_FW_PROFILE2_PRIVATE, NET_FW_PROFILE2_PUBLIC, NET_FW_RULE_DIR_IN, NetFwPolicy2,
+    INetFwPolicy2, INetFwRule, INetFwRules, NET_FW_ACTION_ALLOW, NET_FW_PROFILE_TYPE2,
+    NET_FW_PROFILE2_DOMAIN, NET_FW_PROFILE2_PRIVATE, NET_FW_PROFILE2_PUBLIC, NET_FW_RULE_DIR_IN,
+    NetFwPolicy2,
 };
 use windows::Win32::System::Com::{
     CLSCTX_INPROC_SERVER, COINIT_MULTITHREADED, CoCreateInstance, CoInitializeEx, IDispatch,
@@ -117,14 +118,7 @@ fn on(b: VARIANT_BOOL) -> bool {
 /// Reads the live policy: each profile's switches, the current profile types and every rule.
 /// Every call is made even when one fails, so the error names all that did not answer.
 pub fn read_live() -> Result<WindowsFirewall, LiveError> {
-    // SAFETY: initialises COM for this thread; a second call or another apartment model only
-    // returns a status, which is ignored (the objects used are free-threaded).
-    let _ = unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) };
-    // SAFETY: creates the in-process firewall policy object by its documented CLSID.
-    let policy: INetFwPolicy2 = unsafe {
-        CoCreateInstance(&NetFwPolicy2, None, CLSCTX_INPROC_SERVER)
-    }
-    .map_err(|e| LiveError::Create {
+    let policy = open_policy().map_err(|e| LiveError::Create {
         message: e.to_string(),
     })?;
     let mut calls = Calls::default();
@@ -151,6 +145,16 @@ pub fn read_live() -> Result<WindowsFirewall, LiveError> {
         fw.rules = rules;
     }
     calls.finish(fw)
+}
+
+/// The policy object, COM initialised for this thread (also used by the fix engine's
+/// Windows applier).
+pub fn open_policy() -> windows::core::Result<INetFwPolicy2> {
+    // SAFETY: initialises COM for this thread; a second call or another apartment model only
+    // returns a status, which is ignored (the objects used are free-threaded).
+    let _ = unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) };
+    // SAFETY: creates the in-process firewall policy object by its documented CLSID.
+    unsafe { CoCreateInstance(&NetFwPolicy2, None, CLSCTX_INPROC_SERVER) }
 }
 
 /// One profile's settings, when all three of its calls answered.
@@ -190,9 +194,22 @@ fn profile(
 fn rules(policy: &INetFwPolicy2, calls: &mut Calls) -> Option<Vec<WinRule>> {
     // SAFETY: property read on a live interface pointer.
     let rules = calls.quiet("Rules", unsafe { policy.Rules() })?;
-    // SAFETY: as above; the enumerator is the collection's documented IEnumVARIANT.
-    let unknown = calls.quiet("Rules._NewEnum", unsafe { rules._NewEnum() })?;
-    let en: IEnumVARIANT = calls.quiet("Rules._NewEnum (IEnumVARIANT)", unknown.cast())?;
+    match rule_objects(&rules) {
+        Ok(objects) => Some(objects.iter().map(rule_of).collect()),
+        Err((call, e)) => calls.quiet(call, Err(e)),
+    }
+}
+
+/// Every rule object of a rule collection through its enumerator; else the call that failed
+/// and its error.
+pub fn rule_objects(
+    rules: &INetFwRules,
+) -> Result<Vec<INetFwRule>, (&'static str, windows::core::Error)> {
+    // SAFETY: the enumerator is the collection's documented IEnumVARIANT.
+    let unknown = unsafe { rules._NewEnum() }.map_err(|e| ("Rules._NewEnum", e))?;
+    let en: IEnumVARIANT = unknown
+        .cast()
+        .map_err(|e| ("Rules._NewEnum (IEnumVARIANT)", e))?;
     let mut out = vec![];
     loop {
         let mut item = [VARIANT::default()];
@@ -200,18 +217,15 @@ fn rules(policy: &INetFwPolicy2, calls: &mut Calls) -> Option<Vec<WinRule>> {
         // SAFETY: `item` has room for the one element asked for; `fetched` is a valid out
         // pointer for the call's duration.
         let hr = unsafe { en.Next(&mut item, &mut fetched) };
-        if let Err(e) = hr.ok() {
-            calls.quiet::<()>("Rules enumeration (IEnumVARIANT.Next)", Err(e));
-            return None;
-        }
+        hr.ok()
+            .map_err(|e| ("Rules enumeration (IEnumVARIANT.Next)", e))?;
         if fetched == 0 {
-            break;
+            return Ok(out);
         }
         if let Some(rule) = dispatch(&item[0]).and_then(|d| d.cast::<INetFwRule>().ok()) {
-            out.push(rule_of(&rule));
+            out.push(rule);
         }
     }
-    Some(out)
 }
 
 /// The IDispatch inside a VARIANT of type VT_DISPATCH.

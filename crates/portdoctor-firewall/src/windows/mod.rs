@@ -39,6 +39,14 @@ pub use filter::FilterField;
 pub use fix::plan_fix;
 pub use model::*;
 
+/// The netsh vocabulary the edits are written in (`key=value` arguments, protocol, profile
+/// and port values), for appliers that carry the edits out.
+pub mod netsh_text {
+    pub use super::edit::args;
+    pub use super::filter::describe_ports;
+    pub use super::values::{profiles, protocol};
+}
+
 /// The PowerShell script that writes the export this reader prefers (run as administrator;
 /// prints one JSON document). Shipped so the binary can print it.
 pub const EXPORT_SCRIPT: &str = include_str!("export.ps1");
@@ -236,6 +244,10 @@ impl WindowsFirewall {
 impl Engine for WindowsFirewall {
     fn kind(&self) -> EngineKind {
         EngineKind::Windows
+    }
+
+    fn as_windows(&self) -> Option<&WindowsFirewall> {
+        Some(self)
     }
 
     fn sources(&self) -> &[SourceReport] {

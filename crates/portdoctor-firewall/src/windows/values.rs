@@ -91,7 +91,7 @@ pub(crate) fn addresses<'a>(list: impl IntoIterator<Item = &'a str>) -> Result<A
 }
 
 /// Parses a protocol: a name (`TCP`, `UDP`, `ICMPv4`, `ICMPv6`, `Any`…) or a number.
-pub(crate) fn protocol(s: &str) -> Result<ProtoFilter, String> {
+pub fn protocol(s: &str) -> Result<ProtoFilter, String> {
     let t = s.trim();
     if is_any(t) {
         return Ok(ProtoFilter::Any);
@@ -129,7 +129,7 @@ pub(crate) fn protocol(s: &str) -> Result<ProtoFilter, String> {
 
 /// Parses a profile list in English, zh-CN or German (`Domain,Private,Public`, `Any`,
 /// `域,专用,公用`, `Domäne,Privat,Öffentlich`), or a PowerShell flag number.
-pub(crate) fn profiles(s: &str) -> Result<Profiles, String> {
+pub fn profiles(s: &str) -> Result<Profiles, String> {
     let t = s.trim();
     if let Ok(n) = t.parse::<u8>() {
         return if n <= 7 {

@@ -2,15 +2,16 @@
 //! applies a planned step in one transaction where the backend has one, tells whether the
 //! step's rules are still in place, and undoes exactly them.
 
-mod command;
 mod firewalld;
 mod iptables;
 mod nft;
 mod pf;
 mod ufw;
+pub mod windows;
 
 use crate::FixError;
 use portdoctor_firewall::Backend;
+use portdoctor_firewall::Engine;
 use portdoctor_firewall::collect::{RunOutput, Runner};
 use portdoctor_firewall::manager::{Argv, ManagerKind};
 use portdoctor_firewall::plan::{OwnedStep, Owner};
@@ -19,6 +20,20 @@ use portdoctor_firewall::plan::{OwnedStep, Owner};
 pub trait Applier {
     /// A name for messages and saved files (`nftables`, `ufw`).
     fn name(&self) -> &'static str;
+    /// Completes a planned step with what applying and undoing it need from the live
+    /// firewall. Called by `Fixer::prepare` with the state the step was planned on; the step
+    /// is journaled as completed. Most appliers need nothing (their steps carry their
+    /// commands); Windows records each action with the rule as it was (see `windows/`).
+    fn prepare(
+        &self,
+        step: &mut OwnedStep,
+        tag: &str,
+        planned_on: &dyn Engine,
+        runner: &dyn Runner,
+    ) -> Result<(), FixError> {
+        let _ = (step, tag, planned_on, runner);
+        Ok(())
+    }
     /// Text of the state a step changes (saved in the journal before applying).
     fn snapshot(&self, runner: &dyn Runner) -> Result<String, FixError>;
     /// Applies one step (atomically where the backend allows).
@@ -41,7 +56,7 @@ pub fn for_owner(owner: &Owner) -> Box<dyn Applier> {
         (None, Backend::Nftables) => Box::new(nft::Nft),
         (None, Backend::IptablesLegacy) => Box::new(iptables::Iptables { legacy: true }),
         (None, Backend::IptablesNft) => Box::new(iptables::Iptables { legacy: false }),
-        (None, Backend::WindowsFirewall) => Box::new(command::Commands("windows-firewall")),
+        (None, Backend::WindowsFirewall) => Box::new(windows::WindowsFirewall::live()),
         (None, Backend::Pf) => Box::new(pf::Pf),
     }
 }

@@ -1,0 +1,90 @@
+//! An in-memory policy for tests: rules in a list, and a mutating call that can be made to
+//! fail.
+
+use super::api::{ApiError, Field, FirewallApi, RuleState};
+use std::cell::{Cell, RefCell};
+
+/// Rules in memory.
+#[derive(Default)]
+pub struct Fake {
+    /// The policy's rules.
+    pub rules: RefCell<Vec<RuleState>>,
+    /// Mutating calls made so far.
+    pub calls: Cell<usize>,
+    /// This mutating call (1-based) fails with E_FAIL.
+    pub fail_on: Cell<Option<usize>>,
+}
+
+impl Fake {
+    /// A policy holding `rules`.
+    pub fn with(rules: Vec<RuleState>) -> Fake {
+        Fake {
+            rules: RefCell::new(rules),
+            ..Fake::default()
+        }
+    }
+
+    fn count(&self, call: &str) -> Result<(), ApiError> {
+        self.calls.set(self.calls.get() + 1);
+        if self.fail_on.get() == Some(self.calls.get()) {
+            return Err(ApiError::Call {
+                call: call.into(),
+                message: "Unspecified error (0x80004005)".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl FirewallApi for Fake {
+    fn rules(&self) -> Result<Vec<RuleState>, ApiError> {
+        Ok(self.rules.borrow().clone())
+    }
+
+    fn add(&self, rule: &RuleState) -> Result<(), ApiError> {
+        self.count("INetFwRules::Add")?;
+        self.rules.borrow_mut().push(rule.clone());
+        Ok(())
+    }
+
+    fn set(&self, rule: &RuleState, value: &Field) -> Result<(), ApiError> {
+        self.count("INetFwRule::put")?;
+        let mut rules = self.rules.borrow_mut();
+        let mut found = rules.iter_mut().filter(|r| r.same(rule));
+        match (found.next(), found.next()) {
+            (Some(r), None) => {
+                *r = value.set_in(r);
+                Ok(())
+            }
+            _ => Err(ApiError::NotFound(format!(
+                "not exactly one `{}`",
+                rule.name
+            ))),
+        }
+    }
+
+    fn remove(&self, rule: &RuleState) -> Result<(), ApiError> {
+        self.count("INetFwRules::Remove")?;
+        let mut rules = self.rules.borrow_mut();
+        let at = rules.iter().position(|r| r.name == rule.name);
+        at.map(|i| rules.remove(i))
+            .map(|_| ())
+            .ok_or_else(|| ApiError::NotFound(format!("no `{}`", rule.name)))
+    }
+}
+
+/// Shared with the test that inspects it.
+impl<T: FirewallApi> FirewallApi for std::rc::Rc<T> {
+    fn rules(&self) -> Result<Vec<RuleState>, ApiError> {
+        self.as_ref().rules()
+    }
+    fn add(&self, rule: &RuleState) -> Result<(), ApiError> {
+        self.as_ref().add(rule)
+    }
+    fn set(&self, rule: &RuleState, value: &Field) -> Result<(), ApiError> {
+        self.as_ref().set(rule, value)
+    }
+    fn remove(&self, rule: &RuleState) -> Result<(), ApiError> {
+        self.as_ref().remove(rule)
+    }
+}
