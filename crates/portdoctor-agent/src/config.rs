@@ -75,7 +75,7 @@ pub const TLS_NOT_BUILT_IN: &str =
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscoveryEntry {
-    /// `etcd` (v3 JSON gateway) or `consul` (agent API).
+    /// `etcd` (v3 JSON gateway) or `consul` (its catalog, through an agent's HTTP API).
     pub kind: Kind,
     /// The registry: `http://HOST[:PORT]` or `HOST[:PORT]`.
     pub url: String,

@@ -1,6 +1,7 @@
 //! Targets discovered from the registrations `portdoctor register` and `serve --register`
-//! make: etcd v3 (a range over a key prefix, JSON values) and the Consul agent API
-//! (`/v1/agent/services`). The registry clients are `portdoctor-serve`'s.
+//! make: etcd v3 (a range over a key prefix, JSON values) and Consul's catalog (every node's
+//! instances, through the local agent's HTTP API). The registry clients are
+//! `portdoctor-serve`'s.
 
 use crate::config::DiscoveryEntry;
 use crate::target::{Expect, SourceError, Target, TargetSource};

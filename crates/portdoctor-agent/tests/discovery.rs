@@ -108,6 +108,35 @@ fn consul_registrations_are_targets_filtered_by_service() {
     assert_eq!(listed(&every).len(), 3);
 }
 
+/// Discovery reads Consul's catalog: instances registered with other nodes' agents are
+/// targets too, and one without its own address is at its node's address.
+#[test]
+fn consul_discovery_lists_every_node_of_the_catalog() {
+    let consul = FakeConsul::start();
+    let ep: Endpoint = format!("consul://{}", consul.addr).parse().unwrap();
+    register(&ep, &[service("web", 8080, "198.18.0.1")]);
+    consul.add_remote("198.18.0.7", "web", "", 8080);
+    consul.add_remote("198.18.0.8", "web", "198.18.1.8", 8443);
+    consul.add_remote("198.18.0.9", "db", "", 5432);
+    let cfg = config(&format!(
+        "[[discovery]]\nkind = \"consul\"\nurl = \"{}\"\nservice = \"web\"\n[[discovery]]\nkind = \"consul\"\nurl = \"{}\"\n",
+        consul.addr, consul.addr
+    ));
+    let web = Registered::new(cfg.discovery[0].clone()).unwrap();
+    assert_eq!(
+        listed(&web),
+        [
+            ("web".into(), "198.18.0.1:8080".into(), Expect::Open),
+            ("web".into(), "198.18.0.7:8080".into(), Expect::Open),
+            ("web".into(), "198.18.1.8:8443".into(), Expect::Open),
+        ]
+    );
+    let every = Registered::new(cfg.discovery[1].clone()).unwrap();
+    let all = listed(&every);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(all.contains(&("db".into(), "198.18.0.9:5432".into(), Expect::Open)));
+}
+
 #[test]
 fn a_round_probes_the_discovered_targets_merged_with_the_static_list() {
     let consul = FakeConsul::start();

@@ -1,6 +1,7 @@
 //! The Consul agent HTTP API: `PUT /v1/agent/service/register` (200, empty body; 400 with a
 //! plain-text reason such as `Invalid service address` for 0.0.0.0), `GET
-//! /v1/agent/service/:id`, `PUT /v1/agent/service/deregister/:id`.
+//! /v1/agent/service/:id`, `PUT /v1/agent/service/deregister/:id`; for discovery, the catalog:
+//! `GET /v1/catalog/services` and `GET /v1/health/service/:name`.
 
 use super::http::{Reply, send};
 use super::{BoxFuture, Check, Instance, Registration, Registry, Removed, Service, failed};
@@ -36,29 +37,68 @@ impl Consul {
 }
 
 impl Consul {
-    /// The instances the agent lists (`GET /v1/agent/services`), of service `name` only when
-    /// given; instances without a literal `Address` (Consul then means the node's) are skipped.
+    /// The instances of service `name` (every service when `None`) in the whole catalog, not
+    /// only those registered with this agent: `GET /v1/catalog/services` for the names, then
+    /// `GET /v1/health/service/NAME` for each (every node's instances, failing ones too: an
+    /// instance whose check fails is still a target). An instance without its own `Address`
+    /// is at its node's address, as Consul means it.
     pub async fn instances(&self, name: Option<&str>) -> Result<Vec<Instance>, ServeError> {
-        let r = self.call(Method::GET, "/v1/agent/services", None).await?;
+        let names = match name {
+            Some(n) => vec![n.to_string()],
+            None => self.service_names().await?,
+        };
+        let mut out = vec![];
+        for n in names {
+            let v = self
+                .get_json(&format!("/v1/health/service/{}", path_segment(&n)))
+                .await?;
+            out.extend(v.as_array().into_iter().flatten().filter_map(health_entry));
+        }
+        Ok(out)
+    }
+
+    /// Every service name in the catalog but Consul's own.
+    async fn service_names(&self) -> Result<Vec<String>, ServeError> {
+        let v = self.get_json("/v1/catalog/services").await?;
+        Ok(v.as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter(|n| *n != "consul")
+            .cloned()
+            .collect())
+    }
+
+    async fn get_json(&self, path: &str) -> Result<Value, ServeError> {
+        let r = self.call(Method::GET, path, None).await?;
         if r.status != StatusCode::OK {
             return Err(failed(
                 &self.describe(),
-                format!("listing services refused ({}): {}", r.status, r.text()),
+                format!("GET {path} refused ({}): {}", r.status, r.text()),
             ));
         }
-        let v: Value = serde_json::from_slice(&r.body)
-            .map_err(|e| failed(&self.describe(), format!("listing services: {e}")))?;
-        let all = v.as_object().into_iter().flat_map(|m| m.values());
-        Ok(all
-            .filter_map(instance)
-            .filter(|i| name.is_none_or(|n| i.name == n))
-            .collect())
+        serde_json::from_slice(&r.body)
+            .map_err(|e| failed(&self.describe(), format!("GET {path}: {e}")))
     }
 }
 
-/// The instance one entry of `/v1/agent/services` describes.
-fn instance(v: &Value) -> Option<Instance> {
-    Instance::from_json(&v["Service"], &v["ID"], &v["Address"], &v["Port"])
+/// The instance one entry of `/v1/health/service/NAME` describes (`Node` and `Service`).
+fn health_entry(v: &Value) -> Option<Instance> {
+    let svc = &v["Service"];
+    let own = svc["Address"].as_str().filter(|a| !a.is_empty());
+    let address = own.map_or(v["Node"]["Address"].clone(), |a| json!(a));
+    Instance::from_json(&svc["Service"], &svc["ID"], &address, &svc["Port"])
+}
+
+/// `name` as one URL path segment (percent-encoded but for unreserved characters).
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The registration payload (the documented CamelCase form).

@@ -2,11 +2,14 @@
 //! shared field notes §3.1): register (200, empty body; 400 `Invalid service address` for a
 //! wildcard, `Missing service name`), services, service by ID, health by ID (the check is
 //! really run: a TCP connect, or a GET for an `http://` check), deregister (200, no action
-//! when unknown). Not Consul: no catalog, ACLs, anti-entropy or blocking queries.
+//! when unknown); the catalog as discovery reads it (`/v1/catalog/services`,
+//! `/v1/health/service/:name`): this agent's registrations on node `fake-node` (127.0.0.1)
+//! plus entries of other nodes added with [`FakeConsul::add_remote`]. Not Consul: no ACLs,
+//! anti-entropy or blocking queries.
 #![allow(missing_docs)]
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -15,10 +18,28 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 type Services = Arc<Mutex<BTreeMap<String, Value>>>;
+/// Catalog entries of other nodes: `{"Node": {…}, "Service": {…}}`.
+type Remote = Arc<Mutex<Vec<Value>>>;
+
+/// This fake agent's node, as the catalog names it.
+const NODE: &str = "fake-node";
+
+#[derive(Clone)]
+struct Fake {
+    services: Services,
+    remote: Remote,
+}
+
+impl FromRef<Fake> for Services {
+    fn from_ref(f: &Fake) -> Services {
+        f.services.clone()
+    }
+}
 
 pub struct FakeConsul {
     pub addr: std::net::SocketAddr,
     pub services: Services,
+    remote: Remote,
     _rt: tokio::runtime::Runtime,
 }
 
@@ -26,13 +47,19 @@ impl FakeConsul {
     pub fn start() -> FakeConsul {
         let rt = super::rt();
         let services: Services = Arc::default();
+        let remote: Remote = Arc::default();
         let app = Router::new()
             .route("/v1/agent/service/register", put(register))
             .route("/v1/agent/service/deregister/{id}", put(deregister))
             .route("/v1/agent/service/{id}", get(service))
             .route("/v1/agent/services", get(list))
             .route("/v1/agent/health/service/id/{id}", get(health))
-            .with_state(services.clone());
+            .route("/v1/catalog/services", get(catalog_services))
+            .route("/v1/health/service/{name}", get(catalog_health))
+            .with_state(Fake {
+                services: services.clone(),
+                remote: remote.clone(),
+            });
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -41,8 +68,20 @@ impl FakeConsul {
         FakeConsul {
             addr,
             services,
+            remote,
             _rt: rt,
         }
+    }
+
+    /// Adds an instance registered on another node (only the catalog lists it); an empty
+    /// `address` means the node's, as in Consul.
+    pub fn add_remote(&self, node_address: &str, name: &str, address: &str, port: u16) {
+        let id = format!("{name}-{node_address}-{port}");
+        self.remote.lock().unwrap().push(json!({
+            "Node": {"Node": format!("node-{node_address}"), "Address": node_address, "Datacenter": "dc1"},
+            "Service": {"ID": id, "Service": name, "Address": address, "Port": port, "Tags": []},
+            "Checks": [],
+        }));
     }
 
     pub fn get(&self, id: &str) -> Option<Value> {
@@ -162,4 +201,42 @@ async fn run_check(check: &Value) -> (&'static str, String) {
             ),
         )
     }
+}
+
+/// Every catalog entry: this agent's registrations on its node, then the other nodes'.
+fn catalog(f: &Fake) -> Vec<Value> {
+    let node = json!({"Node": NODE, "Address": "127.0.0.1", "Datacenter": "dc1"});
+    let own = f
+        .services
+        .lock()
+        .unwrap()
+        .values()
+        .map(|svc| {
+            let mut svc = svc.clone();
+            svc.as_object_mut().map(|o| o.remove("Check"));
+            json!({"Node": node, "Service": svc, "Checks": []})
+        })
+        .collect::<Vec<_>>();
+    own.into_iter()
+        .chain(f.remote.lock().unwrap().iter().cloned())
+        .collect()
+}
+
+async fn catalog_services(State(f): State<Fake>) -> Response {
+    let mut names = serde_json::Map::new();
+    names.insert("consul".into(), json!([]));
+    for e in catalog(&f) {
+        if let Some(n) = e["Service"]["Service"].as_str() {
+            names.insert(n.to_string(), json!([]));
+        }
+    }
+    json_reply(StatusCode::OK, &Value::Object(names))
+}
+
+async fn catalog_health(State(f): State<Fake>, Path(name): Path<String>) -> Response {
+    let found: Vec<Value> = catalog(&f)
+        .into_iter()
+        .filter(|e| e["Service"]["Service"] == name.as_str())
+        .collect();
+    json_reply(StatusCode::OK, &json!(found))
 }
