@@ -155,6 +155,50 @@ backend_test!(
     &["ufw", "status", "numbered"]
 );
 
+/// `close` through ufw: an allow rule for the port becomes a deny in place (`ufw deny
+/// 8080/tcp`), the peer is filtered, and undo turns it back into the allow; a port only the
+/// default policy lets in gets `ufw deny` appended.
+#[test]
+fn close_undo_ufw() {
+    let Some(lab) = Lab::for_test("close_undo_ufw") else {
+        return;
+    };
+    let h = lab.host();
+    let state = tempfile::tempdir().unwrap();
+    let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
+    start_ufw(h).unwrap();
+    h.run("ufw", &["allow", "8080/tcp"]).unwrap();
+    let dst = lab.host_v4().into();
+    assert!(peer_connects(&lab, dst, PORT), "not open to begin with");
+    let before = listing(h, &["ufw", "status", "numbered"]);
+    let o = pd(h, state.path(), &["close", "8080", "--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !peer_connects(&lab, dst, PORT),
+        "close let the peer in: {}",
+        text(&o)
+    );
+    let status = listing(h, &["ufw", "status", "numbered"]);
+    assert!(
+        status.contains("8080/tcp") && status.contains("DENY IN"),
+        "{status}"
+    );
+    assert!(!status.contains("ALLOW IN"), "{status}");
+    let u = pd(h, state.path(), &["undo"], &[]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert_eq!(listing(h, &["ufw", "status", "numbered"]), before);
+    assert!(peer_connects(&lab, dst, PORT), "undo did not reopen");
+    // Default allow, no rule for the port: the deny is appended, undo deletes it.
+    h.run("ufw", &["delete", "allow", "8080/tcp"]).unwrap();
+    h.run("ufw", &["default", "allow", "incoming"]).unwrap();
+    let o = pd(h, state.path(), &["close", "8080", "--yes"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!peer_connects(&lab, dst, PORT), "{}", text(&o));
+    let u = pd(h, state.path(), &["undo"], &[]);
+    assert_eq!(u.status.code(), Some(0), "{}", text(&u));
+    assert!(peer_connects(&lab, dst, PORT), "undo did not reopen");
+}
+
 #[test]
 fn open_undo_firewalld() {
     let Some(lab) = Lab::for_test("open_undo_firewalld") else {

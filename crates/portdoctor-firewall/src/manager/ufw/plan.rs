@@ -31,12 +31,12 @@ pub(super) fn open(
                 && t.proto == req.proto
                 && t.direction == "in";
             if same {
-                Some(update_in_place(u, req, &t.action))
+                Some(in_place(u, req, &t.action, Verb::Allow))
             } else {
-                insert_before(u, family, index, req)
+                insert_before(u, family, index, req, Verb::Allow)
             }
         }
-        Part::Default => Some(allow_at_end(u, family, req)),
+        Part::Default => Some(at_end(u, family, req, Verb::Allow)),
         Part::DefaultRouted => route_allow(u, family, None, req),
         Part::Route => {
             let (index, _) = u.tuple_in(family, forward_chain(family), rule.position)?;
@@ -121,34 +121,82 @@ fn route_allow(
     })
 }
 
-/// `ufw allow P/T`: ufw turns the identical deny/reject/limit rules (both families) into
-/// allows where they stand.
-fn update_in_place(u: &Ufw, req: &OpenRequest, was: &str) -> PlanStep {
+/// What a step makes ufw do with the port: let it in, or keep it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Allow,
+    Deny,
+}
+
+impl Verb {
+    /// ufw's word for it.
+    fn word(self) -> &'static str {
+        match self {
+            Verb::Allow => "allow",
+            Verb::Deny => "deny",
+        }
+    }
+
+    /// The kernel rule ufw writes for it in `chain`.
+    fn kernel_rule(self, req: &OpenRequest, chain: &str) -> Option<crate::model::Rule> {
+        let spec = AcceptSpec {
+            proto: &req.proto,
+            port: req.port,
+            source: req.from.as_deref(),
+            dest: None,
+            comment: None,
+        };
+        match self {
+            Verb::Allow => iptables_accept(&spec, chain),
+            Verb::Deny => iptables_drop(&spec, chain),
+        }
+    }
+}
+
+/// `ufw VERB …`, or `ufw delete VERB …` to undo it: argument vectors.
+fn ufw(lead: &[&str], args: &[String]) -> Argv {
+    let lead = std::iter::once("ufw").chain(lead.iter().copied());
+    Argv(lead.map(String::from).chain(args.iter().cloned()).collect())
+}
+
+/// `ufw allow P/T` / `ufw deny P/T`: ufw turns the identical rules of the other kind (both
+/// families) into this verb's where they stand.
+fn in_place(u: &Ufw, req: &OpenRequest, was: &str, verb: Verb) -> PlanStep {
     let mut edits = vec![];
     for family in [Family::Ip, Family::Ip6] {
         for (i, t) in u.tuples(family).iter().enumerate() {
             let twin = t.any_source()
                 && t.dport == req.port.to_string()
                 && t.proto == req.proto
-                && t.action != "allow"
+                && t.action != verb.word()
                 && t.direction == "in";
             if twin {
-                edits.extend(replace_with_accept(u, family, i, req));
+                edits.extend(replace_tuple(u, family, i, req, verb));
             }
         }
     }
     let spec = format!("{}/{}", req.port, req.proto);
+    let article = if verb == Verb::Allow { "an" } else { "a" };
     PlanStep {
-        title: format!("Turn the ufw rule for {spec} into an allow (ufw updates it in place)"),
-        commands: vec![Argv::new(["ufw", "allow", spec.as_str()])],
+        title: format!(
+            "Turn the ufw rule for {spec} into {article} {} (ufw updates it in place)",
+            verb.word()
+        ),
+        commands: vec![Argv::new(["ufw", verb.word(), spec.as_str()])],
         stdin: None,
         edits,
         undo: vec![Argv::new(["ufw", was, spec.as_str()])],
     }
 }
 
-/// Edits replacing tuple `index`'s kernel rules by one accept.
-fn replace_with_accept(u: &Ufw, family: Family, index: usize, req: &OpenRequest) -> Vec<Edit> {
+/// Edits replacing tuple `index`'s kernel rules by the verb's one rule.
+fn replace_tuple(
+    u: &Ufw,
+    family: Family,
+    index: usize,
+    req: &OpenRequest,
+    verb: Verb,
+) -> Vec<Edit> {
     let chain = user_chain(family);
     let first = u.first_position(family, index);
     let n = u.tuples(family)[index].lines_in(chain);
@@ -157,14 +205,7 @@ fn replace_with_accept(u: &Ufw, family: Family, index: usize, req: &OpenRequest)
         .filter_map(|p| u.kernel_rule(family, p))
         .map(|rule| Edit::Remove { rule })
         .collect();
-    let spec = AcceptSpec {
-        proto: &req.proto,
-        port: req.port,
-        source: None,
-        dest: None,
-        comment: None,
-    };
-    if let Some(rule) = iptables_accept(&spec, chain) {
+    if let Some(rule) = verb.kernel_rule(req, chain) {
         edits.push(Edit::Insert {
             place: place(u, family, Some(first)),
             rule,
@@ -192,56 +233,51 @@ fn source(family: Family, req: &OpenRequest) -> String {
     }
 }
 
-/// `ufw insert N allow from SRC to any port P proto T`, N being the blocking rule's number.
-fn insert_before(u: &Ufw, family: Family, index: usize, req: &OpenRequest) -> Option<PlanStep> {
+/// `ufw insert N VERB from SRC to any port P proto T`, N being the number of the rule that
+/// decides today (a block for allow, an allow for deny).
+fn insert_before(
+    u: &Ufw,
+    family: Family,
+    index: usize,
+    req: &OpenRequest,
+    verb: Verb,
+) -> Option<PlanStep> {
     let n = u.number(family, index);
     let src = source(family, req);
-    let port = req.port.to_string();
     let args = [
         "from",
-        src.as_str(),
+        &src,
         "to",
         "any",
         "port",
-        port.as_str(),
+        &req.port.to_string(),
         "proto",
-        req.proto.as_str(),
-    ];
-    let spec = AcceptSpec {
-        proto: &req.proto,
-        port: req.port,
-        source: req.from.as_deref(),
-        dest: None,
-        comment: None,
+        &req.proto,
+    ]
+    .map(String::from);
+    let rule = verb.kernel_rule(req, user_chain(family))?;
+    let (title, why) = match verb {
+        Verb::Allow => ("Allow", "blocks it"),
+        Verb::Deny => ("Deny", "lets it in"),
     };
-    let rule = iptables_accept(&spec, user_chain(family))?;
-    let mut insert = vec![
-        "ufw".to_string(),
-        "insert".into(),
-        n.to_string(),
-        "allow".into(),
-    ];
-    insert.extend(args.iter().map(|s| s.to_string()));
-    let mut delete = vec!["ufw".to_string(), "delete".into(), "allow".into()];
-    delete.extend(args.iter().map(|s| s.to_string()));
     Some(PlanStep {
         title: format!(
-            "Allow {}/{} from {src} with ufw, before rule [{n}] that blocks it",
+            "{title} {}/{} from {src} with ufw, before rule [{n}] that {why}",
             req.port, req.proto
         ),
-        commands: vec![Argv(insert)],
+        commands: vec![ufw(&["insert", &n.to_string(), verb.word()], &args)],
         stdin: None,
         edits: vec![Edit::Insert {
             place: place(u, family, Some(u.first_position(family, index))),
             rule,
         }],
-        undo: vec![Argv(delete)],
+        undo: vec![ufw(&["delete", verb.word()], &args)],
     })
 }
 
-/// `ufw allow P/T` (or from the peer), added after the existing user rules: the default
-/// policy decided, so no user rule blocks it.
-fn allow_at_end(u: &Ufw, family: Family, req: &OpenRequest) -> PlanStep {
+/// `ufw VERB P/T` (or from the peer), added after the existing user rules: the default policy
+/// (or a rule outside ufw's user rules) decides today, so no user rule is in the way.
+fn at_end(u: &Ufw, family: Family, req: &OpenRequest, verb: Verb) -> PlanStep {
     let port = req.port.to_string();
     let (args, families): (Vec<String>, Vec<Family>) = match &req.from {
         Some(f) => (
@@ -255,40 +291,35 @@ fn allow_at_end(u: &Ufw, family: Family, req: &OpenRequest) -> PlanStep {
             vec![Family::Ip, Family::Ip6],
         ),
     };
-    let spec = AcceptSpec {
-        proto: &req.proto,
-        port: req.port,
-        source: req.from.as_deref(),
-        dest: None,
-        comment: None,
-    };
     let edits = families
         .into_iter()
         .filter(|f| u.chains.iter().any(|(cf, _)| cf == f))
         .filter_map(|f| {
             Some(Edit::Insert {
                 place: place(u, f, None),
-                rule: iptables_accept(&spec, user_chain(f))?,
+                rule: verb.kernel_rule(req, user_chain(f))?,
             })
         })
         .collect();
-    let who = req
-        .from
-        .as_ref()
-        .map_or(String::new(), |f| format!(" from {f}"));
-    let mut cmd = vec!["ufw".to_string(), "allow".into()];
-    cmd.extend(args.iter().cloned());
-    let mut undo = vec!["ufw".to_string(), "delete".into(), "allow".into()];
-    undo.extend(args);
+    let title = match verb {
+        Verb::Allow => {
+            let who = req
+                .from
+                .as_ref()
+                .map_or(String::new(), |f| format!(" from {f}"));
+            format!(
+                "Allow {}/{}{who} with ufw (its default {} (incoming) decides today)",
+                req.port, req.proto, u.default_incoming
+            )
+        }
+        Verb::Deny => format!("Deny {}/{} with ufw", req.port, req.proto),
+    };
     PlanStep {
-        title: format!(
-            "Allow {}/{}{who} with ufw (its default {} (incoming) decides today)",
-            req.port, req.proto, u.default_incoming
-        ),
-        commands: vec![Argv(cmd)],
+        title,
+        commands: vec![ufw(&[verb.word()], &args)],
         stdin: None,
         edits,
-        undo: vec![Argv(undo)],
+        undo: vec![ufw(&["delete", verb.word()], &args)],
     }
 }
 
@@ -315,141 +346,12 @@ pub(super) fn close(
                 && t.proto == req.proto
                 && t.direction == "in";
             if same {
-                Some(deny_in_place(u, req, &t.action))
+                Some(in_place(u, req, &t.action, Verb::Deny))
             } else {
-                deny_before(u, family, index, req)
+                insert_before(u, family, index, req, Verb::Deny)
             }
         }
-        Part::Default | Part::Other => Some(deny_at_end(u, family, req)),
+        Part::Default | Part::Other => Some(at_end(u, family, req, Verb::Deny)),
         _ => None,
-    }
-}
-
-fn deny_spec(req: &OpenRequest) -> AcceptSpec<'_> {
-    AcceptSpec {
-        proto: &req.proto,
-        port: req.port,
-        source: req.from.as_deref(),
-        dest: None,
-        comment: None,
-    }
-}
-
-/// `ufw deny P/T`: ufw turns the identical allow/limit rules into denies where they stand.
-fn deny_in_place(u: &Ufw, req: &OpenRequest, was: &str) -> PlanStep {
-    let mut edits = vec![];
-    for family in [Family::Ip, Family::Ip6] {
-        let chain = user_chain(family);
-        for (i, t) in u.tuples(family).iter().enumerate() {
-            let twin = t.any_source()
-                && t.dport == req.port.to_string()
-                && t.proto == req.proto
-                && t.action != "deny"
-                && t.direction == "in";
-            if !twin {
-                continue;
-            }
-            let first = u.first_position(family, i);
-            let n = t.lines_in(chain);
-            edits.extend(
-                (first..first + n)
-                    .rev()
-                    .filter_map(|p| u.kernel_rule(family, p))
-                    .map(|rule| Edit::Remove { rule }),
-            );
-            if let Some(rule) = iptables_drop(&deny_spec(req), chain) {
-                edits.push(Edit::Insert {
-                    place: place(u, family, Some(first)),
-                    rule,
-                });
-            }
-        }
-    }
-    let spec = format!("{}/{}", req.port, req.proto);
-    PlanStep {
-        title: format!("Turn the ufw rule for {spec} into a deny (ufw updates it in place)"),
-        commands: vec![Argv::new(["ufw", "deny", spec.as_str()])],
-        stdin: None,
-        edits,
-        undo: vec![Argv::new(["ufw", was, spec.as_str()])],
-    }
-}
-
-/// `ufw insert N deny from SRC to any port P proto T`, before the rule that lets it in.
-fn deny_before(u: &Ufw, family: Family, index: usize, req: &OpenRequest) -> Option<PlanStep> {
-    let n = u.number(family, index);
-    let src = source(family, req);
-    let port = req.port.to_string();
-    let args = [
-        "from",
-        src.as_str(),
-        "to",
-        "any",
-        "port",
-        port.as_str(),
-        "proto",
-        req.proto.as_str(),
-    ];
-    let rule = iptables_drop(&deny_spec(req), user_chain(family))?;
-    let mut cmd = vec![
-        "ufw".to_string(),
-        "insert".into(),
-        n.to_string(),
-        "deny".into(),
-    ];
-    cmd.extend(args.iter().map(|s| s.to_string()));
-    let mut undo = vec!["ufw".to_string(), "delete".into(), "deny".into()];
-    undo.extend(args.iter().map(|s| s.to_string()));
-    Some(PlanStep {
-        title: format!(
-            "Deny {}/{} from {src} with ufw, before rule [{n}] that lets it in",
-            req.port, req.proto
-        ),
-        commands: vec![Argv(cmd)],
-        stdin: None,
-        edits: vec![Edit::Insert {
-            place: place(u, family, Some(u.first_position(family, index))),
-            rule,
-        }],
-        undo: vec![Argv(undo)],
-    })
-}
-
-/// `ufw deny P/T` (or from the source): appended after the user rules, none of which
-/// lets it in today.
-fn deny_at_end(u: &Ufw, family: Family, req: &OpenRequest) -> PlanStep {
-    let port = req.port.to_string();
-    let (args, families): (Vec<String>, Vec<Family>) = match &req.from {
-        Some(f) => (
-            ["from", f, "to", "any", "port", &port, "proto", &req.proto]
-                .map(String::from)
-                .to_vec(),
-            vec![family],
-        ),
-        None => (
-            vec![format!("{}/{}", req.port, req.proto)],
-            vec![Family::Ip, Family::Ip6],
-        ),
-    };
-    let edits = families
-        .into_iter()
-        .filter(|f| u.chains.iter().any(|(cf, _)| cf == f))
-        .filter_map(|f| {
-            Some(Edit::Insert {
-                place: place(u, f, None),
-                rule: iptables_drop(&deny_spec(req), user_chain(f))?,
-            })
-        })
-        .collect();
-    let mut cmd = vec!["ufw".to_string(), "deny".into()];
-    cmd.extend(args.iter().cloned());
-    let mut undo = vec!["ufw".to_string(), "delete".into(), "deny".into()];
-    undo.extend(args);
-    PlanStep {
-        title: format!("Deny {}/{} with ufw", req.port, req.proto),
-        commands: vec![Argv(cmd)],
-        stdin: None,
-        edits,
-        undo: vec![Argv(undo)],
     }
 }
