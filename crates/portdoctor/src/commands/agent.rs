@@ -31,9 +31,11 @@ A minimal agent.toml:
   kind = \"etcd\"                   # or \"consul\" (with service = \"NAME\")
   url = \"http://127.0.0.1:2379\"
   prefix = \"/services/\"
-  [tls]                             # HTTPS (Linux builds)
+  [tls]                             # HTTPS (Linux builds); prints its SHA-256 at start
   cert = \"/etc/portdoctor/agent.crt\"
   key = \"/etc/portdoctor/agent.key\"
+  [peer_tls]                        # trusting https:// peers: their SHA-256 ...
+  fingerprints = [\"AB:CD:…\"]        # ... or ca = \"FILE\"
 
 Endpoints: / (reachability matrix of this agent and its `peers`), /metrics (OpenMetrics),
 /api/status (JSON), POST /api/probe-back {\"ports\": [..]} (probes the asker's own address
