@@ -124,6 +124,22 @@ fn fingerprint(dir: &Path) -> Fingerprint {
     printed.parse().unwrap()
 }
 
+/// Trust exactly the certificate with this fingerprint.
+fn pinned(f: Fingerprint) -> Trust {
+    Trust {
+        ca: None,
+        fingerprints: vec![f],
+    }
+}
+
+/// Trust what chains to the roots in `ca`.
+fn roots(ca: &Path) -> Trust {
+    Trust {
+        ca: Some(ca.to_path_buf()),
+        fingerprints: vec![],
+    }
+}
+
 /// `probeback::ask` to the agent at `addr` for its own port, trusting as `trust` says.
 fn ask_with(addr: SocketAddr, url: &str, trust: &Trust) -> Result<String, AskError> {
     let connector = Connector::new(trust).unwrap();
@@ -137,10 +153,7 @@ fn ask_with(addr: SocketAddr, url: &str, trust: &Trust) -> Result<String, AskErr
 fn probe_back_over_https_with_the_pinned_fingerprint() {
     let dir = tempfile::tempdir().unwrap();
     let addr = start_agent(dir.path());
-    let trust = Trust {
-        ca: None,
-        fingerprints: vec![fingerprint(dir.path())],
-    };
+    let trust = pinned(fingerprint(dir.path()));
     let state = ask_with(addr, &format!("https://{addr}"), &trust).unwrap();
     assert_eq!(state, "open");
 }
@@ -152,10 +165,7 @@ fn a_wrong_fingerprint_is_refused_naming_both() {
     let right = fingerprint(dir.path());
     let mut wrong = right;
     wrong.0[0] ^= 0xff;
-    let trust = Trust {
-        ca: None,
-        fingerprints: vec![wrong],
-    };
+    let trust = pinned(wrong);
     let e = ask_with(addr, &format!("https://{addr}"), &trust)
         .unwrap_err()
         .to_string();
@@ -167,19 +177,13 @@ fn a_wrong_fingerprint_is_refused_naming_both() {
 fn probe_back_over_https_verified_against_the_certificate_as_ca() {
     let dir = tempfile::tempdir().unwrap();
     let addr = start_agent(dir.path());
-    let trust = Trust {
-        ca: Some(dir.path().join("cert.pem")),
-        fingerprints: vec![],
-    };
+    let trust = roots(&dir.path().join("cert.pem"));
     let state = ask_with(addr, &format!("https://{addr}"), &trust).unwrap();
     assert_eq!(state, "open");
     // Roots that did not sign the agent's certificate are refused.
     let other = tempfile::tempdir().unwrap();
     portdoctor_serve::testkit::cert_files(other.path(), true);
-    let trust = Trust {
-        ca: Some(other.path().join("cert.pem")),
-        fingerprints: vec![],
-    };
+    let trust = roots(&other.path().join("cert.pem"));
     let e = ask_with(addr, &format!("https://{addr}"), &trust)
         .unwrap_err()
         .to_string();
@@ -216,10 +220,7 @@ fn plain_http_still_works() {
 fn status_rows_of_an_https_peer() {
     let dir = tempfile::tempdir().unwrap();
     let addr = start_agent(dir.path());
-    let trust = Trust {
-        ca: None,
-        fingerprints: vec![fingerprint(dir.path())],
-    };
+    let trust = pinned(fingerprint(dir.path()));
     let connector = Connector::new(&trust).unwrap();
     let peers = vec![format!("https://{addr}")];
     let rt = portdoctor_serve::testkit::rt();
