@@ -1,6 +1,7 @@
 //! The agent's TOML configuration: where to listen, what to probe and how often, and the
 //! limits of the HTTP side. Errors carry the line and column the `toml` parser reports.
 
+use crate::client::{Fingerprint, Trust, Url};
 use crate::target::{Expect, Target};
 use portdoctor_serve::registry::{Endpoint, Kind};
 use portdoctor_serve::server::Acceptor;
@@ -37,9 +38,13 @@ pub struct Config {
     /// A file holding the bearer token every HTTP request must carry (none: no token).
     #[serde(default)]
     pub token_file: Option<PathBuf>,
-    /// Other agents (`http://ADDR:PORT`) whose rows the status page shows.
+    /// Other agents (`http://ADDR:PORT` or `https://ADDR:PORT`) whose rows the status page
+    /// shows.
     #[serde(default)]
     pub peers: Vec<String>,
+    /// How `https://` peers are trusted (`[peer_tls]`).
+    #[serde(default)]
+    pub peer_tls: PeerTls,
     /// The probe-back API.
     #[serde(default)]
     pub probe_back: ProbeBack,
@@ -65,6 +70,19 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+}
+
+/// `[peer_tls]`: how the certificates of `https://` peers are trusted (one of the two).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerTls {
+    /// Roots (PEM) the peers' certificates are verified against, for their IP addresses.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The SHA-256 fingerprints of the peers' own certificates (as each agent prints at
+    /// start).
+    #[serde(default)]
+    pub fingerprints: Vec<Fingerprint>,
 }
 
 /// Why `[tls]` is refused where TLS is not built in.
@@ -292,13 +310,7 @@ impl Config {
                 "per_minute and max_ports must be at least 1".into(),
             ));
         }
-        if let Some(p) = self
-            .peers
-            .iter()
-            .find(|p| crate::client::Url::parse(p).is_err())
-        {
-            return Err(("peers", format!("`{p}` is not http://ADDR:PORT")));
-        }
+        self.check_peers()?;
         if let Some(p) = self.discovery.iter().find_map(DiscoveryEntry::problem) {
             return Err(("discovery", p));
         }
@@ -306,6 +318,42 @@ impl Config {
             return Err(("tls", TLS_NOT_BUILT_IN.into()));
         }
         Ok(())
+    }
+
+    /// Peers' URLs and how the `https://` ones are trusted; `Err((key, message))`.
+    fn check_peers(&self) -> Result<(), (&'static str, String)> {
+        let mut https = false;
+        for p in &self.peers {
+            let url = Url::parse(p).map_err(|_| {
+                (
+                    "peers",
+                    format!("`{p}` is not http://ADDR:PORT or https://ADDR:PORT"),
+                )
+            })?;
+            https |= url.https;
+        }
+        let trust = self.peer_trust();
+        trust.check().map_err(|e| ("peer_tls", e.to_string()))?;
+        if !trust.is_empty() && !portdoctor_serve::TLS_BUILT_IN {
+            return Err(("peer_tls", crate::client::TLS_NOT_BUILT_IN.into()));
+        }
+        if https && trust.is_empty() {
+            return Err((
+                "peers",
+                "https:// peers need [peer_tls] with `ca = \"FILE\"` or `fingerprints = \
+[\"SHA-256\", …]` (each agent prints its certificate's fingerprint at start)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How `https://` peers are trusted, from `[peer_tls]`.
+    pub fn peer_trust(&self) -> Trust {
+        Trust {
+            ca: self.peer_tls.ca.clone(),
+            fingerprints: self.peer_tls.fingerprints.clone(),
+        }
     }
 
     /// Seconds between rounds, as a duration.
@@ -346,6 +394,12 @@ impl Config {
         self.tls.as_ref().map(load_tls).transpose()
     }
 
+    /// The SHA-256 fingerprint of the `[tls]` certificate (what peers pin with
+    /// `--peer-fingerprint` or `[peer_tls] fingerprints`); none without `[tls]`.
+    pub fn tls_fingerprint(&self) -> Result<Option<String>, ConfigError> {
+        self.tls.as_ref().map(fingerprint).transpose()
+    }
+
     /// Reads the token file, if one is configured (trailing whitespace is dropped).
     pub fn token(&self) -> Result<Option<String>, ConfigError> {
         let Some(path) = &self.token_file else {
@@ -364,6 +418,18 @@ fn load_tls(files: &TlsFiles) -> Result<Acceptor, ConfigError> {
     portdoctor_serve::tls::load(&files.cert, &files.key)
         .map(|t| t.acceptor())
         .map_err(|e| ConfigError::Tls(e.to_string()))
+}
+
+#[cfg(target_os = "linux")]
+fn fingerprint(files: &TlsFiles) -> Result<String, ConfigError> {
+    portdoctor_serve::tls::load(&files.cert, &files.key)
+        .map(|t| t.fingerprint)
+        .map_err(|e| ConfigError::Tls(e.to_string()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn fingerprint(_files: &TlsFiles) -> Result<String, ConfigError> {
+    Err(ConfigError::Tls(TLS_NOT_BUILT_IN.into()))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -493,6 +559,30 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn https_peers_need_a_way_to_trust_them() {
+        let peer = "peers = [\"https://192.0.2.7:9187\"]\n";
+        let e = Config::parse(peer, "a.toml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("a.toml:1:1: peers: https:// peers need [peer_tls]"),
+            "{e}"
+        );
+        let hex = "AB".repeat(32);
+        let pinned = format!("{peer}[peer_tls]\nfingerprints = [\"{hex}\"]\n");
+        let parsed = Config::parse(&pinned, "a.toml");
+        if portdoctor_serve::TLS_BUILT_IN {
+            assert_eq!(parsed.unwrap().peer_trust().fingerprints.len(), 1);
+        } else {
+            assert!(parsed.unwrap_err().to_string().contains("not built"));
+        }
+        let bad = format!("{peer}[peer_tls]\nfingerprints = [\"AB:CD\"]\n");
+        let e = Config::parse(&bad, "a.toml").unwrap_err().to_string();
+        assert!(e.starts_with("a.toml:3:") && e.contains("SHA-256"), "{e}");
+        let both = format!("{pinned}ca = \"ca.pem\"\n");
+        let e = Config::parse(&both, "a.toml").unwrap_err().to_string();
+        assert!(e.contains("peer_tls") && e.contains("not both"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! asker's own source address, never another one. The request may name an address only to
 //! have the refusal said out loud.
 
-use crate::client::{self, ClientError, Url};
+use crate::client::{self, ClientError, Connector, Url};
 use crate::outcome::{Observation, now};
 use crate::state::Settings;
 use crate::target::{Expect, Target};
@@ -145,8 +145,14 @@ pub enum AskError {
     },
 }
 
-/// Asks the agent at `url` to probe us back on `ports`.
-pub async fn ask(url: &str, ports: &[u16], token: Option<&str>) -> Result<Reply, AskError> {
+/// Asks the agent at `url` to probe us back on `ports` (an `https://` agent is trusted as
+/// `connector` says).
+pub async fn ask(
+    url: &str,
+    ports: &[u16],
+    token: Option<&str>,
+    connector: &Connector,
+) -> Result<Reply, AskError> {
     let client_err = |source| AskError::Client {
         url: url.to_string(),
         source,
@@ -163,7 +169,7 @@ pub async fn ask(url: &str, ports: &[u16], token: Option<&str>) -> Result<Reply,
         body: Some(&body),
         token,
     };
-    let (status, text) = client::send(&parsed, &req, Duration::from_secs(15))
+    let (status, text) = client::send(&parsed, &req, connector, Duration::from_secs(15))
         .await
         .map_err(client_err)?;
     if status != 200 {

@@ -125,7 +125,14 @@ async fn page(State(shared): State<Arc<Shared>>) -> Response {
     let settings = shared.settings();
     let own = shared.status();
     let mut rows = vec![(own.agent.clone(), Ok(own))];
-    rows.extend(status::peer_rows(&settings.config.peers, settings.token.clone()).await);
+    rows.extend(
+        status::peer_rows(
+            &settings.config.peers,
+            settings.token.clone(),
+            &settings.peer_client,
+        )
+        .await,
+    );
     let refresh = settings.config.interval_seconds.ceil().max(1.0) as u64;
     let html = status::render(&rows, refresh);
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()

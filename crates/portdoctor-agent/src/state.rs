@@ -2,6 +2,7 @@
 //! (swapped whole on reload), the last round's observations, the last local reading, and the
 //! metrics.
 
+use crate::client::Connector;
 use crate::config::{Config, ConfigError};
 use crate::discovery::Registered;
 use crate::local::{FirewallVerdict, LocalView};
@@ -29,6 +30,8 @@ pub struct Settings {
     pub probe_back_limit: Limiter,
     /// The TLS acceptor (`[tls]`), made from the files as they were at start or reload.
     pub tls: Option<Acceptor>,
+    /// The client to other agents (`[peer_tls]` read at start or reload).
+    pub peer_client: Connector,
 }
 
 impl Settings {
@@ -37,6 +40,8 @@ impl Settings {
     pub fn new(config: Config) -> Result<Settings, ConfigError> {
         let token = config.token()?;
         let tls = config.tls()?;
+        let peer_client = Connector::new(&config.peer_trust())
+            .map_err(|e| ConfigError::Tls(format!("peer_tls: {e}")))?;
         let rps = config.limits.requests_per_second;
         let pb = config.probe_back.per_minute;
         Ok(Settings {
@@ -45,6 +50,7 @@ impl Settings {
             probe_back_limit: Limiter::new(pb, f64::from(pb) / 60.0),
             token,
             tls,
+            peer_client,
             config,
         })
     }

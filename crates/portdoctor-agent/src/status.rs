@@ -3,7 +3,7 @@
 //! side (when the target is another agent). One self-contained HTML document, no external
 //! assets; it reloads itself every interval.
 
-use crate::client::{self, Url};
+use crate::client::{self, Connector, Url};
 use crate::local::FirewallVerdict;
 use crate::state::Status;
 use std::collections::BTreeMap;
@@ -15,11 +15,12 @@ use std::time::Duration;
 pub type Row = (String, Result<Status, String>);
 
 /// Fetches every peer's `/api/status` at once (short timeout each), in the given order.
-pub async fn peer_rows(peers: &[String], token: Option<String>) -> Vec<Row> {
+/// `https://` peers are trusted as `connector` says.
+pub async fn peer_rows(peers: &[String], token: Option<String>, connector: &Connector) -> Vec<Row> {
     let mut set = tokio::task::JoinSet::new();
     for (i, p) in peers.iter().enumerate() {
-        let (p, token) = (p.clone(), token.clone());
-        set.spawn(async move { (i, fetch(&p, token.as_deref()).await) });
+        let (p, token, connector) = (p.clone(), token.clone(), connector.clone());
+        set.spawn(async move { (i, fetch(&p, token.as_deref(), &connector).await) });
     }
     let mut got: BTreeMap<usize, Result<Status, String>> = BTreeMap::new();
     while let Some(Ok((i, r))) = set.join_next().await {
@@ -35,7 +36,7 @@ pub async fn peer_rows(peers: &[String], token: Option<String>) -> Vec<Row> {
         .collect()
 }
 
-async fn fetch(peer: &str, token: Option<&str>) -> Result<Status, String> {
+async fn fetch(peer: &str, token: Option<&str>, connector: &Connector) -> Result<Status, String> {
     let url = Url::parse(peer).map_err(|e| e.to_string())?;
     let req = client::Request {
         method: "GET",
@@ -43,7 +44,7 @@ async fn fetch(peer: &str, token: Option<&str>) -> Result<Status, String> {
         body: None,
         token,
     };
-    match client::send(&url, &req, Duration::from_secs(2)).await {
+    match client::send(&url, &req, connector, Duration::from_secs(2)).await {
         Ok((200, body)) => serde_json::from_str(&body).map_err(|e| e.to_string()),
         Ok((status, _)) => Err(format!("HTTP {status}")),
         Err(e) => Err(e.to_string()),

@@ -98,14 +98,54 @@ fn promtool_accepts_rules_and_scrape_config() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    promtool_check_config(&deploy("prometheus/prometheus.yml"));
+    // The commented job for agents with [tls], uncommented, its files present (promtool
+    // checks that they exist).
+    let dir = tempfile::tempdir().unwrap();
+    let text = with_https_job(&read("prometheus/prometheus.yml"), dir.path());
+    assert!(
+        text.contains("\n  - job_name: portdoctor-agent-https"),
+        "{text}"
+    );
+    assert!(text.contains("\n    scheme: https"), "{text}");
+    for name in ["portdoctor-agent-ca.pem", "portdoctor-agent.token"] {
+        std::fs::write(dir.path().join(name), "placeholder\n").unwrap();
+    }
+    let rules = "portdoctor-agent.rules.yml";
+    std::fs::write(dir.path().join(rules), read(&format!("prometheus/{rules}"))).unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, text).unwrap();
+    promtool_check_config(&config);
+}
+
+fn promtool_check_config(config: &std::path::Path) {
     let out = Command::new("promtool")
         .args(["check", "config"])
-        .arg(deploy("prometheus/prometheus.yml"))
+        .arg(config)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The scrape config with the commented `portdoctor-agent-https` job uncommented and the
+/// files under /etc/prometheus/ taken from `dir`.
+fn with_https_job(text: &str, dir: &std::path::Path) -> String {
+    let mut in_job = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            in_job |= l.contains("- job_name: portdoctor-agent-https");
+            let l = match l.strip_prefix("  # ") {
+                Some(rest) if in_job => format!("  {rest}"),
+                _ => l.to_string(),
+            };
+            l.replace("/etc/prometheus/", &format!("{}/", dir.display()))
+        })
+        .collect();
+    lines.join("\n") + "\n"
 }

@@ -83,12 +83,18 @@ fn explain(e: rustls::Error) -> String {
 /// SHA-256 of a DER certificate as colon-separated upper-case hex (what `openssl x509
 /// -fingerprint -sha256` prints).
 pub fn fingerprint(der: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, der)
-        .as_ref()
+    sha256(der)
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// SHA-256 of `bytes` (a DER certificate, for pinning it).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
 }
 
 #[cfg(test)]

@@ -89,6 +89,17 @@ fn start_agent(
     name: &str,
     toml: &str,
 ) -> (Running, SocketAddr) {
+    let (agent, addr, _line) = start_agent_line(ns, dir, name, toml);
+    (agent, addr)
+}
+
+/// [`start_agent`], also returning the line it printed at start.
+fn start_agent_line(
+    ns: Option<&Netns>,
+    dir: &std::path::Path,
+    name: &str,
+    toml: &str,
+) -> (Running, SocketAddr, String) {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, toml).unwrap();
     let mut cmd = match ns {
@@ -105,13 +116,15 @@ fn start_agent(
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split(';').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("agent {name} did not start: {line:?}"));
-    (Running(child), addr)
+    let addr = started_at(&line).unwrap_or_else(|| panic!("agent {name} did not start: {line:?}"));
+    (Running(child), addr, line)
+}
+
+/// The address in the agent's start line: `listening on http://ADDR;` or `on https://ADDR
+/// (certificate SHA-256 fingerprint F);`.
+fn started_at(line: &str) -> Option<SocketAddr> {
+    let rest = line.split("://").nth(1)?;
+    rest.split([';', ' ']).next()?.parse().ok()
 }
 
 /// A blocking HTTP request (from the calling thread's namespace); status and body.
@@ -472,6 +485,12 @@ fn diagnose_uses_the_agent(lab: &Lab, _first: SocketAddr) {
         ])
         .output()
         .unwrap();
+    assert_filtered_from_the_agent(&out, lab);
+}
+
+/// `diagnose --json` output whose probe from the peer is the agent's (on the lab host)
+/// probing the lab peer: filtered, exit 1.
+fn assert_filtered_from_the_agent(out: &std::process::Output, lab: &Lab) {
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let probes = v["evidence"]["probes"]["value"].clone();
@@ -482,10 +501,10 @@ fn diagnose_uses_the_agent(lab: &Lab, _first: SocketAddr) {
         .unwrap_or_else(|| panic!("no probe from the peer: {probes}"));
     assert_eq!(
         peer_probe["viewpoint"]["addr"],
-        h.to_string(),
+        lab.host_v4().to_string(),
         "{peer_probe}"
     );
-    assert_eq!(peer_probe["dst"], p.to_string(), "{peer_probe}");
+    assert_eq!(peer_probe["dst"], lab.peer_v4().to_string(), "{peer_probe}");
     assert_eq!(peer_probe["outcome"]["outcome"], "filtered", "{peer_probe}");
     assert_eq!(
         out.status.code(),
@@ -493,6 +512,55 @@ fn diagnose_uses_the_agent(lab: &Lab, _first: SocketAddr) {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// `diagnose 7004 --peer https://… --peer-fingerprint F` on the peer, F read from the line the
+/// agent (`[tls]`, on the lab host) printed at start: "filtered from the peer" over HTTPS.
+/// Without a way to trust the certificate, diagnose refuses (exit 2) and says how.
+#[test]
+fn diagnose_peer_over_https_with_the_printed_fingerprint() {
+    let Some(lab) = Lab::for_test("agent probe-back over HTTPS") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (h, p) = (lab.host_v4(), lab.peer_v4());
+    let (cert, key) = portdoctor_serve::testkit::cert_files(dir.path(), true);
+    let toml = format!(
+        "listen = \"{h}:9189\"\ninterval_seconds = 5\ntimeout_seconds = 0.5\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let (_agent, addr, line) = start_agent_line(Some(lab.host()), dir.path(), "tls", &toml);
+    let fingerprint = line
+        .split("fingerprint ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no fingerprint at start: {line}"));
+    let _l = lab
+        .peer()
+        .enter(|| std::net::TcpListener::bind((p, 7004)).unwrap());
+    lab.peer()
+        .run_stdin(
+            "nft",
+            &["-f", "-"],
+            &format!("table inet pbtls {{ chain input {{ type filter hook input priority 0; policy accept; ip saddr {h} tcp dport 7004 drop; }}; }}\n"),
+        )
+        .unwrap();
+    let url = format!("https://{addr}");
+    let diagnose = |trust: &[&str]| {
+        lab.peer()
+            .command(BIN)
+            .args(["diagnose", "7004", "--json", "--peer", &url])
+            .args(trust)
+            .output()
+            .unwrap()
+    };
+    let out = diagnose(&["--peer-fingerprint", fingerprint]);
+    assert_filtered_from_the_agent(&out, &lab);
+    let out = diagnose(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--peer-fingerprint"), "{err}");
 }
 
 #[test]

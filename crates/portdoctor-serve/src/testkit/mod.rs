@@ -35,18 +35,22 @@ pub fn rt() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-/// Writes `cert.pem` and `key.pem` into `dir`; with `matching` false the key belongs to
-/// another certificate. Returns their paths.
+/// Writes `cert.pem` and `key.pem` into `dir`: a self-signed certificate for `localhost` and
+/// `127.0.0.1` (an IP address SAN, as the agent's client checks); with `matching` false the
+/// key belongs to another certificate. Returns their paths.
 pub fn cert_files(
     dir: &std::path::Path,
     matching: bool,
 ) -> (std::path::PathBuf, std::path::PathBuf) {
-    let make = |n: &str| rcgen::generate_simple_self_signed(vec![n.to_string()]).expect("rcgen");
-    let a = make("localhost");
+    let make = |names: &[&str]| {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        rcgen::generate_simple_self_signed(names).expect("rcgen")
+    };
+    let a = make(&["localhost", "127.0.0.1"]);
     let key = if matching {
         a.signing_key.serialize_pem()
     } else {
-        make("other").signing_key.serialize_pem()
+        make(&["other"]).signing_key.serialize_pem()
     };
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&c, a.cert.pem()).expect("write cert");

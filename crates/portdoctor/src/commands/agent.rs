@@ -31,9 +31,11 @@ A minimal agent.toml:
   kind = \"etcd\"                   # or \"consul\" (with service = \"NAME\")
   url = \"http://127.0.0.1:2379\"
   prefix = \"/services/\"
-  [tls]                             # HTTPS (Linux builds)
+  [tls]                             # HTTPS (Linux builds); prints its SHA-256 at start
   cert = \"/etc/portdoctor/agent.crt\"
   key = \"/etc/portdoctor/agent.key\"
+  [peer_tls]                        # trusting https:// peers: their SHA-256 ...
+  fingerprints = [\"AB:CD:…\"]        # ... or ca = \"FILE\"
 
 Endpoints: / (reachability matrix of this agent and its `peers`), /metrics (OpenMetrics),
 /api/status (JSON), POST /api/probe-back {\"ports\": [..]} (probes the asker's own address
@@ -66,20 +68,17 @@ pub fn run(args: &AgentArgs, out: &Output) -> Result<Exit, CliError> {
     let config = Config::load(&path).map_err(|e| usage(e.to_string()))?;
     config.token().map_err(|e| usage(e.to_string()))?;
     config.tls().map_err(|e| usage(e.to_string()))?;
+    let fingerprint = config.tls_fingerprint().map_err(|e| usage(e.to_string()))?;
     if args.check_config {
-        return check(&config, out);
+        return check(&config, fingerprint.as_deref(), out);
     }
     let rt = crate::runtime::runtime()?;
     let json = out.json;
     let summary = summary(&config);
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
     rt.block_on(portdoctor_agent::run(path, config, |addr| {
         if !json {
-            println!("portdoctor agent: listening on {scheme}://{addr}; {summary}");
+            let at = listening_on(addr, fingerprint.as_deref());
+            println!("portdoctor agent: listening on {at}; {summary}");
         }
     }))
     .map_err(|e| match e {
@@ -87,6 +86,14 @@ pub fn run(args: &AgentArgs, out: &Output) -> Result<Exit, CliError> {
         other => environment(other.to_string()),
     })?;
     Ok(Exit::Ok)
+}
+
+/// `http://ADDR`, or `https://ADDR` with the certificate's fingerprint (what peers pin).
+fn listening_on(addr: std::net::SocketAddr, fingerprint: Option<&str>) -> String {
+    match fingerprint {
+        Some(f) => format!("https://{addr} (certificate SHA-256 fingerprint {f})"),
+        None => format!("http://{addr}"),
+    }
 }
 
 fn summary(c: &Config) -> String {
@@ -100,7 +107,7 @@ fn summary(c: &Config) -> String {
     )
 }
 
-fn check(c: &Config, out: &Output) -> Result<Exit, CliError> {
+fn check(c: &Config, fingerprint: Option<&str>, out: &Output) -> Result<Exit, CliError> {
     if out.json {
         out.json(c)?;
         return Ok(Exit::Ok);
@@ -130,8 +137,11 @@ fn check(c: &Config, out: &Output) -> Result<Exit, CliError> {
             d.expect.as_str()
         ))?;
     }
-    if let Some(t) = &c.tls {
-        out.line(&format!("  HTTPS with {}", t.cert.display()))?;
+    if let (Some(t), Some(f)) = (&c.tls, fingerprint) {
+        out.line(&format!(
+            "  HTTPS with {} (SHA-256 fingerprint {f})",
+            t.cert.display()
+        ))?;
     }
     Ok(Exit::Ok)
 }

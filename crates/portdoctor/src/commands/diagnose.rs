@@ -1,11 +1,12 @@
 //! `portdoctor diagnose`: the main job. Sockets, firewall verdicts and probes joined into
 //! ranked findings with evidence and the exact fix.
 
-use crate::exit::{CliError, Exit, usage};
+use crate::exit::{CliError, Exit, environment, usage};
 use crate::gather::{self, Request};
 use crate::output::Output;
 pub use crate::report::render;
 use clap::Args;
+use portdoctor_agent::client::{Connector, Fingerprint, TLS_NOT_BUILT_IN, Trust, Url};
 use portdoctor_diagnose::{Evidence, Finding, Severity, diagnose};
 use portdoctor_diagnose::{Outcome, ProbeOutcome};
 use portdoctor_firewall::collect::CommandRunner;
@@ -23,6 +24,8 @@ Examples:
   portdoctor diagnose 8080 --expect myservice  the port should belong to myservice
   portdoctor diagnose 8080 --http /healthz     also check the service answers
   portdoctor diagnose 8080 --peer http://192.0.2.10:9187   a portdoctor agent there probes back
+  portdoctor diagnose 8080 --peer https://192.0.2.10:9187 --peer-fingerprint AB:CD:…
+                                               ... over HTTPS, its certificate pinned
   portdoctor diagnose 8080 --json | jq '.findings[0]'
   portdoctor diagnose 8080 --ruleset rules.json --program 'C:\\srv\\app.exe'
                                                a Windows export (windows-export), its program
@@ -94,14 +97,30 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
 
-    /// A `portdoctor agent` on another machine (http://ADDR:PORT) probes this machine back:
-    /// its answer is the probe from the peer (the peer is ADDR unless --from says otherwise).
+    /// A `portdoctor agent` on another machine (http://ADDR:PORT or https://ADDR:PORT)
+    /// probes this machine back: its answer is the probe from the peer (the peer is ADDR
+    /// unless --from says otherwise).
     #[arg(long, value_name = "URL")]
     pub peer: Option<String>,
 
     /// With --peer: a file holding the agent's bearer token.
     #[arg(long, value_name = "FILE", requires = "peer")]
     pub peer_token_file: Option<std::path::PathBuf>,
+
+    /// With --peer https://…: trust the agent's certificate if it chains to these roots (PEM)
+    /// and names ADDR (an IP address subjectAltName).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "peer",
+        conflicts_with = "peer_fingerprint"
+    )]
+    pub peer_ca: Option<std::path::PathBuf>,
+
+    /// With --peer https://…: accept exactly the certificate with this SHA-256 (hex, colons
+    /// allowed), as the agent prints it at start.
+    #[arg(long, value_name = "SHA256", requires = "peer")]
+    pub peer_fingerprint: Option<Fingerprint>,
 }
 
 /// Parses `8080`, `8080/tcp`, `53/udp`.
@@ -127,7 +146,7 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
             None,
         ),
         (None, Some(url)) => {
-            let (probe, addr) = peer_agent_probe(url, args.peer_token_file.as_deref(), proto)?;
+            let (probe, addr) = peer_agent_probe(url, args, proto)?;
             (Some(probe), Some(addr))
         }
         (None, None) => (None, None),
@@ -168,17 +187,17 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
 /// from, whatever `dst` says: it never probes another one).
 fn peer_agent_probe(
     url: &str,
-    token_file: Option<&std::path::Path>,
+    args: &DiagnoseArgs,
     proto: Proto,
 ) -> Result<(crate::sys::BoxedPeerProbe, IpAddr), CliError> {
     if proto != Proto::Tcp {
         return Err(usage("--peer: agents probe back TCP ports only"));
     }
-    let addr = portdoctor_agent::client::Url::parse(url)
-        .map_err(|e| usage(format!("--peer: {e}")))?
-        .addr
-        .ip();
-    let token = match token_file {
+    let parsed =
+        portdoctor_agent::client::Url::parse(url).map_err(|e| usage(format!("--peer: {e}")))?;
+    let addr = parsed.addr.ip();
+    let connector = peer_connector(&parsed, args)?;
+    let token = match &args.peer_token_file {
         Some(p) => Some(
             std::fs::read_to_string(p)
                 .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?
@@ -197,6 +216,7 @@ fn peer_agent_probe(
             &url,
             &[port],
             token.as_deref(),
+            &connector,
         ));
         match reply.map(|r| r.results.into_iter().next()) {
             Ok(Some(r)) => (peer_outcome(&r.state, &r.reason), Some(r.seconds * 1000.0)),
@@ -208,6 +228,30 @@ fn peer_agent_probe(
         }
     };
     Ok((Box::new(probe), addr))
+}
+
+/// How `--peer`'s certificate is trusted: `--peer-ca` or `--peer-fingerprint`, needed for
+/// https:// and only for it.
+fn peer_connector(url: &Url, args: &DiagnoseArgs) -> Result<Connector, CliError> {
+    let trust = Trust {
+        ca: args.peer_ca.clone(),
+        fingerprints: args.peer_fingerprint.into_iter().collect(),
+    };
+    if !url.https && !trust.is_empty() {
+        return Err(usage(
+            "--peer-ca and --peer-fingerprint are for an https:// --peer",
+        ));
+    }
+    if url.https && !portdoctor_serve::TLS_BUILT_IN {
+        return Err(environment(format!("--peer: {TLS_NOT_BUILT_IN}")));
+    }
+    if url.https && trust.is_empty() {
+        return Err(usage(
+            "--peer https://…: pass --peer-fingerprint SHA256 (the agent prints its \
+certificate's fingerprint at start) or --peer-ca FILE (roots its certificate chains to)",
+        ));
+    }
+    Connector::new(&trust).map_err(|e| usage(format!("--peer: {e}")))
 }
 
 /// An agent's port state as a diagnosis outcome.
