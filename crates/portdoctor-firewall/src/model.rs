@@ -261,6 +261,11 @@ pub struct Table {
     /// Set when this nft table is owned by iptables-nft (it is then evaluated from
     /// `iptables-nft-save` output instead, when that is available).
     pub iptables_nft_owned: bool,
+    /// Set when the native reader left this table's rules unread: the table is laid out by
+    /// iptables-nft and is evaluated from `iptables-nft-save` output instead, so its chains
+    /// are here without their rules (see [`crate::collect::collect`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rules_unread: bool,
     /// Chains in listing order.
     pub chains: Vec<Chain>,
     /// Named sets and maps of the table.
@@ -275,6 +280,7 @@ impl Table {
             name: name.to_string(),
             handle,
             iptables_nft_owned: false,
+            rules_unread: false,
             chains: vec![],
             sets: vec![],
         }
