@@ -251,7 +251,11 @@ mod lab {
         for name in ["filter", "nat"] {
             let t = table(nft, Family::Ip, name);
             assert!(t.iptables_nft_owned && t.rules_unread, "{t:?}");
-            assert!(t.chains.iter().any(|c| c.name == "INPUT" && c.base.is_some()));
+            assert!(
+                t.chains
+                    .iter()
+                    .any(|c| c.name == "INPUT" && c.base.is_some())
+            );
             assert!(t.chains.iter().any(|c| c.name == "DOCKER"));
             assert!(t.chains.iter().all(|c| c.rules.is_empty()), "{t:?}");
         }
@@ -269,14 +273,20 @@ mod lab {
         let e = explain(&c.rulesets, &pkt(22));
         assert_eq!(e.overall.decision, Decision::Accept, "{e:#?}");
         let by = e.overall.decided_by.as_ref().expect("a rule decided");
-        assert_eq!((by.backend, by.table.as_str()), (Backend::IptablesNft, "filter"));
+        assert_eq!(
+            (by.backend, by.table.as_str()),
+            (Backend::IptablesNft, "filter")
+        );
         assert_eq!(by.comment.as_deref(), Some("ssh"), "{by:?}");
         assert_eq!(e.skipped_tables.len(), 2, "{:?}", e.skipped_tables);
         // Port 80: the native table's rule drops first.
         let e = explain(&c.rulesets, &pkt(80));
         assert_eq!(e.overall.decision, Decision::Drop, "{e:#?}");
         let by = e.overall.decided_by.as_ref().expect("a rule decided");
-        assert_eq!((by.backend, by.table.as_str()), (Backend::Nftables, "pd_native"));
+        assert_eq!(
+            (by.backend, by.table.as_str()),
+            (Backend::Nftables, "pd_native")
+        );
 
         // Without iptables-nft-save the nft view is read in full and evaluated, as before:
         // its `xt` matches (conntrack, comment) are not modelled, so the answer is unknown,

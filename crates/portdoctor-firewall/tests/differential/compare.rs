@@ -106,7 +106,8 @@ pub fn read_rulesets(oracle: &Oracle) -> Result<(Vec<Ruleset>, Recorder), String
         .iter()
         .find(|r| r.backend == Some(Backend::Nftables))
         .ok_or("no nftables ruleset was read")?;
-    rec.equivalence.compare_lean(native, oracle.lab.host().name())?;
+    rec.equivalence
+        .compare_lean(native, oracle.lab.host().name())?;
     Ok((collected.rulesets, rec))
 }
 

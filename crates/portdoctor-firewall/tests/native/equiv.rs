@@ -14,7 +14,9 @@
 // Shared by two test crates (differential, native); each uses part of it.
 #![allow(dead_code)]
 
-use portdoctor_firewall::backend::nft_netlink::read_ruleset_in_netns;
+use portdoctor_firewall::backend::nft_netlink::{
+    Rules, read_ruleset_in_netns, read_ruleset_in_netns_with,
+};
 use portdoctor_firewall::collect::{CommandRunner, read_nft_json};
 use portdoctor_firewall::{Ruleset, Table};
 
@@ -27,23 +29,32 @@ pub struct Equivalence {
     pub rules: usize,
     /// Differences, one line each.
     pub differences: Vec<String>,
+    /// Tables whose rules a lean read left out (they were compared without them).
+    pub unread_tables: usize,
 }
 
 impl Equivalence {
     /// One line for a summary.
     pub fn summary(&self) -> String {
         format!(
-            "native vs nft -j: {} rulesets, {} rules compared, {} differences",
+            "native vs nft -j: {} rulesets, {} rules compared, {} differences \
+             (lean reads: {} tables' rules left to iptables-nft-save)",
             self.rulesets,
             self.rules,
-            self.differences.len()
+            self.differences.len(),
+            self.unread_tables
         )
     }
 
-    /// Reads namespace `ns` both ways and records every difference.
+    /// Reads namespace `ns` both ways and records every difference; a lean native read
+    /// (`Rules::ExceptIptablesNft`) is checked against the full one too.
     pub fn check(&mut self, ns: &str) -> Result<(), String> {
         let native = read_ruleset_in_netns(ns).map_err(|e| format!("native: {e}"))?;
-        self.compare(&native, ns)
+        self.compare(&native, ns)?;
+        let lean = read_ruleset_in_netns_with(ns, Rules::ExceptIptablesNft)
+            .map_err(|e| format!("native, lean: {e}"))?;
+        self.lean_against_full(&lean, &native);
+        Ok(())
     }
 
     /// Compares a natively read model of namespace `ns` with `nft -j list ruleset` there.
@@ -63,12 +74,18 @@ impl Equivalence {
     pub fn compare_lean(&mut self, lean: &Ruleset, ns: &str) -> Result<(), String> {
         let full = read_ruleset_in_netns(ns).map_err(|e| format!("native: {e}"))?;
         self.compare(&full, ns)?;
+        self.lean_against_full(lean, &full);
+        Ok(())
+    }
+
+    /// Records how `lean` differs from `full` with the rules of `lean`'s unread tables out.
+    fn lean_against_full(&mut self, lean: &Ruleset, full: &Ruleset) {
+        self.unread_tables += lean.tables.iter().filter(|t| t.rules_unread).count();
         self.differences.extend(
-            differences(lean, &without_unread_rules(&full, lean))
+            differences(lean, &without_unread_rules(full, lean))
                 .into_iter()
                 .map(|d| format!("lean read vs full: {d}")),
         );
-        Ok(())
     }
 
     /// Adds another count to this one.
@@ -76,6 +93,7 @@ impl Equivalence {
         self.rulesets += other.rulesets;
         self.rules += other.rules;
         self.differences.extend(other.differences.iter().cloned());
+        self.unread_tables += other.unread_tables;
     }
 }
 

@@ -129,7 +129,12 @@ impl Conn {
         let start = out.len();
         for (family, table) in tables {
             let from = out.len();
-            self.request(msg::GETRULE, NLM_F_DUMP, *family, &[(NFTA_RULE_TABLE, table)])?;
+            self.request(
+                msg::GETRULE,
+                NLM_F_DUMP,
+                *family,
+                &[(NFTA_RULE_TABLE, table)],
+            )?;
             self.receive(out, true)?;
             if !only_rules_of(&out[from..], *family, table)? {
                 out.truncate(start);
