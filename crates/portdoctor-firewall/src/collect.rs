@@ -12,7 +12,7 @@ use crate::backend::nft_netlink::{self, NetlinkError, Rules};
 use crate::backend::{ipset::parse_ipset_save, iptables::parse_iptables_save, nft::parse_nft_json};
 use crate::error::ParseError;
 use crate::explain::covered_tables;
-use crate::model::{Backend, Family, IpFamily, NamedSet, Ruleset};
+use crate::model::{Backend, Family, IpFamily, NamedSet, Ruleset, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::process::Command;
@@ -363,9 +363,21 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
             (tool, backend, r)
         })
         .collect();
-    let covered = covered_tables(ipt_results.iter().filter_map(|(_, _, r)| r.as_ref().ok()));
-    let (tool, nft) = complete_native(runner, &progs.nft, nft_read, &covered);
-    push(&mut c, &tool, Some(Backend::Nftables), nft);
+    let listed: Vec<&Ruleset> = ipt_results
+        .iter()
+        .filter_map(|(_, _, r)| r.as_ref().ok())
+        .collect();
+    let (tool, nft) = complete_native(
+        runner,
+        &progs.nft,
+        nft_read,
+        &covered_tables(listed.iter().copied()),
+    );
+    let active = nft
+        .as_ref()
+        .map(|rs| nft_active(rs, &listed))
+        .map_err(Clone::clone);
+    report(&mut c, &tool, Some(Backend::Nftables), nft, active);
     for (tool, backend, r) in ipt_results {
         push(&mut c, tool, Some(backend), r);
     }
@@ -475,8 +487,33 @@ fn has_hidden_nfproto(rs: &Ruleset) -> bool {
         })
 }
 
+/// Whether nftables has a rule or a drop policy: in the tables it read, or — for a table whose
+/// rules it left unread — in the iptables-nft listing of that table (the same kernel table).
+fn nft_active(rs: &Ruleset, listed: &[&Ruleset]) -> bool {
+    let listing_active = |t: &Table| {
+        listed
+            .iter()
+            .flat_map(|l| &l.tables)
+            .any(|l| l.family == t.family && l.name == t.name && !l.is_inactive())
+    };
+    rs.tables
+        .iter()
+        .any(|t| !t.is_inactive() || (t.rules_unread && listing_active(t)))
+}
+
 fn push(c: &mut Collected, tool: &str, backend: Option<Backend>, r: Result<Ruleset, CollectError>) {
     let active = r.as_ref().map(|rs| !rs.is_inactive()).map_err(Clone::clone);
+    report(c, tool, backend, r, active);
+}
+
+/// Keeps a source's ruleset (when read) and its report.
+fn report(
+    c: &mut Collected,
+    tool: &str,
+    backend: Option<Backend>,
+    r: Result<Ruleset, CollectError>,
+    active: Result<bool, CollectError>,
+) {
     if let Ok(rs) = r {
         c.rulesets.push(rs);
     }

@@ -233,11 +233,7 @@ pub struct Ruleset {
 impl Ruleset {
     /// A ruleset with no rule and only accept policies: the backend is inactive and accepts.
     pub fn is_inactive(&self) -> bool {
-        self.tables.iter().all(|t| {
-            t.chains.iter().all(|c| {
-                c.rules.is_empty() && c.base.as_ref().is_none_or(|b| b.policy == Policy::Accept)
-            })
-        })
+        self.tables.iter().all(Table::is_inactive)
     }
 
     /// Number of rules in all tables.
@@ -273,6 +269,13 @@ pub struct Table {
 }
 
 impl Table {
+    /// True when no chain has a rule and every base chain's policy is accept.
+    pub fn is_inactive(&self) -> bool {
+        self.chains.iter().all(|c| {
+            c.rules.is_empty() && c.base.as_ref().is_none_or(|b| b.policy == Policy::Accept)
+        })
+    }
+
     /// An empty table (no chains or sets, not owned by iptables-nft).
     pub fn new(family: Family, name: &str, handle: Option<u64>) -> Table {
         Table {

@@ -4,7 +4,7 @@ use portdoctor_firewall::backend::nft_netlink::{NetlinkError, Rules};
 use portdoctor_firewall::collect::{
     CollectError, CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
 };
-use portdoctor_firewall::{Backend, Decision, Family, Packet, Ruleset, Table, explain};
+use portdoctor_firewall::{Backend, Decision, Packet, Ruleset, explain};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -103,8 +103,9 @@ fn typed_errors_and_inactive_backends() {
     assert!(e.backends.iter().all(|b| !b.active));
 }
 
-/// A native reader that records what it was asked for: read in full, `ip filter` is one
-/// chain with a policy; read without iptables-nft's rules, the same table marked unread.
+/// A native reader that records what it was asked for: read in full, `ip filter` is iptables'
+/// INPUT chain with one rule; read without iptables-nft's rules, the same chain without it,
+/// the table marked unread.
 struct Native {
     programs: Fake,
     asked: Mutex<Vec<Rules>>,
@@ -138,14 +139,19 @@ impl Runner for Native {
 
     fn nft_native_with(&self, rules: Rules) -> Option<Result<Ruleset, NetlinkError>> {
         self.asked.lock().unwrap().push(rules);
-        let mut t = Table::new(Family::Ip, "filter", Some(1));
-        t.iptables_nft_owned = true;
-        t.rules_unread = rules == Rules::ExceptIptablesNft;
-        Some(Ok(Ruleset {
-            backend: Some(Backend::Nftables),
-            tables: vec![t],
-            ipsets: None,
-        }))
+        let lean = rules == Rules::ExceptIptablesNft;
+        let rule = r#",{"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 3,
+            "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+            "right": 22}}, {"accept": null}]}}"#;
+        let json = format!(
+            r#"{{"nftables": [{{"table": {{"family": "ip", "name": "filter", "handle": 1}}}},
+            {{"chain": {{"family": "ip", "table": "filter", "name": "INPUT", "handle": 2,
+            "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}}}{}]}}"#,
+            if lean { "" } else { rule }
+        );
+        let mut rs = portdoctor_firewall::parse_nft_json(&json).expect("test JSON");
+        rs.tables[0].rules_unread = lean;
+        Some(Ok(rs))
     }
 }
 
@@ -165,10 +171,20 @@ fn native_of(c: &portdoctor_firewall::collect::Collected) -> &Ruleset {
 
 #[test]
 fn iptables_nft_tables_are_left_to_iptables_nft_save_when_it_lists_them() {
-    let native = Native::new(Some("*filter\n:INPUT DROP [0:0]\nCOMMIT\n"));
+    let native = Native::new(Some(
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    ));
     let c = collect(&native, &Programs::default());
     assert_eq!(native.asked(), [Rules::ExceptIptablesNft]);
-    assert!(native_of(&c).tables[0].rules_unread);
+    let t = &native_of(&c).tables[0];
+    assert!(t.iptables_nft_owned && t.rules_unread, "{t:?}");
+    assert!(t.chains[0].rules.is_empty());
+    // nftables is active, as a full read says: the listing of the table it left has a rule.
+    let nft = c
+        .sources
+        .iter()
+        .find(|s| s.backend == Some(Backend::Nftables));
+    assert_eq!(nft.map(|s| &s.active), Some(&Ok(true)));
 }
 
 #[test]
@@ -182,7 +198,8 @@ fn iptables_nft_tables_are_read_natively_when_iptables_nft_save_does_not_list_th
             [Rules::ExceptIptablesNft, Rules::All],
             "{save:?}"
         );
-        assert!(!native_of(&c).tables[0].rules_unread, "{save:?}");
+        let t = &native_of(&c).tables[0];
+        assert!(!t.rules_unread && t.chains[0].rules.len() == 1, "{save:?}");
     }
 }
 
@@ -213,7 +230,7 @@ mod lab {
     use portdoctor_firewall::collect::{
         CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
     };
-    use portdoctor_firewall::{Backend, Decision, Family, Packet, Ruleset, explain};
+    use portdoctor_firewall::{Backend, Decision, Explanation, Family, Packet, Ruleset, explain};
     use std::collections::HashMap;
 
     /// iptables-nft's tables are read once: the native reader keeps their chains but leaves
@@ -272,21 +289,12 @@ mod lab {
         // the same tables is not evaluated.
         let e = explain(&c.rulesets, &pkt(22));
         assert_eq!(e.overall.decision, Decision::Accept, "{e:#?}");
-        let by = e.overall.decided_by.as_ref().expect("a rule decided");
-        assert_eq!(
-            (by.backend, by.table.as_str()),
-            (Backend::IptablesNft, "filter")
-        );
-        assert_eq!(by.comment.as_deref(), Some("ssh"), "{by:?}");
+        assert_eq!(decider(&e), (Backend::IptablesNft, "filter", Some("ssh")));
         assert_eq!(e.skipped_tables.len(), 2, "{:?}", e.skipped_tables);
         // Port 80: the native table's rule drops first.
         let e = explain(&c.rulesets, &pkt(80));
         assert_eq!(e.overall.decision, Decision::Drop, "{e:#?}");
-        let by = e.overall.decided_by.as_ref().expect("a rule decided");
-        assert_eq!(
-            (by.backend, by.table.as_str()),
-            (Backend::Nftables, "pd_native")
-        );
+        assert_eq!(decider(&e), (Backend::Nftables, "pd_native", None));
 
         // Without iptables-nft-save the nft view is read in full and evaluated, as before:
         // its `xt` matches (conntrack, comment) are not modelled, so the answer is unknown,
@@ -308,6 +316,12 @@ mod lab {
             "{e:#?}"
         );
         assert!(e.skipped_tables.is_empty(), "{:?}", e.skipped_tables);
+    }
+
+    /// Backend, table and comment of the rule that decided.
+    fn decider(e: &Explanation) -> (Backend, &str, Option<&str>) {
+        let by = e.overall.decided_by.as_ref().expect("a rule decided");
+        (by.backend, by.table.as_str(), by.comment.as_deref())
     }
 
     fn nft_of(rulesets: &[Ruleset]) -> &Ruleset {

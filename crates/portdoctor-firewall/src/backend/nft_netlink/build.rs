@@ -23,8 +23,10 @@ use std::collections::{HashMap, HashSet};
 pub enum Rules {
     /// Every table's.
     All,
-    /// All but those of tables laid out by iptables-nft ([`iptables_nft_layouts`]): their
-    /// chains stay, without rules, marked [`crate::model::Table::rules_unread`].
+    /// All but those of the tables laid out by iptables-nft (`filter`, `nat`, `mangle`,
+    /// `raw` or `security` of `ip`/`ip6` whose base chains are all built-in ones, which makes
+    /// them iptables-nft's whatever their rules): their chains stay, without rules, marked
+    /// [`crate::model::Table::rules_unread`].
     ExceptIptablesNft,
 }
 

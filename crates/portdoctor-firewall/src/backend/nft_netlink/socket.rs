@@ -206,7 +206,7 @@ pub fn dump() -> Result<Vec<u8>, NetlinkError> {
 /// are dumped on this socket while the elements of the sets are fetched on others, one
 /// request per set, from two threads (the kernel work runs on several cores). The generation
 /// id is read before and after; a change means a concurrent update, and the dump is retried.
-/// `rules` says whose rules are dumped: with [`Rules::ExceptIptablesNft`] the tables laid out
+/// `which` says whose rules are dumped: with [`Rules::ExceptIptablesNft`] the tables laid out
 /// by iptables-nft (known from the tables and chains) are left out of the rule dump.
 pub fn dump_parts(which: Rules) -> Result<Vec<Vec<u8>>, NetlinkError> {
     let mut c = Conn::open()?;
