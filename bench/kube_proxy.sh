@@ -10,6 +10,9 @@
 # and looks for the pods' network namespaces. Needs root, python3, hyperfine.
 #
 #   sudo bash bench/kube_proxy.sh [SERVICES] [RUNS]
+#
+# BASELINE=/path/to/an/older/portdoctor adds that binary's diagnose to the same hyperfine run
+# (same namespace, same rules), for a before/after comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 services=${1:-1000}
@@ -88,14 +91,25 @@ echo "loaded $(ip netns exec "$ns" iptables-nft-save | grep -c '^-A') iptables-n
 port=$((30000 + services / 2))
 echo "what diagnose finds for NodePort $port (exit 1 expected: no pod answers in this namespace):"
 ip netns exec "$ns" "$pd" diagnose "$port" --from 198.18.0.2 | head -4 || true
-hyperfine -N -i --warmup 1 --runs "$runs" --export-json "$tmp/h.json" \
+baseline=()
+if [ -n "${BASELINE:-}" ]; then
+    baseline=(-n baseline "ip netns exec $ns $BASELINE diagnose $port --from 198.18.0.2 --json")
+fi
+hyperfine -N -i --warmup 1 --runs "$runs" --export-json "$tmp/h.json" "${baseline[@]}" \
     -n diagnose "ip netns exec $ns $pd diagnose $port --from 198.18.0.2 --json" \
     -n "iptables-save" "ip netns exec $ns iptables-save" >/dev/null
 python3 - "$tmp/h.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-d, s = r["diagnose"], r["iptables-save"]
-print(f"diagnose median {d['median']*1e3:.0f} ms (min {d['min']*1e3:.0f}); "
-      f"iptables-save median {s['median']*1e3:.0f} ms (min {s['min']*1e3:.0f}); "
-      f"ratio diagnose / iptables-save = {d['median']/s['median']:.2f}x")
+s = r["iptables-save"]
+for name in ("baseline", "diagnose"):
+    if name not in r:
+        continue
+    d = r[name]
+    label = "diagnose" if name == "diagnose" else "baseline diagnose"
+    print(f"{label} median {d['median']*1e3:.0f} ms (min {d['min']*1e3:.0f}); "
+          f"iptables-save median {s['median']*1e3:.0f} ms (min {s['min']*1e3:.0f}); "
+          f"ratio {label} / iptables-save = {d['median']/s['median']:.2f}x")
+if "baseline" in r:
+    print(f"diagnose / baseline = {r['diagnose']['median']/r['baseline']['median']:.2f}")
 PY

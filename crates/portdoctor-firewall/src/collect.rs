@@ -3,12 +3,18 @@
 //! `ip6tables-legacy-save`, `iptables-nft-save`, `ip6tables-nft-save` and `ipset save`
 //! (argument vectors, never a shell), through a [`Runner`] so tests can point them at a
 //! network namespace (`CommandRunner::with_prefix(["ip", "netns", "exec", "NS"])`).
+//!
+//! iptables-nft's tables are read once: the native reader leaves their rules out
+//! ([`Rules::ExceptIptablesNft`]) because `iptables-nft-save`'s listing of them is what is
+//! evaluated; a table it left out that no such listing covers is read again in full.
 
-use crate::backend::nft_netlink::{self, NetlinkError};
+use crate::backend::nft_netlink::{self, NetlinkError, Rules};
 use crate::backend::{ipset::parse_ipset_save, iptables::parse_iptables_save, nft::parse_nft_json};
 use crate::error::ParseError;
-use crate::model::{Backend, IpFamily, Ruleset};
+use crate::explain::covered_tables;
+use crate::model::{Backend, Family, IpFamily, NamedSet, Ruleset, Table};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::process::Command;
 use thiserror::Error;
 
@@ -42,6 +48,14 @@ pub trait Runner: Sync {
     /// available here, run `nft` instead (the default, so fake runners never touch the host).
     fn nft_native(&self) -> Option<Result<Ruleset, NetlinkError>> {
         None
+    }
+
+    /// As [`Runner::nft_native`], reading the rules `rules` asks for (tables whose rules are
+    /// left out are marked [`crate::model::Table::rules_unread`]). The default reads
+    /// everything through [`Runner::nft_native`], which is always correct.
+    fn nft_native_with(&self, rules: Rules) -> Option<Result<Ruleset, NetlinkError>> {
+        let _ = rules;
+        self.nft_native()
     }
 }
 
@@ -94,13 +108,17 @@ impl Runner for CommandRunner {
     /// Native for the current namespace (no prefix) and for `ip netns exec NS` (a thread
     /// joins NS); any other prefix runs `nft`. `PORTDOCTOR_NFT_READER=json` turns it off.
     fn nft_native(&self) -> Option<Result<Ruleset, NetlinkError>> {
+        self.nft_native_with(Rules::All)
+    }
+
+    fn nft_native_with(&self, rules: Rules) -> Option<Result<Ruleset, NetlinkError>> {
         if std::env::var(NFT_READER_ENV).is_ok_and(|v| v == "json") {
             return None;
         }
         match self.prefix.as_slice() {
-            [] => Some(nft_netlink::read_ruleset()),
+            [] => Some(nft_netlink::read_ruleset_with(rules)),
             [ip, netns, exec, ns] if ip == "ip" && netns == "netns" && exec == "exec" => {
-                Some(nft_netlink::read_ruleset_in_netns(ns))
+                Some(nft_netlink::read_ruleset_in_netns_with(ns, rules))
             }
             _ => None,
         }
@@ -274,12 +292,9 @@ fn parse_err(tool: &str, e: ParseError) -> CollectError {
     }
 }
 
-/// Read every backend. Sources that fail are reported, not fatal. ipset contents are
-/// attached to the iptables rulesets (when `ipset save` fails they stay unknown).
-pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
-    let mut c = Collected::default();
-    let nft = &progs.nft;
-    let ipt = [
+/// The iptables programs: (program, family, backend).
+fn iptables_programs(progs: &Programs) -> [(&String, IpFamily, Backend); 4] {
+    [
         (
             &progs.iptables_legacy_save,
             IpFamily::Ipv4,
@@ -300,26 +315,38 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
             IpFamily::Ipv6,
             Backend::IptablesNft,
         ),
-    ];
+    ]
+}
+
+/// nftables as read: the tool that read it and its model.
+type NftRead = (String, Result<Ruleset, CollectError>);
+
+/// Read every backend. Sources that fail are reported, not fatal. ipset contents are
+/// attached to the iptables rulesets (when `ipset save` fails they stay unknown).
+///
+/// The native reader leaves out the rules of the tables laid out by iptables-nft, whose
+/// `iptables-nft-save` listing is evaluated instead ([`crate::explain()`]); when no listing
+/// covers such a table (the program is absent or failed, or did not list it), nftables is
+/// read again in full, so that table is evaluated from the kernel's rules as before.
+pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
+    let mut c = Collected::default();
+    let ipt = iptables_programs(progs);
     // The native reader (netlink) runs first, beside the other programs; `nft` runs only
     // when it is unavailable or fails.
-    let (ipset_out, nft_result, ipt_outs) = std::thread::scope(|s| {
+    let (ipset_out, nft_read, ipt_outs) = std::thread::scope(|s| {
         let ipset = s.spawn(|| runner.run(&progs.ipset, &["save"]));
         let ipts: Vec<_> = ipt
             .iter()
             .map(|(tool, _, _)| s.spawn(move || runner.run(tool, &[])))
             .collect();
-        let nft_result = match runner.nft_native() {
-            Some(Ok(rs)) => (NFT_NETLINK_TOOL.to_string(), Ok(rs)),
-            _ => (nft.clone(), read_nft_json(runner, nft)),
-        };
+        let nft_read = native_or_json(runner, &progs.nft, Rules::ExceptIptablesNft);
         let join = |h: std::thread::ScopedJoinHandle<'_, std::io::Result<RunOutput>>| {
             h.join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("runner thread panicked")))
         };
         (
             join(ipset),
-            nft_result,
+            nft_read,
             ipts.into_iter().map(join).collect::<Vec<_>>(),
         )
     });
@@ -328,16 +355,30 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
         Ok(text) => parse_ipset_save(text).ok(),
         Err(_) => None,
     };
-    push(&mut c, &nft_result.0, Some(Backend::Nftables), nft_result.1);
-    for ((tool, fam, backend), out) in ipt.into_iter().zip(ipt_outs) {
-        let r = classify(tool, out).and_then(|t| {
-            parse_iptables_save(&t, fam, backend)
-                .map(|mut rs| {
-                    rs.ipsets = ipsets.clone();
-                    rs
-                })
-                .map_err(|e| parse_err(tool, e))
-        });
+    let ipt_results: Vec<_> = ipt
+        .into_iter()
+        .zip(ipt_outs)
+        .map(|((tool, fam, backend), out)| {
+            let r = parse_iptables(tool, fam, backend, out, &ipsets);
+            (tool, backend, r)
+        })
+        .collect();
+    let listed: Vec<&Ruleset> = ipt_results
+        .iter()
+        .filter_map(|(_, _, r)| r.as_ref().ok())
+        .collect();
+    let (tool, nft) = complete_native(
+        runner,
+        &progs.nft,
+        nft_read,
+        &covered_tables(listed.iter().copied()),
+    );
+    let active = nft
+        .as_ref()
+        .map(|rs| nft_active(rs, &listed))
+        .map_err(Clone::clone);
+    report(&mut c, &tool, Some(Backend::Nftables), nft, active);
+    for (tool, backend, r) in ipt_results {
         push(&mut c, tool, Some(backend), r);
     }
     c.sources.push(SourceReport {
@@ -349,6 +390,52 @@ pub fn collect(runner: &dyn Runner, progs: &Programs) -> Collected {
         },
     });
     c
+}
+
+/// One iptables program's output as a ruleset, with the ipset contents attached.
+fn parse_iptables(
+    tool: &str,
+    fam: IpFamily,
+    backend: Backend,
+    out: std::io::Result<RunOutput>,
+    ipsets: &Option<Vec<NamedSet>>,
+) -> Result<Ruleset, CollectError> {
+    classify(tool, out).and_then(|t| {
+        parse_iptables_save(&t, fam, backend)
+            .map(|mut rs| {
+                rs.ipsets = ipsets.clone();
+                rs
+            })
+            .map_err(|e| parse_err(tool, e))
+    })
+}
+
+/// nftables read natively (the rules `rules` asks for), else through `nft -j`.
+fn native_or_json(runner: &dyn Runner, nft: &str, rules: Rules) -> NftRead {
+    match runner.nft_native_with(rules) {
+        Some(Ok(rs)) => (NFT_NETLINK_TOOL.to_string(), Ok(rs)),
+        _ => (nft.to_string(), read_nft_json(runner, nft)),
+    }
+}
+
+/// `read` where every table whose rules the native reader left out is covered by an
+/// iptables-nft listing (`covered`: (family, table) pairs, as [`crate::explain()`] sees
+/// them); otherwise nftables read again, in full.
+fn complete_native(
+    runner: &dyn Runner,
+    nft: &str,
+    read: NftRead,
+    covered: &HashSet<(Family, String)>,
+) -> NftRead {
+    let uncovered = |rs: &Ruleset| {
+        rs.tables
+            .iter()
+            .any(|t| t.rules_unread && !covered.contains(&(t.family, t.name.clone())))
+    };
+    match &read.1 {
+        Ok(rs) if uncovered(rs) => native_or_json(runner, nft, Rules::All),
+        _ => read,
+    }
 }
 
 /// Reads nftables through the `nft` program: `nft -j list ruleset`, plus
@@ -400,8 +487,33 @@ fn has_hidden_nfproto(rs: &Ruleset) -> bool {
         })
 }
 
+/// Whether nftables has a rule or a drop policy: in the tables it read, or — for a table whose
+/// rules it left unread — in the iptables-nft listing of that table (the same kernel table).
+fn nft_active(rs: &Ruleset, listed: &[&Ruleset]) -> bool {
+    let listing_active = |t: &Table| {
+        listed
+            .iter()
+            .flat_map(|l| &l.tables)
+            .any(|l| l.family == t.family && l.name == t.name && !l.is_inactive())
+    };
+    rs.tables
+        .iter()
+        .any(|t| !t.is_inactive() || (t.rules_unread && listing_active(t)))
+}
+
 fn push(c: &mut Collected, tool: &str, backend: Option<Backend>, r: Result<Ruleset, CollectError>) {
     let active = r.as_ref().map(|rs| !rs.is_inactive()).map_err(Clone::clone);
+    report(c, tool, backend, r, active);
+}
+
+/// Keeps a source's ruleset (when read) and its report.
+fn report(
+    c: &mut Collected,
+    tool: &str,
+    backend: Option<Backend>,
+    r: Result<Ruleset, CollectError>,
+    active: Result<bool, CollectError>,
+) {
     if let Ok(rs) = r {
         c.rulesets.push(rs);
     }

@@ -40,9 +40,11 @@ pub fn evaluate(ruleset: &Ruleset, packet: &Packet) -> Verdict {
 }
 
 /// (family, table) pairs that iptables-nft rulesets cover.
-pub(crate) fn covered_tables(rulesets: &[Ruleset]) -> HashSet<(Family, String)> {
+pub(crate) fn covered_tables<'a>(
+    rulesets: impl IntoIterator<Item = &'a Ruleset>,
+) -> HashSet<(Family, String)> {
     rulesets
-        .iter()
+        .into_iter()
         .filter(|r| r.backend == Some(Backend::IptablesNft))
         .flat_map(|r| r.tables.iter().map(|t| (t.family, t.name.clone())))
         .collect()

@@ -4,8 +4,10 @@
 //! # API summary
 //!
 //! - Read nftables from the kernel (netlink, no `nft` needed):
-//!   [`backend::nft_netlink::read_ruleset`], [`backend::nft_netlink::read_ruleset_in_netns`],
-//!   and the pure [`backend::nft_netlink::decode_dump`] over raw dump bytes.
+//!   [`backend::nft_netlink::read_ruleset`], [`backend::nft_netlink::read_ruleset_in_netns`]
+//!   (and their `_with` forms, which can leave iptables-nft's rules out:
+//!   [`backend::nft_netlink::Rules`]), and the pure [`backend::nft_netlink::decode_dump`] over
+//!   raw dump bytes.
 //! - Read rulesets:
 //!   [`parse_nft_json`]`(&str) -> Result<Ruleset, ParseError>` (output of `nft -j list ruleset`),
 //!   [`parse_iptables_save`]`(&str, IpFamily, Backend) -> Result<Ruleset, ParseError>`

@@ -233,11 +233,7 @@ pub struct Ruleset {
 impl Ruleset {
     /// A ruleset with no rule and only accept policies: the backend is inactive and accepts.
     pub fn is_inactive(&self) -> bool {
-        self.tables.iter().all(|t| {
-            t.chains.iter().all(|c| {
-                c.rules.is_empty() && c.base.as_ref().is_none_or(|b| b.policy == Policy::Accept)
-            })
-        })
+        self.tables.iter().all(Table::is_inactive)
     }
 
     /// Number of rules in all tables.
@@ -261,6 +257,11 @@ pub struct Table {
     /// Set when this nft table is owned by iptables-nft (it is then evaluated from
     /// `iptables-nft-save` output instead, when that is available).
     pub iptables_nft_owned: bool,
+    /// Set when the native reader left this table's rules unread: the table is laid out by
+    /// iptables-nft and is evaluated from `iptables-nft-save` output instead, so its chains
+    /// are here without their rules (see [`crate::collect::collect`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rules_unread: bool,
     /// Chains in listing order.
     pub chains: Vec<Chain>,
     /// Named sets and maps of the table.
@@ -268,6 +269,13 @@ pub struct Table {
 }
 
 impl Table {
+    /// True when no chain has a rule and every base chain's policy is accept.
+    pub fn is_inactive(&self) -> bool {
+        self.chains.iter().all(|c| {
+            c.rules.is_empty() && c.base.as_ref().is_none_or(|b| b.policy == Policy::Accept)
+        })
+    }
+
     /// An empty table (no chains or sets, not owned by iptables-nft).
     pub fn new(family: Family, name: &str, handle: Option<u64>) -> Table {
         Table {
@@ -275,6 +283,7 @@ impl Table {
             name: name.to_string(),
             handle,
             iptables_nft_owned: false,
+            rules_unread: false,
             chains: vec![],
             sets: vec![],
         }

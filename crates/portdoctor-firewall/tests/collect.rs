@@ -1,10 +1,12 @@
 //! Collection: typed errors with a fake runner, and the real programs in a lab namespace.
 
+use portdoctor_firewall::backend::nft_netlink::{NetlinkError, Rules};
 use portdoctor_firewall::collect::{
-    CollectError, CommandRunner, Programs, RunOutput, Runner, collect,
+    CollectError, CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
 };
-use portdoctor_firewall::{Decision, Packet, explain};
+use portdoctor_firewall::{Backend, Decision, Packet, Ruleset, explain};
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Answers from a table: program name → output (or "not found").
 struct Fake(HashMap<&'static str, Option<RunOutput>>);
@@ -101,6 +103,106 @@ fn typed_errors_and_inactive_backends() {
     assert!(e.backends.iter().all(|b| !b.active));
 }
 
+/// A native reader that records what it was asked for: read in full, `ip filter` is iptables'
+/// INPUT chain with one rule; read without iptables-nft's rules, the same chain without it,
+/// the table marked unread.
+struct Native {
+    programs: Fake,
+    asked: Mutex<Vec<Rules>>,
+}
+
+impl Native {
+    fn new(iptables_nft_save: Option<&str>) -> Native {
+        let mut programs = HashMap::from([("iptables-nft-save", None)]);
+        if let Some(text) = iptables_nft_save {
+            programs.insert("iptables-nft-save", out(0, text, ""));
+        }
+        Native {
+            programs: Fake(programs),
+            asked: Mutex::new(vec![]),
+        }
+    }
+
+    fn asked(&self) -> Vec<Rules> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl Runner for Native {
+    fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
+        self.programs.run(program, args)
+    }
+
+    fn nft_native(&self) -> Option<Result<Ruleset, NetlinkError>> {
+        self.nft_native_with(Rules::All)
+    }
+
+    fn nft_native_with(&self, rules: Rules) -> Option<Result<Ruleset, NetlinkError>> {
+        self.asked.lock().unwrap().push(rules);
+        let lean = rules == Rules::ExceptIptablesNft;
+        let rule = r#",{"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 3,
+            "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+            "right": 22}}, {"accept": null}]}}"#;
+        let json = format!(
+            r#"{{"nftables": [{{"table": {{"family": "ip", "name": "filter", "handle": 1}}}},
+            {{"chain": {{"family": "ip", "table": "filter", "name": "INPUT", "handle": 2,
+            "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}}}{}]}}"#,
+            if lean { "" } else { rule }
+        );
+        let mut rs = portdoctor_firewall::parse_nft_json(&json).expect("test JSON");
+        rs.tables[0].rules_unread = lean;
+        Some(Ok(rs))
+    }
+}
+
+/// The native model collect keeps (the nftables ruleset).
+fn native_of(c: &portdoctor_firewall::collect::Collected) -> &Ruleset {
+    let tool = c
+        .sources
+        .iter()
+        .find(|s| s.backend == Some(Backend::Nftables))
+        .map(|s| s.tool.as_str());
+    assert_eq!(tool, Some(NFT_NETLINK_TOOL));
+    c.rulesets
+        .iter()
+        .find(|r| r.backend == Some(Backend::Nftables))
+        .expect("an nftables ruleset")
+}
+
+#[test]
+fn iptables_nft_tables_are_left_to_iptables_nft_save_when_it_lists_them() {
+    let native = Native::new(Some(
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    ));
+    let c = collect(&native, &Programs::default());
+    assert_eq!(native.asked(), [Rules::ExceptIptablesNft]);
+    let t = &native_of(&c).tables[0];
+    assert!(t.iptables_nft_owned && t.rules_unread, "{t:?}");
+    assert!(t.chains[0].rules.is_empty());
+    // nftables is active, as a full read says: the listing of the table it left has a rule.
+    let nft = c
+        .sources
+        .iter()
+        .find(|s| s.backend == Some(Backend::Nftables));
+    assert_eq!(nft.map(|s| &s.active), Some(&Ok(true)));
+}
+
+#[test]
+fn iptables_nft_tables_are_read_natively_when_iptables_nft_save_does_not_list_them() {
+    // Not installed, failing, or listing other tables only: nftables is read again, in full.
+    for save in [None, Some("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n")] {
+        let native = Native::new(save);
+        let c = collect(&native, &Programs::default());
+        assert_eq!(
+            native.asked(),
+            [Rules::ExceptIptablesNft, Rules::All],
+            "{save:?}"
+        );
+        let t = &native_of(&c).tables[0];
+        assert!(!t.rules_unread && t.chains[0].rules.len() == 1, "{save:?}");
+    }
+}
+
 #[test]
 fn missing_program_through_a_prefix_is_not_installed() {
     let progs = Programs {
@@ -128,8 +230,113 @@ mod lab {
     use portdoctor_firewall::collect::{
         CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
     };
-    use portdoctor_firewall::{Backend, Decision, Packet, explain};
+    use portdoctor_firewall::{Backend, Decision, Explanation, Family, Packet, Ruleset, explain};
     use std::collections::HashMap;
+
+    /// iptables-nft's tables are read once: the native reader keeps their chains but leaves
+    /// their rules to `iptables-nft-save`, whose listing is evaluated; a native nft table
+    /// beside them is read and evaluated natively. Without `iptables-nft-save`, the same
+    /// tables are read natively in full and evaluated from the kernel's rules.
+    #[test]
+    fn iptables_nft_tables_are_read_once() {
+        let Some(lab) = portdoctor_lab::Lab::for_test("iptables_nft_tables_are_read_once") else {
+            return;
+        };
+        let host = lab.host();
+        let rules = std::fs::read_to_string(format!(
+            "{}/tests/data/docker.rules",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        host.run_stdin("iptables-nft-restore", &[], &rules).unwrap();
+        // Runs before iptables' filter INPUT (priority 0): port 80, which iptables accepts,
+        // is dropped here.
+        host.run_stdin(
+            "nft",
+            &["-f", "-"],
+            "table inet pd_native {\n  chain input {\n    type filter hook input priority -10; policy accept;\n    tcp dport 80 drop\n  }\n}\n",
+        )
+        .unwrap();
+        let runner = CommandRunner::with_prefix(["ip", "netns", "exec", host.name()]);
+        let pkt = |port| {
+            Packet::tcp_syn(lab.peer_v4().into(), lab.host_v4().into(), port)
+                .with_iif(lab.host_if())
+        };
+
+        let c = collect(&runner, &Programs::default());
+        let nft = nft_of(&c.rulesets);
+        for name in ["filter", "nat"] {
+            let t = table(nft, Family::Ip, name);
+            assert!(t.iptables_nft_owned && t.rules_unread, "{t:?}");
+            assert!(
+                t.chains
+                    .iter()
+                    .any(|c| c.name == "INPUT" && c.base.is_some())
+            );
+            assert!(t.chains.iter().any(|c| c.name == "DOCKER"));
+            assert!(t.chains.iter().all(|c| c.rules.is_empty()), "{t:?}");
+        }
+        let own = table(nft, Family::Inet, "pd_native");
+        assert!(!own.rules_unread && !own.iptables_nft_owned);
+        assert_eq!(own.chains[0].rules.len(), 1);
+        let ipt = c
+            .rulesets
+            .iter()
+            .find(|r| r.backend == Some(Backend::IptablesNft) && !r.tables.is_empty())
+            .expect("iptables-nft-save's listing");
+        assert!(table(ipt, Family::Ip, "filter").chains[0].rules.len() >= 4);
+        // Port 22: iptables-nft's own rule (from iptables-nft-save) accepts; the nft view of
+        // the same tables is not evaluated.
+        let e = explain(&c.rulesets, &pkt(22));
+        assert_eq!(e.overall.decision, Decision::Accept, "{e:#?}");
+        assert_eq!(decider(&e), (Backend::IptablesNft, "filter", Some("ssh")));
+        assert_eq!(e.skipped_tables.len(), 2, "{:?}", e.skipped_tables);
+        // Port 80: the native table's rule drops first.
+        let e = explain(&c.rulesets, &pkt(80));
+        assert_eq!(e.overall.decision, Decision::Drop, "{e:#?}");
+        assert_eq!(decider(&e), (Backend::Nftables, "pd_native", None));
+
+        // Without iptables-nft-save the nft view is read in full and evaluated, as before:
+        // its `xt` matches (conntrack, comment) are not modelled, so the answer is unknown,
+        // naming the nft view's rules.
+        let progs = Programs {
+            iptables_nft_save: "pd-no-such-iptables-nft-save".into(),
+            ip6tables_nft_save: "pd-no-such-ip6tables-nft-save".into(),
+            ..Programs::default()
+        };
+        let c = collect(&runner, &progs);
+        let nft = nft_of(&c.rulesets);
+        let filter = table(nft, Family::Ip, "filter");
+        assert!(filter.iptables_nft_owned && !filter.rules_unread);
+        assert!(filter.chains.iter().any(|c| !c.rules.is_empty()));
+        let e = explain(&c.rulesets, &pkt(22));
+        assert!(
+            matches!(&e.overall.decision, Decision::Unknown(why)
+                if why.contains("nftables filter INPUT rule 3") && why.contains("xt match comment")),
+            "{e:#?}"
+        );
+        assert!(e.skipped_tables.is_empty(), "{:?}", e.skipped_tables);
+    }
+
+    /// Backend, table and comment of the rule that decided.
+    fn decider(e: &Explanation) -> (Backend, &str, Option<&str>) {
+        let by = e.overall.decided_by.as_ref().expect("a rule decided");
+        (by.backend, by.table.as_str(), by.comment.as_deref())
+    }
+
+    fn nft_of(rulesets: &[Ruleset]) -> &Ruleset {
+        rulesets
+            .iter()
+            .find(|r| r.backend == Some(Backend::Nftables))
+            .expect("nftables was read")
+    }
+
+    fn table<'r>(rs: &'r Ruleset, family: Family, name: &str) -> &'r portdoctor_firewall::Table {
+        rs.tables
+            .iter()
+            .find(|t| t.family == family && t.name == name)
+            .unwrap_or_else(|| panic!("no table {name} in {rs:?}"))
+    }
 
     #[test]
     fn live_rulesets_in_a_lab_namespace() {

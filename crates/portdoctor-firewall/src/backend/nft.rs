@@ -119,28 +119,47 @@ pub(crate) fn parse_items(items: &[Value]) -> Ruleset {
 
 /// Whether an nft table belongs to iptables-nft (built-in chain names, or `xt` expressions).
 pub(crate) fn is_iptables_nft_table(t: &Table, _items: &[Value]) -> bool {
-    if !matches!(t.family, Family::Ip | Family::Ip6) {
+    if !is_iptables_table_name(t.family, &t.name) {
         return false;
     }
-    if !matches!(
-        t.name.as_str(),
-        "filter" | "nat" | "mangle" | "raw" | "security"
-    ) {
-        return false;
-    }
+    let has_xt = t.chains.iter().any(|c| {
+        c.rules
+            .iter()
+            .any(|r| r.text.contains("xt ") || r.text.starts_with("xt"))
+    });
+    has_xt || has_iptables_nft_layout(t.family, &t.name, base_chain_names(t))
+}
+
+fn base_chain_names(t: &Table) -> impl Iterator<Item = &str> {
+    t.chains
+        .iter()
+        .filter(|c| c.base.is_some())
+        .map(|c| c.name.as_str())
+}
+
+/// One of iptables' tables: `filter`, `nat`, `mangle`, `raw` or `security` of `ip` or `ip6`.
+fn is_iptables_table_name(family: Family, name: &str) -> bool {
+    matches!(family, Family::Ip | Family::Ip6)
+        && matches!(name, "filter" | "nat" | "mangle" | "raw" | "security")
+}
+
+/// Whether a table is iptables-nft's by its layout alone, before any rule is read: one of
+/// iptables' tables whose base chains (`base_chains`: their names) are all built-in ones
+/// (`INPUT`, `OUTPUT`, `FORWARD`, `PREROUTING`, `POSTROUTING`), at least one. Such a table
+/// is owned whatever its rules are ([`is_iptables_nft_table`] only adds the `xt` test).
+pub(crate) fn has_iptables_nft_layout<'a>(
+    family: Family,
+    name: &str,
+    base_chains: impl IntoIterator<Item = &'a str>,
+) -> bool {
     let builtin = |n: &str| {
         matches!(
             n,
             "INPUT" | "OUTPUT" | "FORWARD" | "PREROUTING" | "POSTROUTING"
         )
     };
-    let bases: Vec<&Chain> = t.chains.iter().filter(|c| c.base.is_some()).collect();
-    let has_xt = t.chains.iter().any(|c| {
-        c.rules
-            .iter()
-            .any(|r| r.text.contains("xt ") || r.text.starts_with("xt"))
-    });
-    has_xt || (!bases.is_empty() && bases.iter().all(|c| builtin(&c.name)))
+    let mut bases = base_chains.into_iter().peekable();
+    is_iptables_table_name(family, name) && bases.peek().is_some() && bases.all(builtin)
 }
 
 fn str_of<'a>(b: &'a Map<String, Value>, k: &str) -> Option<&'a str> {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use portdoctor_firewall::backend::nft_netlink::NetlinkError;
+use portdoctor_firewall::backend::nft_netlink::{NetlinkError, Rules};
 use portdoctor_firewall::collect::{
     CommandRunner, NFT_NETLINK_TOOL, Programs, RunOutput, Runner, collect,
 };
@@ -63,6 +63,10 @@ impl Runner for Recorder {
         self.inner.nft_native()
     }
 
+    fn nft_native_with(&self, rules: Rules) -> Option<Result<Ruleset, NetlinkError>> {
+        self.inner.nft_native_with(rules)
+    }
+
     fn run(&self, program: &str, args: &[&str]) -> std::io::Result<RunOutput> {
         let out = self.inner.run(program, args)?;
         self.log
@@ -76,8 +80,11 @@ impl Runner for Recorder {
 /// Reads every backend of the host, as `portdoctor explain` does; the recorder keeps the
 /// texts. Sources that cannot be read are an error here: in the lab all of them exist.
 ///
-/// nftables is read natively (netlink, inside the namespace); the same ruleset is read again
-/// through `nft -j list ruleset` and the two models are compared ([`Recorder::equivalence`]).
+/// nftables is read natively (netlink, inside the namespace), the rules of iptables-nft's
+/// tables left to `iptables-nft-save` as `explain` reads them; the ruleset is read again
+/// natively in full and through `nft -j list ruleset` and the models are compared
+/// ([`Recorder::equivalence`]): the full native one with nft's, the one collect gave with the
+/// full one (equal but for the rules it left out).
 pub fn read_rulesets(oracle: &Oracle) -> Result<(Vec<Ruleset>, Recorder), String> {
     let mut rec = Recorder::new(oracle);
     let collected = collect(&rec, &Programs::default());
@@ -99,7 +106,8 @@ pub fn read_rulesets(oracle: &Oracle) -> Result<(Vec<Ruleset>, Recorder), String
         .iter()
         .find(|r| r.backend == Some(Backend::Nftables))
         .ok_or("no nftables ruleset was read")?;
-    rec.equivalence.compare(native, oracle.lab.host().name())?;
+    rec.equivalence
+        .compare_lean(native, oracle.lab.host().name())?;
     Ok((collected.rulesets, rec))
 }
 

@@ -6,11 +6,17 @@
 //! values (`counter packets N bytes M` in a rule's text): they are live state that traffic
 //! in the lab changes between the two reads, so both texts are compared with the numbers
 //! taken out.
+//!
+//! A model read with the rules of iptables-nft's tables left out (`Rules::ExceptIptablesNft`,
+//! as `collect` reads) is compared with the full native read: equal but for those rules
+//! ([`Equivalence::compare_lean`]).
 
 // Shared by two test crates (differential, native); each uses part of it.
 #![allow(dead_code)]
 
-use portdoctor_firewall::backend::nft_netlink::read_ruleset_in_netns;
+use portdoctor_firewall::backend::nft_netlink::{
+    Rules, read_ruleset_in_netns, read_ruleset_in_netns_with,
+};
 use portdoctor_firewall::collect::{CommandRunner, read_nft_json};
 use portdoctor_firewall::{Ruleset, Table};
 
@@ -23,23 +29,32 @@ pub struct Equivalence {
     pub rules: usize,
     /// Differences, one line each.
     pub differences: Vec<String>,
+    /// Tables whose rules a lean read left out (they were compared without them).
+    pub unread_tables: usize,
 }
 
 impl Equivalence {
     /// One line for a summary.
     pub fn summary(&self) -> String {
         format!(
-            "native vs nft -j: {} rulesets, {} rules compared, {} differences",
+            "native vs nft -j: {} rulesets, {} rules compared, {} differences \
+             (lean reads: {} tables' rules left to iptables-nft-save)",
             self.rulesets,
             self.rules,
-            self.differences.len()
+            self.differences.len(),
+            self.unread_tables
         )
     }
 
-    /// Reads namespace `ns` both ways and records every difference.
+    /// Reads namespace `ns` both ways and records every difference; a lean native read
+    /// (`Rules::ExceptIptablesNft`) is checked against the full one too.
     pub fn check(&mut self, ns: &str) -> Result<(), String> {
         let native = read_ruleset_in_netns(ns).map_err(|e| format!("native: {e}"))?;
-        self.compare(&native, ns)
+        self.compare(&native, ns)?;
+        let lean = read_ruleset_in_netns_with(ns, Rules::ExceptIptablesNft)
+            .map_err(|e| format!("native, lean: {e}"))?;
+        self.lean_against_full(&lean, &native);
+        Ok(())
     }
 
     /// Compares a natively read model of namespace `ns` with `nft -j list ruleset` there.
@@ -52,12 +67,51 @@ impl Equivalence {
         Ok(())
     }
 
+    /// Compares a model read with some tables' rules left out (`lean`, as
+    /// [`portdoctor_firewall::collect::collect`] gives it) with a full native read of
+    /// namespace `ns`, and that full read with `nft -j list ruleset`. The lean model must be
+    /// the full one with the rules of its `rules_unread` tables removed.
+    pub fn compare_lean(&mut self, lean: &Ruleset, ns: &str) -> Result<(), String> {
+        let full = read_ruleset_in_netns(ns).map_err(|e| format!("native: {e}"))?;
+        self.compare(&full, ns)?;
+        self.lean_against_full(lean, &full);
+        Ok(())
+    }
+
+    /// Records how `lean` differs from `full` with the rules of `lean`'s unread tables out.
+    fn lean_against_full(&mut self, lean: &Ruleset, full: &Ruleset) {
+        self.unread_tables += lean.tables.iter().filter(|t| t.rules_unread).count();
+        self.differences.extend(
+            differences(lean, &without_unread_rules(full, lean))
+                .into_iter()
+                .map(|d| format!("lean read vs full: {d}")),
+        );
+    }
+
     /// Adds another count to this one.
     pub fn merge(&mut self, other: &Equivalence) {
         self.rulesets += other.rulesets;
         self.rules += other.rules;
         self.differences.extend(other.differences.iter().cloned());
+        self.unread_tables += other.unread_tables;
     }
+}
+
+/// `full` with the rules of the tables `lean` left unread taken out (and those tables marked
+/// so): what a lean read of the same ruleset must give.
+pub fn without_unread_rules(full: &Ruleset, lean: &Ruleset) -> Ruleset {
+    let mut out = full.clone();
+    for t in &mut out.tables {
+        let unread = lean
+            .tables
+            .iter()
+            .any(|l| l.rules_unread && l.family == t.family && l.name == t.name);
+        if unread {
+            t.rules_unread = true;
+            t.chains.iter_mut().for_each(|c| c.rules.clear());
+        }
+    }
+    out
 }
 
 /// Differences between two models of one ruleset, by table, set, chain and rule.
@@ -87,10 +141,18 @@ pub fn differences(native: &Ruleset, json: &Ruleset) -> Vec<String> {
 
 fn table_differences(a: &Table, b: &Table, out: &mut Vec<String>) {
     let t = format!("{} {}", a.family.as_str(), a.name);
-    if a.handle != b.handle || a.iptables_nft_owned != b.iptables_nft_owned {
+    if a.handle != b.handle
+        || a.iptables_nft_owned != b.iptables_nft_owned
+        || a.rules_unread != b.rules_unread
+    {
         out.push(format!(
-            "{t}: handle/owner {:?}/{} vs {:?}/{}",
-            a.handle, a.iptables_nft_owned, b.handle, b.iptables_nft_owned
+            "{t}: handle/owner/unread {:?}/{}/{} vs {:?}/{}/{}",
+            a.handle,
+            a.iptables_nft_owned,
+            a.rules_unread,
+            b.handle,
+            b.iptables_nft_owned,
+            b.rules_unread
         ));
     }
     if a.sets != b.sets {

@@ -11,11 +11,27 @@ use super::sets::{SetIndex, named_json};
 use super::stmt::Stmt;
 use super::values::IfResolver;
 use crate::backend::nft::{
-    HIDDEN_NFPROTO, is_iptables_nft_table, nfproto_dep, parse_items, parse_rule,
+    HIDDEN_NFPROTO, has_iptables_nft_layout, is_iptables_nft_table, nfproto_dep, parse_items,
+    parse_rule,
 };
-use crate::model::{Match, Rule, Ruleset};
+use crate::model::{Family, Match, Rule, Ruleset};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// Which tables' rules a read decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rules {
+    /// Every table's.
+    All,
+    /// All but those of the tables laid out by iptables-nft (`filter`, `nat`, `mangle`,
+    /// `raw` or `security` of `ip`/`ip6` whose base chains are all built-in ones, which makes
+    /// them iptables-nft's whatever their rules): their chains stay, without rules, marked
+    /// [`crate::model::Table::rules_unread`].
+    ExceptIptablesNft,
+}
+
+/// A table of a dump: (nfproto family, name).
+pub type TableKey = (u8, String);
 
 /// Objects of one dump, grouped; rules stay undecoded until they are assembled.
 #[derive(Default)]
@@ -68,11 +84,16 @@ fn hook_name(family: u8, hook: u32) -> String {
 
 /// Decodes a byte stream of nf_tables dump messages (as received) into the model.
 pub fn decode(bytes: &[u8], ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkError> {
-    decode_parts(&[bytes], ifname)
+    decode_parts(&[bytes], ifname, Rules::All)
 }
 
-/// As [`decode`], for a dump received in several buffers (each a whole number of messages).
-pub fn decode_parts(parts: &[&[u8]], ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkError> {
+/// As [`decode`], for a dump received in several buffers (each a whole number of messages),
+/// decoding the rules `rules` asks for.
+pub fn decode_parts(
+    parts: &[&[u8]],
+    ifname: IfResolver<'_>,
+    rules: Rules,
+) -> Result<Ruleset, NetlinkError> {
     let mut d = Dump::default();
     for m in parts.iter().flat_map(|p| messages(p)) {
         let m = m?;
@@ -111,15 +132,39 @@ pub fn decode_parts(parts: &[&[u8]], ifname: IfResolver<'_>) -> Result<Ruleset, 
             _ => {}
         }
     }
-    assemble(&d, ifname)
+    let unread = match rules {
+        Rules::All => HashSet::new(),
+        Rules::ExceptIptablesNft => iptables_nft_layouts(&d.tables, &d.chains),
+    };
+    assemble(&d, ifname, &unread)
 }
 
-fn is_rule(m: &Message<'_>) -> bool {
+/// The tables laid out by iptables-nft (see [`has_iptables_nft_layout`]), known from the
+/// tables and chains alone: such a table is iptables-nft's whatever its rules are.
+pub fn iptables_nft_layouts(tables: &[RawTable], chains: &[RawChain]) -> HashSet<TableKey> {
+    tables
+        .iter()
+        .filter(|t| {
+            let Some(family) = family_name(t.family).and_then(Family::from_name) else {
+                return false;
+            };
+            let bases = chains
+                .iter()
+                .filter(|c| c.family == t.family && c.table == t.name && c.hook.is_some())
+                .map(|c| c.name.as_str());
+            has_iptables_nft_layout(family, &t.name, bases)
+        })
+        .map(|t| (t.family, t.name.clone()))
+        .collect()
+}
+
+/// Whether `m` is a rule message.
+pub fn is_rule(m: &Message<'_>) -> bool {
     m.kind >> 8 == super::attr::NFNL_SUBSYS_NFTABLES && (m.kind & 0xff) as u8 == NEWRULE
 }
 
 /// Table and chain of a rule message, without decoding its expressions.
-fn rule_place(m: &Message<'_>) -> Result<(String, String), NetlinkError> {
+pub fn rule_place(m: &Message<'_>) -> Result<(String, String), NetlinkError> {
     let a = Attrs::parse(m.payload)?;
     Ok((a.str(1).unwrap_or_default(), a.str(2).unwrap_or_default()))
 }
@@ -149,7 +194,13 @@ fn chain_json(c: &RawChain, family: &str) -> Value {
     json!({ "chain": b })
 }
 
-fn assemble(d: &Dump<'_>, ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkError> {
+/// The model of a dump; the rules of the tables in `unread` are left out (and those tables
+/// marked so).
+fn assemble(
+    d: &Dump<'_>,
+    ifname: IfResolver<'_>,
+    unread: &HashSet<TableKey>,
+) -> Result<Ruleset, NetlinkError> {
     let mut items = Vec::with_capacity(d.chains.len() + d.set_order.len() + 8);
     for t in &d.tables {
         let Some(family) = family_name(t.family) else {
@@ -189,7 +240,8 @@ fn assemble(d: &Dump<'_>, ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkErro
     }
     let mut jobs: Vec<(usize, usize, usize, &PendingRule<'_>)> = Vec::with_capacity(d.rules.len());
     let mut counts: HashMap<(usize, usize), usize> = HashMap::new();
-    for r in &d.rules {
+    let skipped = |r: &PendingRule<'_>| unread.iter().any(|(f, t)| *f == r.family && *t == r.table);
+    for r in d.rules.iter().filter(|r| !skipped(r)) {
         if let Some(&(ti, ci)) = place.get(&(r.family, r.table.as_str(), r.chain.as_str())) {
             let n = counts.entry((ti, ci)).or_default();
             *n += 1;
@@ -202,6 +254,7 @@ fn assemble(d: &Dump<'_>, ifname: IfResolver<'_>) -> Result<Ruleset, NetlinkErro
     }
     for t in &mut rs.tables {
         t.iptables_nft_owned = is_iptables_nft_table(t, &[]);
+        t.rules_unread = unread.contains(&(family_number(t.family), t.name.clone()));
     }
     Ok(rs)
 }

@@ -33,6 +33,7 @@ mod stmt;
 mod values;
 
 use crate::model::Ruleset;
+pub use build::Rules;
 pub use error::NetlinkError;
 
 /// Decodes a byte stream of nf_tables dump messages (as the kernel sends them, any order of
@@ -51,12 +52,20 @@ pub fn decode_dump_with(
 
 /// Reads the nftables ruleset of the current network namespace from the kernel.
 pub fn read_ruleset() -> Result<Ruleset, NetlinkError> {
+    read_ruleset_with(Rules::All)
+}
+
+/// As [`read_ruleset`], reading the rules `rules` asks for: with
+/// [`Rules::ExceptIptablesNft`] the rules of tables laid out by iptables-nft are neither
+/// dumped nor decoded (for a caller that evaluates `iptables-nft-save` instead).
+pub fn read_ruleset_with(rules: Rules) -> Result<Ruleset, NetlinkError> {
     #[cfg(target_os = "linux")]
     {
-        socket::read_current()
+        socket::read_current(rules)
     }
     #[cfg(not(target_os = "linux"))]
     {
+        let _ = rules;
         Err(NetlinkError::Unsupported)
     }
 }
@@ -64,13 +73,19 @@ pub fn read_ruleset() -> Result<Ruleset, NetlinkError> {
 /// Reads the ruleset of the named network namespace (`/run/netns/NAME`, as `ip netns`
 /// creates them) from a thread that entered it; the caller's thread stays where it is.
 pub fn read_ruleset_in_netns(name: &str) -> Result<Ruleset, NetlinkError> {
+    read_ruleset_in_netns_with(name, Rules::All)
+}
+
+/// As [`read_ruleset_in_netns`], reading the rules `rules` asks for (see
+/// [`read_ruleset_with`]).
+pub fn read_ruleset_in_netns_with(name: &str, rules: Rules) -> Result<Ruleset, NetlinkError> {
     #[cfg(target_os = "linux")]
     {
-        socket::read_in_netns(name)
+        socket::read_in_netns(name, rules)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = name;
+        let _ = (name, rules);
         Err(NetlinkError::Unsupported)
     }
 }

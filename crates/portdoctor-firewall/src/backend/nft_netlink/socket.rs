@@ -2,6 +2,7 @@
 //! object kind, then the generation again; retried when it changed in between.
 
 use super::attr::{NFNL_SUBSYS_NFTABLES, NLMSG_DONE, NLMSG_ERROR, align4, messages};
+use super::build::{Rules, TableKey, iptables_nft_layouts, is_rule, rule_place};
 use super::error::NetlinkError;
 use super::objects::{Object, decode, msg};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
@@ -11,6 +12,7 @@ const NLM_F_REQUEST: u16 = 1;
 const NLM_F_DUMP: u16 = 0x300;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+const NFTA_RULE_TABLE: u16 = 1;
 /// Dump attempts before giving up on a ruleset that keeps changing.
 const ATTEMPTS: usize = 5;
 /// Room made before each `recv`: a dump datagram is at most 32 KiB.
@@ -112,6 +114,73 @@ impl Conn {
         self.request(kind, NLM_F_DUMP, 0, &[])?;
         self.receive(out, true)
     }
+
+    /// The rules of `tables` (`None`: of every table), appended to `out`. Each table is asked
+    /// for on its own (the kernel filters a rule dump by family and table); should a kernel
+    /// answer with another table's rules, every rule is dumped instead.
+    fn dump_rules(
+        &mut self,
+        tables: Option<&[TableKey]>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), NetlinkError> {
+        let Some(tables) = tables else {
+            return self.dump_kind(msg::GETRULE, out);
+        };
+        let start = out.len();
+        for (family, table) in tables {
+            let from = out.len();
+            self.request(
+                msg::GETRULE,
+                NLM_F_DUMP,
+                *family,
+                &[(NFTA_RULE_TABLE, table)],
+            )?;
+            self.receive(out, true)?;
+            if !only_rules_of(&out[from..], *family, table)? {
+                out.truncate(start);
+                return self.dump_kind(msg::GETRULE, out);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether every rule message in `bytes` belongs to `table` of `family`.
+fn only_rules_of(bytes: &[u8], family: u8, table: &str) -> Result<bool, NetlinkError> {
+    for m in messages(bytes) {
+        let m = m?;
+        if is_rule(&m) && (m.family != family || rule_place(&m)?.0 != table) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The tables whose rules a dump asks for, given its tables and chains (`skeleton`): `None`
+/// for all of them (also when `rules` leaves none out).
+fn tables_to_read(skeleton: &[u8], rules: Rules) -> Result<Option<Vec<TableKey>>, NetlinkError> {
+    if rules == Rules::All {
+        return Ok(None);
+    }
+    let (mut tables, mut chains) = (Vec::new(), Vec::new());
+    for m in messages(skeleton) {
+        match decode(&m?)? {
+            Some(Object::Table(t)) => tables.push(t),
+            Some(Object::Chain(c)) => chains.push(c),
+            _ => {}
+        }
+    }
+    let unread = iptables_nft_layouts(&tables, &chains);
+    if unread.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        tables
+            .into_iter()
+            .map(|t| (t.family, t.name))
+            .filter(|k| !unread.contains(k))
+            .collect(),
+    ))
 }
 
 /// Sets named in a dump: (family, table, name).
@@ -127,7 +196,7 @@ fn sets_of(bytes: &[u8]) -> Result<Vec<(u8, String, String)>, NetlinkError> {
 
 /// One consistent dump of the current namespace: every message as received, in one buffer.
 pub fn dump() -> Result<Vec<u8>, NetlinkError> {
-    Ok(dump_parts()?.concat())
+    Ok(dump_parts(Rules::All)?.concat())
 }
 
 /// One consistent dump of the current namespace, as received: several buffers (objects, set
@@ -137,7 +206,9 @@ pub fn dump() -> Result<Vec<u8>, NetlinkError> {
 /// are dumped on this socket while the elements of the sets are fetched on others, one
 /// request per set, from two threads (the kernel work runs on several cores). The generation
 /// id is read before and after; a change means a concurrent update, and the dump is retried.
-pub fn dump_parts() -> Result<Vec<Vec<u8>>, NetlinkError> {
+/// `which` says whose rules are dumped: with [`Rules::ExceptIptablesNft`] the tables laid out
+/// by iptables-nft (known from the tables and chains) are left out of the rule dump.
+pub fn dump_parts(which: Rules) -> Result<Vec<Vec<u8>>, NetlinkError> {
     let mut c = Conn::open()?;
     for _ in 0..ATTEMPTS {
         let before = c.generation()?;
@@ -146,6 +217,7 @@ pub fn dump_parts() -> Result<Vec<Vec<u8>>, NetlinkError> {
             c.dump_kind(kind, &mut out)?;
         }
         let sets = sets_of(&out)?;
+        let wanted = tables_to_read(&out, which)?;
         let half = sets.len().div_ceil(2);
         let (rules, elems) = std::thread::scope(|s| {
             let workers: Vec<_> = sets
@@ -154,7 +226,7 @@ pub fn dump_parts() -> Result<Vec<Vec<u8>>, NetlinkError> {
                 .collect();
             let mut rules = Vec::new();
             let r = c
-                .dump_kind(msg::GETRULE, &mut rules)
+                .dump_rules(wanted.as_deref(), &mut rules)
                 .and_then(|_| c.dump_kind(msg::GETFLOWTABLE, &mut rules))
                 .map(|_| rules);
             let mut elems = Vec::new();
@@ -207,15 +279,15 @@ fn resolver() -> impl Fn(u32) -> Option<String> {
     move |index| rustix::net::netdevice::index_to_name(sock.as_ref()?.as_fd(), index).ok()
 }
 
-/// Reads and decodes the current namespace's ruleset.
-pub fn read_current() -> Result<crate::model::Ruleset, NetlinkError> {
-    let parts = dump_parts()?;
+/// Reads and decodes the current namespace's ruleset (the rules `rules` asks for).
+pub fn read_current(rules: Rules) -> Result<crate::model::Ruleset, NetlinkError> {
+    let parts = dump_parts(rules)?;
     let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    super::build::decode_parts(&parts, &resolver())
+    super::build::decode_parts(&parts, &resolver(), rules)
 }
 
 /// Reads the ruleset of `/run/netns/NAME` from a thread that joined that namespace.
-pub fn read_in_netns(name: &str) -> Result<crate::model::Ruleset, NetlinkError> {
+pub fn read_in_netns(name: &str, rules: Rules) -> Result<crate::model::Ruleset, NetlinkError> {
     let err = |e: String| NetlinkError::Netns {
         name: name.to_string(),
         error: e,
@@ -229,7 +301,7 @@ pub fn read_in_netns(name: &str) -> Result<crate::model::Ruleset, NetlinkError> 
             use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
             move_into_link_name_space(f.as_fd(), Some(LinkNameSpaceType::Network))
                 .map_err(|e| err(e.to_string()))?;
-            read_current()
+            read_current(rules)
         })
         .join()
         .unwrap_or_else(|_| Err(err("reader thread panicked".into())))
