@@ -659,3 +659,84 @@ fn sighup_reloads_the_targets_and_the_token_guards_every_endpoint() {
     );
     drop(listener);
 }
+
+/// `open --peer`: after the change, the agent on the other machine connects. The fix that
+/// works is confirmed from outside; when the rules let the port in but something outside
+/// this machine drops it (here the agent's own output chain), `open` says so and exits 1.
+#[test]
+fn open_with_a_peer_agent_is_confirmed_from_outside_or_names_an_outside_drop() {
+    let Some(lab) = Lab::for_test("open --peer") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (h, p) = (lab.host_v4(), lab.peer_v4());
+    let toml = format!("listen = \"{h}:9190\"\ninterval_seconds = 5\ntimeout_seconds = 0.5\n");
+    let (_agent, addr) = start_agent(Some(lab.host()), dir.path(), "open-peer", &toml);
+    // The machine being fixed is the peer namespace: two services, a default-drop firewall.
+    let _l = lab.peer().enter(|| {
+        (
+            std::net::TcpListener::bind((p, 7005)).unwrap(),
+            std::net::TcpListener::bind((p, 7006)).unwrap(),
+        )
+    });
+    lab.peer()
+        .run_stdin(
+            "nft",
+            &["-f", "-"],
+            "table inet fw { chain input { type filter hook input priority 0; policy drop; ct state established,related accept; iif lo accept; }; }\n",
+        )
+        .unwrap();
+    // Outside the machine being fixed: the agent's side drops what it sends to 7006.
+    lab.host()
+        .run_stdin(
+            "nft",
+            &["-f", "-"],
+            &format!("table inet outside {{ chain output {{ type filter hook output priority 0; policy accept; ip daddr {p} tcp dport 7006 drop; }}; }}\n"),
+        )
+        .unwrap();
+    let url = format!("http://{addr}");
+    let open = |port: &str| {
+        lab.peer()
+            .command(BIN)
+            .args(["open", port, "--yes", "--json", "--peer", &url])
+            .env("PORTDOCTOR_STATE_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = open("7005");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["verified"], true, "{doc:#}");
+    assert_eq!(doc["peer"]["state"], "open", "{doc:#}");
+    assert_eq!(doc["peer"]["as_wanted"], true, "{doc:#}");
+    // The rules let 7006 in too, but the peer's packets never arrive.
+    let out = lab
+        .peer()
+        .command(BIN)
+        .args(["open", "7006", "--yes", "--peer", &url])
+        .env("PORTDOCTOR_STATE_DIR", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("verified: the rules read back do it"),
+        "{text}"
+    );
+    assert!(text.contains(": filtered"), "{text}");
+    assert!(
+        text.contains("something outside this machine drops it"),
+        "{text}"
+    );
+}

@@ -1,14 +1,14 @@
 //! `portdoctor diagnose`: the main job. Sockets, firewall verdicts and probes joined into
 //! ranked findings with evidence and the exact fix.
 
-use crate::exit::{CliError, Exit, environment, usage};
+use crate::commands::peer::AgentPeer;
+use crate::exit::{CliError, Exit, usage};
 use crate::gather::{self, Request};
 use crate::output::Output;
 pub use crate::report::render;
 use clap::Args;
-use portdoctor_agent::client::{Connector, Fingerprint, TLS_NOT_BUILT_IN, Trust, Url};
+use portdoctor_diagnose::Outcome;
 use portdoctor_diagnose::{Evidence, Finding, Severity, diagnose};
-use portdoctor_diagnose::{Outcome, ProbeOutcome};
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_sockets::Proto;
 use std::net::IpAddr;
@@ -97,30 +97,9 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
 
-    /// A `portdoctor agent` on another machine (http://ADDR:PORT or https://ADDR:PORT)
-    /// probes this machine back: its answer is the probe from the peer (the peer is ADDR
-    /// unless --from says otherwise).
-    #[arg(long, value_name = "URL")]
-    pub peer: Option<String>,
-
-    /// With --peer: a file holding the agent's bearer token.
-    #[arg(long, value_name = "FILE", requires = "peer")]
-    pub peer_token_file: Option<std::path::PathBuf>,
-
-    /// With --peer https://…: trust the agent's certificate if it chains to these roots (PEM)
-    /// and names ADDR (an IP address subjectAltName).
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "peer",
-        conflicts_with = "peer_fingerprint"
-    )]
-    pub peer_ca: Option<std::path::PathBuf>,
-
-    /// With --peer https://…: accept exactly the certificate with this SHA-256 (hex, colons
-    /// allowed), as the agent prints it at start.
-    #[arg(long, value_name = "SHA256", requires = "peer")]
-    pub peer_fingerprint: Option<Fingerprint>,
+    /// A `portdoctor agent` on another machine that probes this one back.
+    #[command(flatten)]
+    pub agent: AgentPeer,
 }
 
 /// Parses `8080`, `8080/tcp`, `53/udp`.
@@ -140,13 +119,13 @@ pub fn parse_port_proto(text: &str) -> Result<(u16, Proto), String> {
 /// Runs `diagnose`.
 pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
     let (port, proto) = args.target;
-    let (peer_probe, agent_addr) = match (&args.peer_netns, &args.peer) {
+    let (peer_probe, agent_addr) = match (&args.peer_netns, &args.agent.peer) {
         (Some(ns), _) => (
             Some(crate::sys::peer_probe_in_netns(ns, proto).map_err(usage)?),
             None,
         ),
-        (None, Some(url)) => {
-            let (probe, addr) = peer_agent_probe(url, args, proto)?;
+        (None, Some(_)) => {
+            let (probe, addr) = args.agent.probe(proto)?;
             (Some(probe), Some(addr))
         }
         (None, None) => (None, None),
@@ -183,88 +162,6 @@ pub fn run(args: &DiagnoseArgs, out: &Output) -> Result<Exit, CliError> {
     Ok(exit_for(&findings))
 }
 
-/// `--peer URL`: the agent at URL probes this machine back (the address it sees us connect
-/// from, whatever `dst` says: it never probes another one).
-fn peer_agent_probe(
-    url: &str,
-    args: &DiagnoseArgs,
-    proto: Proto,
-) -> Result<(crate::sys::BoxedPeerProbe, IpAddr), CliError> {
-    if proto != Proto::Tcp {
-        return Err(usage("--peer: agents probe back TCP ports only"));
-    }
-    let parsed =
-        portdoctor_agent::client::Url::parse(url).map_err(|e| usage(format!("--peer: {e}")))?;
-    let addr = parsed.addr.ip();
-    let connector = peer_connector(&parsed, args)?;
-    let token = match &args.peer_token_file {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?
-                .trim()
-                .to_string(),
-        ),
-        None => None,
-    };
-    let url = url.to_string();
-    let probe = move |_dst: IpAddr, port: u16| {
-        let rt = match crate::runtime::runtime() {
-            Ok(rt) => rt,
-            Err(e) => return (ProbeOutcome::Error(e.to_string()), None),
-        };
-        let reply = rt.block_on(portdoctor_agent::probeback::ask(
-            &url,
-            &[port],
-            token.as_deref(),
-            &connector,
-        ));
-        match reply.map(|r| r.results.into_iter().next()) {
-            Ok(Some(r)) => (peer_outcome(&r.state, &r.reason), Some(r.seconds * 1000.0)),
-            Ok(None) => (
-                ProbeOutcome::Error("the agent answered no result".into()),
-                None,
-            ),
-            Err(e) => (ProbeOutcome::Error(e.to_string()), None),
-        }
-    };
-    Ok((Box::new(probe), addr))
-}
-
-/// How `--peer`'s certificate is trusted: `--peer-ca` or `--peer-fingerprint`, needed for
-/// https:// and only for it.
-fn peer_connector(url: &Url, args: &DiagnoseArgs) -> Result<Connector, CliError> {
-    let trust = Trust {
-        ca: args.peer_ca.clone(),
-        fingerprints: args.peer_fingerprint.into_iter().collect(),
-    };
-    if !url.https && !trust.is_empty() {
-        return Err(usage(
-            "--peer-ca and --peer-fingerprint are for an https:// --peer",
-        ));
-    }
-    if url.https && !portdoctor_serve::TLS_BUILT_IN {
-        return Err(environment(format!("--peer: {TLS_NOT_BUILT_IN}")));
-    }
-    if url.https && trust.is_empty() {
-        return Err(usage(
-            "--peer https://…: pass --peer-fingerprint SHA256 (the agent prints its \
-certificate's fingerprint at start) or --peer-ca FILE (roots its certificate chains to)",
-        ));
-    }
-    Connector::new(&trust).map_err(|e| usage(format!("--peer: {e}")))
-}
-
-/// An agent's port state as a diagnosis outcome.
-fn peer_outcome(state: &str, reason: &str) -> ProbeOutcome {
-    match state {
-        "open" => ProbeOutcome::Open,
-        "closed" => ProbeOutcome::Closed,
-        "filtered" => ProbeOutcome::Filtered,
-        "unreachable" => ProbeOutcome::Unreachable(reason.to_string()),
-        other => ProbeOutcome::Error(format!("{other}: {reason}")),
-    }
-}
-
 /// `--fix`: the top error finding's firewall fix, through the fix engine.
 fn apply_top_fix(
     args: &DiagnoseArgs,
@@ -294,6 +191,7 @@ fn apply_top_fix(
         dry_run: false,
         yes: args.yes,
         force: false,
+        agent: AgentPeer::default(),
     };
     crate::commands::fix::run_change(&change, portdoctor_firewall::plan::Goal::Open, out)
 }

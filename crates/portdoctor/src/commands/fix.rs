@@ -3,9 +3,11 @@
 //! verified, undoable, lock-out guarded.
 
 use crate::commands::diagnose::parse_port_proto;
+use crate::commands::peer::AgentPeer;
 use crate::exit::{CliError, Exit, environment, usage};
 use crate::output::{Output, note};
 use clap::Args;
+use portdoctor_diagnose::ProbeOutcome;
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_firewall::host::Host;
 use portdoctor_firewall::plan::Goal;
@@ -36,6 +38,8 @@ Examples:
   sudo portdoctor open 8080 --ttl 30m --yes     closes again after 30 minutes
   sudo portdoctor open 8080 --confirm 2m        rolled back unless `portdoctor confirm ID`
   sudo portdoctor close 8080                    keep everyone out of 8080/tcp
+  sudo portdoctor open 8080 --yes --peer http://192.0.2.10:9187
+                                               ... then the agent there connects to check
 
 The change goes through the manager in charge (ufw, firewalld) or the backend whose rule
 decides (nftables, iptables legacy or nft), placed where it wins, tagged portdoctor:ID. The old
@@ -46,8 +50,12 @@ is refused unless --force. Opening an open port changes nothing and says so.
 --ttl and --confirm: a background portdoctor undoes the change when due; every later
 portdoctor open/close/undo/history run also undoes changes that fell due while nothing ran
 (after a reboot nft and iptables rules are gone anyway; ufw and firewalld ones are not).
-Exit codes: 0 done and verified (or nothing to do); 1 refused, or not verified; 2 bad usage;
-3 needs root, a tool failed, or the journal is damaged.")]
+With --peer, the agent probes this machine back afterwards: when the rules read back let the
+port in but the peer still cannot connect, something outside this machine (a cloud security
+group, a router, the peer's own firewall) drops it, and the exit code is 1.
+Exit codes: 0 done and verified (or nothing to do); 1 refused, or not verified (by the rules
+read back, or by the --peer agent); 2 bad usage; 3 needs root, a tool failed, the --peer
+agent did not answer, or the journal is damaged.")]
 pub struct ChangeArgs {
     /// The port, optionally with its protocol: 8080, 8080/tcp, 53/udp.
     #[arg(value_name = "PORT[/PROTO]", value_parser = parse_port_proto)]
@@ -85,6 +93,11 @@ pub struct ChangeArgs {
     /// Skip the lock-out guard, and apply a change that could not be verified beforehand.
     #[arg(long)]
     pub force: bool,
+
+    /// A `portdoctor agent` on another machine that probes this one back once the change is
+    /// applied: a real connection from outside settles it.
+    #[command(flatten)]
+    pub agent: AgentPeer,
 }
 
 /// Arguments of `portdoctor undo`.
@@ -226,12 +239,95 @@ struct ChangeJson<'a> {
     change: &'a portdoctor_fix::Change,
     verified: bool,
     misses: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<&'a PeerCheck>,
+}
+
+/// What the `--peer` agent saw when it connected after the change.
+#[derive(Serialize)]
+struct PeerCheck {
+    /// The agent's URL.
+    agent: String,
+    /// `open`, `closed`, `filtered`, `unreachable`, or `error`.
+    state: &'static str,
+    /// The reason, for unreachable and error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Whether that is what the change was for.
+    as_wanted: bool,
+}
+
+impl PeerCheck {
+    /// Asks the agent to connect, and judges the answer against `goal`.
+    fn run(
+        agent: &AgentPeer,
+        probe: &crate::sys::BoxedPeerProbe,
+        at: std::net::IpAddr,
+        port: u16,
+        goal: Goal,
+    ) -> PeerCheck {
+        let (outcome, _) = probe(at, port);
+        let (state, reason) = match outcome {
+            ProbeOutcome::Open => ("open", None),
+            ProbeOutcome::Closed => ("closed", None),
+            ProbeOutcome::Filtered => ("filtered", None),
+            ProbeOutcome::OpenOrFiltered => ("open|filtered", None),
+            ProbeOutcome::Unreachable(r) => ("unreachable", Some(r)),
+            ProbeOutcome::Error(e) => ("error", Some(e)),
+        };
+        // Open: through the firewall, whether or not something listens (closed is a RST).
+        let as_wanted = match goal {
+            Goal::Open => matches!(state, "open" | "closed"),
+            Goal::Close => matches!(state, "filtered" | "unreachable" | "closed"),
+        };
+        PeerCheck {
+            agent: agent.peer.clone().unwrap_or_default(),
+            state,
+            reason,
+            as_wanted,
+        }
+    }
+
+    /// The lines that say it.
+    fn lines(&self, goal: Goal) -> Vec<String> {
+        let why = self
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        let mut lines = vec![format!(
+            "from the peer (agent {}): {}{why}",
+            self.agent, self.state
+        )];
+        match (self.state, self.as_wanted, goal) {
+            ("error", ..) => lines.push("the peer's check could not be made".into()),
+            (_, false, Goal::Open) => lines.push(
+                "the rules on this machine let it in, yet the peer cannot connect: something \
+                 outside this machine drops it (a cloud security group, a router's ACL, the \
+                 peer's own firewall)"
+                    .into(),
+            ),
+            (_, false, Goal::Close) => {
+                lines.push("the peer still connects: another way in stays open".into())
+            }
+            ("closed", true, Goal::Open) => {
+                lines.push("the firewall lets it through; nothing listens on the port yet".into())
+            }
+            _ => {}
+        }
+        lines
+    }
 }
 
 /// Runs `open` (goal Open) or `close` (goal Close).
 pub fn run_change(args: &ChangeArgs, goal: Goal, out: &Output) -> Result<Exit, CliError> {
     require_root()?;
     let runner = CommandRunner::default();
+    // Bad --peer options are refused before anything changes.
+    let peer_probe = match &args.agent.peer {
+        Some(_) => Some(args.agent.probe(args.target.1)?),
+        None => None,
+    };
     let f = fixer(&runner)?;
     let prepared = prepare(&f, args, goal)?;
     let what = prepared.change.describe();
@@ -253,11 +349,14 @@ pub fn run_change(args: &ChangeArgs, goal: Goal, out: &Output) -> Result<Exit, C
     if let Some(at) = due {
         spawn_watchdog(at);
     }
-    report(out, &applied)?;
-    Ok(if applied.verified {
-        Exit::Ok
-    } else {
-        Exit::Failed
+    let peer =
+        peer_probe.map(|(probe, at)| PeerCheck::run(&args.agent, &probe, at, args.target.0, goal));
+    report(out, &applied, peer.as_ref(), goal)?;
+    Ok(match &peer {
+        Some(p) if p.state == "error" => Exit::Code(crate::exit::ENVIRONMENT),
+        Some(p) if !p.as_wanted => Exit::Failed,
+        _ if applied.verified => Exit::Ok,
+        _ => Exit::Failed,
     })
 }
 
@@ -325,6 +424,7 @@ impl portdoctor_serve::lifecycle::Firewall for FixEngineFirewall {
             dry_run: false,
             yes: true,
             force: false,
+            agent: AgentPeer::default(),
         };
         let runner = CommandRunner::default();
         let f = fixer(&runner).map_err(|e| e.to_string())?;
@@ -401,7 +501,12 @@ fn ask(what: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-fn report(out: &Output, a: &portdoctor_fix::Applied) -> Result<(), CliError> {
+fn report(
+    out: &Output,
+    a: &portdoctor_fix::Applied,
+    peer: Option<&PeerCheck>,
+    goal: Goal,
+) -> Result<(), CliError> {
     if out.json {
         return Ok(out.json(&ChangeJson {
             id: &a.change.id,
@@ -413,6 +518,7 @@ fn report(out: &Output, a: &portdoctor_fix::Applied) -> Result<(), CliError> {
             change: &a.change,
             verified: a.verified,
             misses: &a.misses,
+            peer,
         })?);
     }
     out.line(&format!(
@@ -440,6 +546,9 @@ fn report(out: &Output, a: &portdoctor_fix::Applied) -> Result<(), CliError> {
             "undone automatically in {} s",
             t.saturating_sub(portdoctor_fix::journal::now())
         ))?;
+    }
+    for line in peer.map(|p| p.lines(goal)).unwrap_or_default() {
+        out.line(&line)?;
     }
     out.line(&format!("undo it with: portdoctor undo {}", a.change.id))?;
     Ok(())

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod fix;
 pub mod free;
 pub mod meta;
+pub mod peer;
 pub mod ports;
 pub mod probe;
 pub mod register;
