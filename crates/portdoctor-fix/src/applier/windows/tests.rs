@@ -642,9 +642,10 @@ impl super::api::FirewallApi for Spy {
 /// Under Wine (CI runs the Windows build's tests there). Measured with Wine 8.0: hnetcfg
 /// creates the policy and rule objects and takes every property write, answers
 /// `INetFwRules::Add` and `Remove` with S_OK while keeping nothing (`Count` stays 0), and
-/// answers `_NewEnum` and `Item` with E_NOTIMPL. The applier reads the rules before it
-/// changes anything (it never trusts an `Add` it cannot read back), so it reports the
-/// E_NOTIMPL and makes no changing call at all. On real Windows this test does nothing: unit
+/// answers `_NewEnum` and `Item` with E_NOTIMPL, and `get_BlockAllInboundTraffic` too. The
+/// applier reads the rules before it changes anything (it never trusts an `Add` it cannot
+/// read back), so it reports the E_NOTIMPL and makes no changing call at all, for a rule
+/// step and for a block-all step alike. On real Windows this test does nothing: unit
 /// tests never change a real firewall.
 #[cfg(windows)]
 #[test]
@@ -653,24 +654,35 @@ fn under_wine_the_applier_reports_what_is_missing_and_changes_nothing() {
         eprintln!("skipped: not under Wine (a unit test never changes a real firewall)");
         return;
     }
-    let (fw, pkt) = seed();
     let spy = Rc::new(Spy {
         changes: std::cell::Cell::new(0),
     });
     let applier = WindowsFirewall::with_api(Box::new(spy.clone()));
-    let mut s = step(&fw, &pkt, None);
-    let e = applier.prepare(&mut s, TAG, &fw, &RUN).unwrap_err();
-    let text = e.to_string();
-    assert!(
-        text.contains("Rules._NewEnum") && text.contains("0x80004001"),
-        "{text}"
+    let read = super::api::FirewallApi::profile_setting(
+        spy.as_ref(),
+        Profile::Public,
+        ProfileSetting::BlockAllInbound(false),
     );
-    assert!(s.step.undo.is_empty());
-    // A step prepared elsewhere (here on the in-memory policy): apply reads first, too.
-    let (_, elsewhere) = policy(&fw);
-    elsewhere.prepare(&mut s, TAG, &fw, &RUN).unwrap();
-    let e = applier.apply(&s, TAG, &RUN).unwrap_err();
-    assert!(e.to_string().contains("0x80004001"), "{e}");
-    assert!(applier.undo(&s, TAG, &RUN).is_err());
+    let e = read.unwrap_err().to_string();
+    assert!(
+        e.contains("get_BlockAllInboundTraffic") && e.contains("0x80004001"),
+        "{e}"
+    );
+    for (fw, pkt) in [seed(), block_all()] {
+        let mut s = step(&fw, &pkt, None);
+        let e = applier.prepare(&mut s, TAG, &fw, &RUN).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("Rules._NewEnum") && text.contains("0x80004001"),
+            "{text}"
+        );
+        assert!(s.step.undo.is_empty());
+        // A step prepared elsewhere (here on the in-memory policy): apply reads first, too.
+        let (_, elsewhere) = policy(&fw);
+        elsewhere.prepare(&mut s, TAG, &fw, &RUN).unwrap();
+        let e = applier.apply(&s, TAG, &RUN).unwrap_err();
+        assert!(e.to_string().contains("0x80004001"), "{e}");
+        assert!(applier.undo(&s, TAG, &RUN).is_err());
+    }
     assert_eq!(spy.changes.get(), 0);
 }
