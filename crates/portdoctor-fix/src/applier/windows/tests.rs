@@ -310,7 +310,9 @@ fn block_all_is_turned_off_on_the_arriving_profile() {
     assert!(fake.block_all.borrow().is_empty());
 }
 
-/// Compare and set: a setting that is no longer as recorded is not touched, by apply or undo.
+/// Compare and set: apply does not touch a setting that is no longer as recorded; once
+/// applied, a setting turned back by someone else means the change is no longer present
+/// (the fix engine's `undo` then refuses).
 #[test]
 fn a_profile_setting_changed_since_is_refused() {
     let (fw, pkt) = block_all();
@@ -327,6 +329,11 @@ fn a_profile_setting_changed_since_is_refused() {
         .prepare(&mut step(&fw, &pkt, None), TAG, &fw, &RUN)
         .unwrap_err();
     assert!(e.to_string().contains("already has"), "{e}");
+    fake.block_all.borrow_mut().push(Profile::Public);
+    applier.apply(&s, TAG, &RUN).unwrap();
+    assert!(applier.present(&s, TAG, &RUN).unwrap());
+    fake.block_all.borrow_mut().push(Profile::Public);
+    assert!(!applier.present(&s, TAG, &RUN).unwrap());
 }
 
 /// A step of three actions (disable a block rule; let allow rules count on Public and add a
@@ -384,6 +391,30 @@ fn undo_of_an_interrupted_step_refuses_a_value_changed_since() {
     assert!(matches!(e, FixError::ChangedSince(_)), "{e}");
     assert_eq!(contents(&fake), changed);
     assert_eq!(fake.calls.get(), calls);
+}
+
+/// A host whose firewall is `fw`, for the fix engine.
+fn host_of(fw: Rules) -> portdoctor_firewall::host::Host {
+    portdoctor_firewall::host::Host {
+        engine: Box::new(fw),
+        managers: vec![],
+        routes: None,
+        routing: None,
+    }
+}
+
+/// The fix engine's request to open 8080/tcp to anyone.
+fn open_8080(force: bool) -> crate::flow::Request {
+    crate::flow::Request {
+        goal: Goal::Open,
+        port: 8080,
+        proto: "tcp".into(),
+        from: None,
+        ttl: None,
+        confirm: None,
+        backend: None,
+        force,
+    }
 }
 
 /// A Fixer over the journal in `dir`, its Windows steps applied to `fake`.
@@ -449,28 +480,13 @@ fn repair_rolls_back_a_step_cut_by_a_crash() {
 /// the planner; applied and undone on the in-memory policy.
 #[test]
 fn the_fix_engine_turns_block_all_off_and_back_on() {
-    use crate::flow::Request;
     let (fw, pkt) = block_all();
     let (fake, _) = policy(&fw);
     let before = contents(&fake);
     let dir = tempfile::tempdir().unwrap();
     let fixer = fixer_on(&fake, dir.path());
-    let host = portdoctor_firewall::host::Host {
-        engine: Box::new(fw),
-        managers: vec![],
-        routes: None,
-        routing: None,
-    };
-    let req = Request {
-        goal: Goal::Open,
-        port: 8080,
-        proto: "tcp".into(),
-        from: None,
-        ttl: None,
-        confirm: None,
-        backend: None,
-        force: false,
-    };
+    let host = host_of(fw);
+    let req = open_8080(false);
     let prepared = fixer.prepare(&host, &req, vec![pkt], &[]).unwrap();
     let applied = fixer
         .apply(&prepared, &|| Err("not read back in this test".into()))
@@ -570,30 +586,16 @@ fn elsewhere_the_live_applier_refuses_clearly() {
 #[cfg(not(windows))]
 #[test]
 fn the_fix_engine_refuses_before_journaling_anything() {
-    use crate::flow::{Fixer, Request};
+    use crate::flow::Fixer;
     use crate::journal::Journal;
     let (fw, pkt) = seed();
-    let host = portdoctor_firewall::host::Host {
-        engine: Box::new(fw),
-        managers: vec![],
-        routes: None,
-        routing: None,
-    };
+    let host = host_of(fw);
     let dir = tempfile::tempdir().unwrap();
     let fixer = Fixer {
         runner: &RUN,
         journal: Journal::open(dir.path()).unwrap(),
     };
-    let req = Request {
-        goal: Goal::Open,
-        port: 8080,
-        proto: "tcp".into(),
-        from: None,
-        ttl: None,
-        confirm: None,
-        backend: None,
-        force: true,
-    };
+    let req = open_8080(true);
     let e = fixer.prepare(&host, &req, vec![pkt], &[]).unwrap_err();
     assert!(e.to_string().contains("only be applied on Windows"), "{e}");
     assert!(fixer.journal.events().unwrap().is_empty());
