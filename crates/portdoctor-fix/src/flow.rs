@@ -207,6 +207,18 @@ impl Fixer<'_> {
         }
     }
 
+    /// Undoes what the interrupted step `at` left (the first step not found complete);
+    /// errors are logged, as in [`Fixer::roll_back`].
+    fn undo_interrupted(&self, change: &Change, at: usize) {
+        let Some(step) = change.steps.get(at) else {
+            return;
+        };
+        let a = applier::for_owner(&step.owner);
+        if let Err(e) = a.undo_interrupted(step, &change.request.tag, self.runner) {
+            tracing::warn!("undoing the interrupted step of {}: {e}", change.id);
+        }
+    }
+
     /// Undoes a change, touching only its own rules; refuses when they changed since.
     pub fn undo(&self, id: &str, note: Option<String>) -> Result<Change, FixError> {
         let _lock = self.journal.lock()?;
@@ -290,7 +302,8 @@ impl Fixer<'_> {
     }
 
     /// Finds changes a crash left `planned` and settles them: fully applied → marked applied;
-    /// partly → the applied steps are undone; not at all → marked failed. One line each.
+    /// partly → what the interrupted step left and the applied steps are undone; not at
+    /// all → marked failed. One line each.
     pub fn repair(&self) -> Result<Vec<String>, FixError> {
         let _lock = self.journal.lock()?;
         let mut out = vec![];
@@ -320,6 +333,7 @@ impl Fixer<'_> {
                 )
             } else {
                 let done = present.iter().take_while(|p| **p).count();
+                self.undo_interrupted(&c, done);
                 self.roll_back(&c, done);
                 self.journal.mark(
                     &c.id,

@@ -42,6 +42,19 @@ pub trait Applier {
     fn present(&self, step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<bool, FixError>;
     /// Removes exactly the step's rules.
     fn undo(&self, step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<(), FixError>;
+    /// Undoes what an apply interrupted inside this step (a crash) left of it, when
+    /// [`Applier::present`] says it is not complete. Default: nothing, for appliers whose
+    /// step is not split into separately applied parts; Windows reverts the actions that
+    /// were done.
+    fn undo_interrupted(
+        &self,
+        step: &OwnedStep,
+        tag: &str,
+        runner: &dyn Runner,
+    ) -> Result<(), FixError> {
+        let _ = (step, tag, runner);
+        Ok(())
+    }
     /// Whether undo finds the change's rules by its tag (one call removes every step's).
     fn by_tag(&self) -> bool {
         false

@@ -3,6 +3,7 @@
 //! refuses everywhere else.
 
 use crate::FixError;
+use portdoctor_firewall::windows::Profile;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -154,6 +155,22 @@ impl Field {
     }
 }
 
+/// One profile setting portdoctor changes (`INetFwPolicy2`, per profile), with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "setting", content = "value")]
+pub enum ProfileSetting {
+    /// `BlockAllInboundTraffic`: "Block all incoming connections", every allow rule ignored
+    /// (PowerShell's `AllowInboundRules` False).
+    BlockAllInbound(bool),
+}
+
+impl ProfileSetting {
+    /// Whether `other` is a value of the same setting.
+    pub fn same_setting(self, other: ProfileSetting) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+}
+
 /// Why a firewall call did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ApiError {
@@ -169,7 +186,7 @@ pub enum ApiError {
         /// The error.
         message: String,
     },
-    /// The rule to change is not there, or not only once.
+    /// The rule to change is not there, or not only once; or a setting is not as recorded.
     #[error("{0}")]
     NotFound(String),
 }
@@ -196,6 +213,14 @@ pub trait FirewallApi {
     fn set(&self, rule: &RuleState, value: &Field) -> Result<(), ApiError>;
     /// Removes the rule named `rule.name`; the caller checked it is the only one so named.
     fn remove(&self, rule: &RuleState) -> Result<(), ApiError>;
+    /// The value `profile` has for the setting `of` is a value of.
+    fn profile_setting(
+        &self,
+        profile: Profile,
+        of: ProfileSetting,
+    ) -> Result<ProfileSetting, ApiError>;
+    /// Gives `profile` the setting's value `to` (the caller compared the old value first).
+    fn put_profile_setting(&self, profile: Profile, to: ProfileSetting) -> Result<(), ApiError>;
 }
 
 /// The rules named `name`.
@@ -230,6 +255,12 @@ impl FirewallApi for NotWindows {
         Err(ApiError::NotWindows)
     }
     fn remove(&self, _: &RuleState) -> Result<(), ApiError> {
+        Err(ApiError::NotWindows)
+    }
+    fn profile_setting(&self, _: Profile, _: ProfileSetting) -> Result<ProfileSetting, ApiError> {
+        Err(ApiError::NotWindows)
+    }
+    fn put_profile_setting(&self, _: Profile, _: ProfileSetting) -> Result<(), ApiError> {
         Err(ApiError::NotWindows)
     }
 }

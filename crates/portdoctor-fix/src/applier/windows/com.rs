@@ -1,14 +1,16 @@
 //! [`FirewallApi`] over COM: `INetFwPolicy2::Rules` (`INetFwRules`: enumerate, `Add`,
-//! `Remove`) and `INetFwRule` properties. The policy object and the enumeration are the
+//! `Remove`), `INetFwRule` properties and `INetFwPolicy2`'s per-profile
+//! `BlockAllInboundTraffic`. The policy object and the enumeration are the
 //! firewall crate's live reader's. Each unsafe block is one COM call with its SAFETY note.
 #![allow(unsafe_code)]
 
-use super::api::{ApiError, Field, FirewallApi, RuleState, is_any};
+use super::api::{ApiError, Field, FirewallApi, ProfileSetting, RuleState, is_any};
+use portdoctor_firewall::windows::Profile;
 use portdoctor_firewall::windows::live::{open_policy, rule_objects};
 use windows::Win32::Foundation::VARIANT_BOOL;
 use windows::Win32::NetworkManagement::WindowsFirewall::{
-    INetFwRule, INetFwRules, NET_FW_ACTION_ALLOW, NET_FW_ACTION_BLOCK, NET_FW_RULE_DIR_IN,
-    NET_FW_RULE_DIR_OUT, NetFwRule,
+    INetFwPolicy2, INetFwRule, INetFwRules, NET_FW_ACTION_ALLOW, NET_FW_ACTION_BLOCK,
+    NET_FW_PROFILE_TYPE2, NET_FW_RULE_DIR_IN, NET_FW_RULE_DIR_OUT, NetFwRule,
 };
 use windows::Win32::System::Com::{CLSCTX_INPROC_SERVER, CoCreateInstance};
 use windows::core::BSTR;
@@ -28,11 +30,21 @@ fn text(name: &str, r: windows::core::Result<BSTR>) -> Result<String, ApiError> 
     call(name, r).map(|b| b.to_string())
 }
 
+/// The active policy.
+fn policy() -> Result<INetFwPolicy2, ApiError> {
+    call("CoCreateInstance(NetFwPolicy2)", open_policy())
+}
+
 /// The active policy's rule collection.
 fn collection() -> Result<INetFwRules, ApiError> {
-    let policy = call("CoCreateInstance(NetFwPolicy2)", open_policy())?;
+    let policy = policy()?;
     // SAFETY: property read on a live interface pointer.
     call("INetFwPolicy2::Rules", unsafe { policy.Rules() })
+}
+
+/// `NET_FW_PROFILE2_DOMAIN` / `_PRIVATE` / `_PUBLIC`.
+fn profile_type(p: Profile) -> NET_FW_PROFILE_TYPE2 {
+    NET_FW_PROFILE_TYPE2(i32::from(p.bit()))
 }
 
 /// Every rule object of the active policy.
@@ -195,5 +207,29 @@ impl FirewallApi for Com {
         // SAFETY: removes by name from the live collection (the caller checked the name is
         // the rule's alone).
         call("INetFwRules::Remove", unsafe { rules.Remove(&name) })
+    }
+
+    fn profile_setting(&self, p: Profile, of: ProfileSetting) -> Result<ProfileSetting, ApiError> {
+        let policy = policy()?;
+        match of {
+            ProfileSetting::BlockAllInbound(_) => {
+                // SAFETY: property read on a live interface pointer with a valid profile type.
+                let on = unsafe { policy.get_BlockAllInboundTraffic(profile_type(p)) };
+                call("INetFwPolicy2::get_BlockAllInboundTraffic", on)
+                    .map(|v| ProfileSetting::BlockAllInbound(v.as_bool()))
+            }
+        }
+    }
+
+    fn put_profile_setting(&self, p: Profile, to: ProfileSetting) -> Result<(), ApiError> {
+        let policy = policy()?;
+        match to {
+            ProfileSetting::BlockAllInbound(on) => {
+                let v = VARIANT_BOOL::from(on);
+                // SAFETY: property write on a live interface pointer with a valid profile type.
+                let done = unsafe { policy.put_BlockAllInboundTraffic(profile_type(p), v) };
+                call("INetFwPolicy2::put_BlockAllInboundTraffic", done)
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! An in-memory policy for tests: rules in a list, and a mutating call that can be made to
-//! fail.
+//! An in-memory policy for tests: rules in a list, profile settings, and a mutating call that
+//! can be made to fail.
 
-use super::api::{ApiError, Field, FirewallApi, RuleState};
+use super::api::{ApiError, Field, FirewallApi, ProfileSetting, RuleState};
+use portdoctor_firewall::windows::Profile;
 use std::cell::{Cell, RefCell};
 
 /// Rules in memory.
@@ -9,6 +10,8 @@ use std::cell::{Cell, RefCell};
 pub struct Fake {
     /// The policy's rules.
     pub rules: RefCell<Vec<RuleState>>,
+    /// Profiles that block all incoming connections (the others do not).
+    pub block_all: RefCell<Vec<Profile>>,
     /// Mutating calls made so far.
     pub calls: Cell<usize>,
     /// This mutating call (1-based) fails with E_FAIL.
@@ -71,6 +74,23 @@ impl FirewallApi for Fake {
             .map(|_| ())
             .ok_or_else(|| ApiError::NotFound(format!("no `{}`", rule.name)))
     }
+
+    fn profile_setting(&self, p: Profile, _: ProfileSetting) -> Result<ProfileSetting, ApiError> {
+        let on = self.block_all.borrow().contains(&p);
+        Ok(ProfileSetting::BlockAllInbound(on))
+    }
+
+    fn put_profile_setting(&self, p: Profile, to: ProfileSetting) -> Result<(), ApiError> {
+        self.count("INetFwPolicy2::put_BlockAllInboundTraffic")?;
+        let ProfileSetting::BlockAllInbound(on) = to;
+        let mut block_all = self.block_all.borrow_mut();
+        block_all.retain(|x| *x != p);
+        if on {
+            block_all.push(p);
+            block_all.sort();
+        }
+        Ok(())
+    }
 }
 
 /// Shared with the test that inspects it.
@@ -86,5 +106,11 @@ impl<T: FirewallApi> FirewallApi for std::rc::Rc<T> {
     }
     fn remove(&self, rule: &RuleState) -> Result<(), ApiError> {
         self.as_ref().remove(rule)
+    }
+    fn profile_setting(&self, p: Profile, of: ProfileSetting) -> Result<ProfileSetting, ApiError> {
+        self.as_ref().profile_setting(p, of)
+    }
+    fn put_profile_setting(&self, p: Profile, to: ProfileSetting) -> Result<(), ApiError> {
+        self.as_ref().put_profile_setting(p, to)
     }
 }

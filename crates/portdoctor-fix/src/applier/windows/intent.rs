@@ -1,9 +1,10 @@
 //! What a Windows step asks for, read from its edits alone (platform-free): a rule to add
 //! (`Edit::InsertText`, the arguments of `netsh advfirewall firewall add rule`), a rule to
 //! disable (`Edit::Remove`: the engine models disabling as removal), a property to change
-//! (`Edit::ModifyText`, the arguments after `new` of `netsh advfirewall firewall set rule`).
+//! (`Edit::ModifyText`, the arguments after `new` of `netsh advfirewall firewall set rule`),
+//! a profile setting to change (`Edit::ModifyText` on the profile: `allowinboundrules=true`).
 
-use super::api::{ALL_PROFILES, ANY_PROTOCOL, Field, RuleState};
+use super::api::{ALL_PROFILES, ANY_PROTOCOL, Field, ProfileSetting, RuleState};
 use super::target::Target;
 use crate::FixError;
 use portdoctor_firewall::engine::{Edit, Engine, EngineKind};
@@ -11,7 +12,7 @@ use portdoctor_firewall::manager::PlanStep;
 use portdoctor_firewall::model::RuleRef;
 use portdoctor_firewall::plan::TAG;
 use portdoctor_firewall::windows::netsh_text::{args, profiles, protocol};
-use portdoctor_firewall::windows::{Profiles, ProtoFilter};
+use portdoctor_firewall::windows::{Profile, Profiles, ProtoFilter};
 
 /// One thing a step does, before the live rules are looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,13 @@ pub enum Intent {
         target: Target,
         /// Its new value.
         to: Field,
+    },
+    /// Change a profile's setting ("Block all incoming connections" off).
+    SetProfile {
+        /// The profile.
+        profile: Profile,
+        /// The setting's new value.
+        to: ProfileSetting,
     },
 }
 
@@ -51,7 +59,12 @@ pub fn intents(step: &PlanStep, tag: &str, engine: &dyn Engine) -> Result<Vec<In
                     });
                 }
             }
-            Edit::ModifyText { rule, .. } => return Err(profile_setting(rule)),
+            Edit::ModifyText { rule, text } => {
+                let profile = profile_of(rule)?;
+                for to in settings(text)? {
+                    out.push(Intent::SetProfile { profile, to });
+                }
+            }
             other => {
                 return Err(FixError::Refused(format!(
                     "a Windows Defender Firewall step cannot carry out {other:?}"
@@ -62,11 +75,43 @@ pub fn intents(step: &PlanStep, tag: &str, engine: &dyn Engine) -> Result<Vec<In
     Ok(out)
 }
 
-fn profile_setting(rule: &RuleRef) -> FixError {
-    FixError::Refused(format!(
-        "portdoctor changes rules, not profile settings ({}); run the printed command by hand",
-        rule.text
-    ))
+/// The profile a profile-level edit is about (the engine names it in `chain`).
+fn profile_of(rule: &RuleRef) -> Result<Profile, FixError> {
+    Profile::ALL
+        .into_iter()
+        .find(|p| p.name() == rule.chain)
+        .ok_or_else(|| {
+            FixError::Refused(format!(
+                "no profile `{}` ({}); run the printed command by hand",
+                rule.chain, rule.text
+            ))
+        })
+}
+
+/// The profile settings `allowinboundrules=…` (the engine's profile edit) changes; the
+/// other profile settings (`state=`, `defaultinbound=`) portdoctor leaves to the printed
+/// command.
+fn settings(text: &str) -> Result<Vec<ProfileSetting>, FixError> {
+    let mut out = vec![];
+    for (k, v) in args(text).map_err(|e| FixError::Refused(e.to_string()))? {
+        let on = match v.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" => true,
+            "false" | "no" | "off" => false,
+            _ => return Err(refused(&k, &v, "not a yes or no")),
+        };
+        match k.as_str() {
+            "allowinboundrules" => out.push(ProfileSetting::BlockAllInbound(!on)),
+            _ => {
+                return Err(refused(
+                    &k,
+                    &v,
+                    "portdoctor changes rules and \"Block all incoming connections\" only; \
+                     run the printed command by hand",
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn refused(k: &str, v: &str, why: &str) -> FixError {

@@ -1,7 +1,9 @@
 //! Windows Defender Firewall through COM `INetFwPolicy2`, not by running the printed
 //! PowerShell: a step's edits become [`intent::Intent`]s (platform-free), the intents become
-//! [`action::Action`]s on the live rules before the change is journaled, and the actions are
-//! applied all or nothing.
+//! [`action::Action`]s on the live rules and profile settings before the change is
+//! journaled, and the actions are applied all or nothing. Rules are added, disabled or
+//! changed; of the profile settings, only "Block all incoming connections"
+//! (`BlockAllInboundTraffic`) is changed, the others are left to the printed command.
 //!
 //! **Finding rules.** COM has no rule id and display names repeat, so a rule the plan names
 //! is found by its name and group and by its filters in the state the plan was made on
@@ -11,11 +13,19 @@
 //! **Undo after a restart.** `PlanStep::edits` is not serialised, and the old values of what
 //! a step changes are only known from the live policy. So [`Applier::prepare`] (called by
 //! `Fixer::prepare`, before anything is journaled) records each action with the rule as it
-//! was, as JSON, in the step's `undo` entries (`["windows-firewall-action", JSON]`): the
-//! journal holds everything `present`, `undo` and the repair of an interrupted change need.
-//! `apply` refuses when a rule is no longer as recorded (compare and set), `present` checks
-//! every action is in place and unchanged, and `undo` sets back exactly the recorded values
-//! and removes exactly the added rules (named `portdoctor:<id> …`, group `portdoctor`).
+//! or setting was, as JSON, in the step's `undo` entries (`["windows-firewall-action",
+//! JSON]`): the journal holds everything `present`, `undo` and the repair of an interrupted
+//! change need. `apply` refuses when a rule or setting is no longer as recorded (compare and
+//! set), `present` checks every action is in place and unchanged, and `undo` sets back
+//! exactly the recorded values and removes exactly the added rules (named
+//! `portdoctor:<id> …`, group `portdoctor`).
+//!
+//! **A crash inside a step.** A step of several actions is several COM calls; a crash
+//! between them leaves some done. Each action is either done (at its new value) or not (at
+//! its recorded old value), so `undo` reverts the ones in place and skips the ones not done,
+//! and refuses, before changing anything, when a value is neither (changed by someone else).
+//! The repair of interrupted changes calls it for the step the crash cut
+//! ([`Applier::undo_interrupted`]).
 
 pub mod action;
 pub mod api;
@@ -30,7 +40,7 @@ mod tests;
 
 use super::Applier;
 use crate::FixError;
-use action::Action;
+use action::{Action, Live};
 use api::{FirewallApi, RuleState};
 use portdoctor_firewall::Engine;
 use portdoctor_firewall::collect::Runner;
@@ -44,6 +54,10 @@ pub struct WindowsFirewall {
 impl WindowsFirewall {
     /// The live policy: COM on Windows; elsewhere every call refuses with a clear error.
     pub fn live() -> WindowsFirewall {
+        #[cfg(test)]
+        if let Some(fake) = tests::POLICY.with_borrow(Clone::clone) {
+            return WindowsFirewall::with_api(Box::new(fake));
+        }
         #[cfg(windows)]
         let api: Box<dyn FirewallApi> = Box::new(com::Com);
         #[cfg(not(windows))]
@@ -54,6 +68,13 @@ impl WindowsFirewall {
     /// Over another implementation (tests).
     pub fn with_api(api: Box<dyn FirewallApi>) -> WindowsFirewall {
         WindowsFirewall { api }
+    }
+
+    /// The step's recorded actions and the live policy they look at.
+    fn read(&self, step: &OwnedStep) -> Result<(Vec<Action>, Live), FixError> {
+        let actions = action::decode(&step.step.undo)?;
+        let live = Live::read(self.api.as_ref(), &actions)?;
+        Ok((actions, live))
     }
 
     /// Applies `actions` in order; when one fails, reverts the ones done (newest first).
@@ -116,9 +137,8 @@ impl Applier for WindowsFirewall {
     }
 
     fn apply(&self, step: &OwnedStep, _: &str, _: &dyn Runner) -> Result<(), FixError> {
-        let actions = action::decode(&step.step.undo)?;
-        let rules = self.api.rules()?;
-        if let Some(a) = actions.iter().find(|a| !a.ready(&rules)) {
+        let (actions, live) = self.read(step)?;
+        if let Some(a) = action::not_ready(&actions, &live) {
             return Err(FixError::ChangedSince(format!(
                 "the live rules changed since the step was prepared ({}); nothing was changed",
                 a.describe()
@@ -128,22 +148,31 @@ impl Applier for WindowsFirewall {
     }
 
     fn present(&self, step: &OwnedStep, _: &str, _: &dyn Runner) -> Result<bool, FixError> {
-        let actions = action::decode(&step.step.undo)?;
-        let rules = self.api.rules()?;
-        Ok(actions.iter().all(|a| a.in_place(&rules)))
+        let (actions, live) = self.read(step)?;
+        Ok(action::to_revert(&actions, &live).is_ok_and(|back| back.len() == actions.len()))
     }
 
+    /// Reverts the step's actions that are in place and skips those not done (an apply
+    /// interrupted inside the step); refuses, changing nothing, when a rule or setting is
+    /// neither as recorded before nor as the step left it.
     fn undo(&self, step: &OwnedStep, _: &str, _: &dyn Runner) -> Result<(), FixError> {
-        let mut actions = action::decode(&step.step.undo)?;
-        let rules = self.api.rules()?;
-        if let Some(a) = actions.iter().find(|a| !a.in_place(&rules)) {
-            return Err(FixError::ChangedSince(format!(
-                "a Windows Defender Firewall rule of this change was changed by someone else \
-                 since ({}); nothing was undone",
+        let (actions, live) = self.read(step)?;
+        let back = action::to_revert(&actions, &live).map_err(|a| {
+            FixError::ChangedSince(format!(
+                "a Windows Defender Firewall rule or setting of this change was changed by \
+                 someone else since ({}); nothing was undone",
                 a.describe()
-            )));
-        }
-        actions.reverse();
-        self.all_or_nothing(&actions, Action::revert, Action::apply)
+            ))
+        })?;
+        self.all_or_nothing(&back, Action::revert, Action::apply)
+    }
+
+    fn undo_interrupted(
+        &self,
+        step: &OwnedStep,
+        tag: &str,
+        runner: &dyn Runner,
+    ) -> Result<(), FixError> {
+        self.undo(step, tag, runner)
     }
 }

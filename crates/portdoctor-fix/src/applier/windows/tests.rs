@@ -4,7 +4,7 @@
 
 use super::WindowsFirewall;
 use super::action::{self, Action};
-use super::api::{ALL_PROFILES, Field, RuleState};
+use super::api::{ALL_PROFILES, Field, ProfileSetting, RuleState};
 use super::fake::Fake;
 use super::intent::{Intent, intents, profile_mask, protocol_number};
 use crate::FixError;
@@ -15,11 +15,20 @@ use portdoctor_firewall::plan::{self, Goal, OwnedStep};
 use portdoctor_firewall::windows::netsh_text::describe_ports;
 use portdoctor_firewall::windows::{self, Interface, Profile, WinRule};
 use portdoctor_firewall::{Packet, WindowsFirewall as Rules};
+use std::cell::RefCell;
 use std::rc::Rc;
+
+thread_local! {
+    /// The policy `WindowsFirewall::live()` works on in this test thread, when set: the fix
+    /// engine's own paths (`Fixer`, repair) over the in-memory policy.
+    pub(super) static POLICY: RefCell<Option<Rc<Fake>>> = const { RefCell::new(None) };
+}
 
 const TAG: &str = "portdoctor:t1";
 /// The Windows applier runs no commands: a runner that is never used.
 const RUN: CommandRunner = CommandRunner { prefix: vec![] };
+/// The same, for a `Fixer` a helper returns.
+static UNUSED: CommandRunner = RUN;
 
 fn load(names: &[&str]) -> Rules {
     let dir = concat!(
@@ -81,11 +90,21 @@ fn state_of(w: &WinRule) -> RuleState {
     r
 }
 
-/// An in-memory policy holding the fixture's rules, and the applier over it.
+/// An in-memory policy holding the fixture's rules and profile settings, and the applier
+/// over it.
 fn policy(fw: &Rules) -> (Rc<Fake>, WindowsFirewall) {
     let fake = Rc::new(Fake::with(fw.rules.iter().map(state_of).collect()));
+    *fake.block_all.borrow_mut() = Profile::ALL
+        .into_iter()
+        .filter(|p| fw.settings(*p).allow_inbound_rules == windows::Setting::Off)
+        .collect();
     let applier = WindowsFirewall::with_api(Box::new(fake.clone()));
     (fake, applier)
+}
+
+/// Everything the fake policy holds.
+fn contents(fake: &Fake) -> (Vec<RuleState>, Vec<Profile>) {
+    (fake.rules.borrow().clone(), fake.block_all.borrow().clone())
 }
 
 /// The seed (W2, Public profile, Go service on 8080 with no rule): the default block decides.
@@ -112,6 +131,22 @@ fn rpc_block() -> (Rules, Packet) {
     );
     pkt.local_service = Some("RpcSs".into());
     (fw, pkt)
+}
+
+/// W2's rules with "Block all incoming connections" on the Public profile (the profile line
+/// is PowerShell's `Get-NetFirewallProfile` JSON in its documented shape, as in the firewall
+/// crate's `block_all_inbound_ignores_allow_rules`): the Go service on 8080 is dropped
+/// whatever rule is added.
+fn block_all() -> (Rules, Packet) {
+    let profile = r#"[{"Name":"Public","Enabled":"True","DefaultInboundAction":"Block","AllowInboundRules":"False","AllowLocalFirewallRules":"NotConfigured"}]"#;
+    let mut fw = load(&["w2_export_firewallrules_excerpt.csv"]);
+    let more = windows::load(&[("p.json".to_string(), profile.to_string())]).expect("load");
+    fw.profiles = more.profiles;
+    on(&mut fw, Profile::Public, "Ethernet");
+    (
+        fw,
+        tcp("192.168.1.7", 8080, r"C:\srv\goapp\goapp.exe", "Ethernet"),
+    )
 }
 
 /// W2 on a Public network: the WinRM allow rule is for Domain and Private only.
@@ -202,17 +237,17 @@ fn a_prompt_block_rule_is_told_from_its_udp_twin() {
 /// apply → present → undo, for each kind of plan: the policy ends exactly as it began.
 #[test]
 fn apply_then_undo_restores_the_policy_exactly() {
-    for (fw, pkt) in [seed(), rpc_block(), winrm_public()] {
+    for (fw, pkt) in [seed(), rpc_block(), winrm_public(), block_all()] {
         let (fake, applier) = policy(&fw);
-        let before = fake.rules.borrow().clone();
+        let before = contents(&fake);
         let mut s = step(&fw, &pkt, None);
         assert!(!applier.present(&s, TAG, &RUN).is_ok_and(|p| p));
         applier.prepare(&mut s, TAG, &fw, &RUN).unwrap();
         applier.apply(&s, TAG, &RUN).unwrap();
-        assert_ne!(*fake.rules.borrow(), before);
+        assert_ne!(contents(&fake), before);
         assert!(applier.present(&s, TAG, &RUN).unwrap());
         applier.undo(&s, TAG, &RUN).unwrap();
-        assert_eq!(*fake.rules.borrow(), before, "{}", s.step.title);
+        assert_eq!(contents(&fake), before, "{}", s.step.title);
         assert!(!applier.present(&s, TAG, &RUN).unwrap());
     }
 }
@@ -237,6 +272,228 @@ fn undo_works_from_the_journaled_step() {
     };
     assert_eq!(was.profiles, 3);
     assert_eq!(*to, Field::Profiles(ALL_PROFILES));
+}
+
+/// "Block all incoming connections" decides: the planner's fix is the profile setting (and
+/// the allow rule the default block then needs), and the applier records the setting with
+/// its old value.
+#[test]
+fn block_all_is_turned_off_on_the_arriving_profile() {
+    let (fw, pkt) = block_all();
+    let mut s = step(&fw, &pkt, None);
+    let got = intents(&s.step, TAG, &fw).unwrap();
+    let want = ProfileSetting::BlockAllInbound(false);
+    let [first, Intent::AddRule(added)] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        *first,
+        Intent::SetProfile {
+            profile: Profile::Public,
+            to: want
+        }
+    );
+    assert_eq!(added.local_ports, "8080");
+    let (fake, applier) = policy(&fw);
+    assert_eq!(*fake.block_all.borrow(), vec![Profile::Public]);
+    applier.prepare(&mut s, TAG, &fw, &RUN).unwrap();
+    let recorded = action::decode(&s.step.undo).unwrap();
+    assert_eq!(
+        recorded[0],
+        Action::SetProfile {
+            profile: Profile::Public,
+            was: ProfileSetting::BlockAllInbound(true),
+            to: want
+        }
+    );
+    applier.apply(&s, TAG, &RUN).unwrap();
+    assert!(fake.block_all.borrow().is_empty());
+}
+
+/// Compare and set: apply does not touch a setting that is no longer as recorded; once
+/// applied, a setting turned back by someone else means the change is no longer present
+/// (the fix engine's `undo` then refuses).
+#[test]
+fn a_profile_setting_changed_since_is_refused() {
+    let (fw, pkt) = block_all();
+    let (fake, applier) = policy(&fw);
+    let mut s = step(&fw, &pkt, None);
+    applier.prepare(&mut s, TAG, &fw, &RUN).unwrap();
+    fake.block_all.borrow_mut().clear();
+    let e = applier.apply(&s, TAG, &RUN).unwrap_err();
+    assert!(matches!(e, FixError::ChangedSince(_)), "{e}");
+    assert!(e.to_string().contains("Public profile"), "{e}");
+    assert_eq!(fake.calls.get(), 0);
+    // The live policy already has what the plan wants: nothing to record.
+    let e = applier
+        .prepare(&mut step(&fw, &pkt, None), TAG, &fw, &RUN)
+        .unwrap_err();
+    assert!(e.to_string().contains("already has"), "{e}");
+    fake.block_all.borrow_mut().push(Profile::Public);
+    applier.apply(&s, TAG, &RUN).unwrap();
+    assert!(applier.present(&s, TAG, &RUN).unwrap());
+    fake.block_all.borrow_mut().push(Profile::Public);
+    assert!(!applier.present(&s, TAG, &RUN).unwrap());
+}
+
+/// A step of three actions (disable a block rule; let allow rules count on Public and add a
+/// rule): the actions of two fixtures' plans in one step.
+fn three_actions() -> (Rules, OwnedStep) {
+    let (fw, pkt) = rpc_block();
+    let mut s = step(&fw, &pkt, None);
+    let (other, pkt) = block_all();
+    s.step.edits.extend(step(&other, &pkt, None).step.edits);
+    (fw, s)
+}
+
+/// The fake holding `fw`'s rules with block-all on Public, and the step prepared on it.
+fn prepared_three() -> (Rc<Fake>, WindowsFirewall, OwnedStep) {
+    let (fw, mut s) = three_actions();
+    let (fake, applier) = policy(&fw);
+    fake.block_all.borrow_mut().push(Profile::Public);
+    applier.prepare(&mut s, TAG, &fw, &RUN).unwrap();
+    (fake, applier, s)
+}
+
+/// A crash after the first `done` actions of a step: undo reverts exactly those and skips
+/// the rest; `present` does not call the step complete.
+#[test]
+fn undo_reverts_what_an_interrupted_apply_did() {
+    for done in 0..=3 {
+        let (fake, applier, s) = prepared_three();
+        let before = contents(&fake);
+        let actions = action::decode(&s.step.undo).unwrap();
+        assert_eq!(actions.len(), 3);
+        for a in &actions[..done] {
+            a.apply(fake.as_ref()).unwrap();
+        }
+        assert_eq!(applier.present(&s, TAG, &RUN).unwrap(), done == 3);
+        applier.undo(&s, TAG, &RUN).unwrap();
+        assert_eq!(contents(&fake), before, "after {done} actions");
+    }
+}
+
+/// After a partial apply, a value that is neither the recorded old one nor the new one
+/// (someone changed it) refuses the undo before anything is changed.
+#[test]
+fn undo_of_an_interrupted_step_refuses_a_value_changed_since() {
+    let (fake, applier, s) = prepared_three();
+    let actions = action::decode(&s.step.undo).unwrap();
+    actions[0].apply(fake.as_ref()).unwrap();
+    for r in fake.rules.borrow_mut().iter_mut() {
+        if r.name == "Remote Administration (RPC-EPMAP)" && !r.allow {
+            r.remote_addresses = "10.0.0.0/8".into();
+        }
+    }
+    let changed = contents(&fake);
+    let calls = fake.calls.get();
+    let e = applier.undo(&s, TAG, &RUN).unwrap_err();
+    assert!(matches!(e, FixError::ChangedSince(_)), "{e}");
+    assert_eq!(contents(&fake), changed);
+    assert_eq!(fake.calls.get(), calls);
+}
+
+/// A host whose firewall is `fw`, for the fix engine.
+fn host_of(fw: Rules) -> portdoctor_firewall::host::Host {
+    portdoctor_firewall::host::Host {
+        engine: Box::new(fw),
+        managers: vec![],
+        routes: None,
+        routing: None,
+    }
+}
+
+/// The fix engine's request to open 8080/tcp to anyone.
+fn open_8080(force: bool) -> crate::flow::Request {
+    crate::flow::Request {
+        goal: Goal::Open,
+        port: 8080,
+        proto: "tcp".into(),
+        from: None,
+        ttl: None,
+        confirm: None,
+        backend: None,
+        force,
+    }
+}
+
+/// A Fixer over the journal in `dir`, its Windows steps applied to `fake`.
+fn fixer_on(fake: &Rc<Fake>, dir: &std::path::Path) -> crate::flow::Fixer<'static> {
+    POLICY.with_borrow_mut(|p| *p = Some(fake.clone()));
+    crate::flow::Fixer {
+        runner: &UNUSED,
+        journal: crate::journal::Journal::open(dir).unwrap(),
+    }
+}
+
+/// The fix engine's repair of interrupted changes: a change journaled `planned` whose
+/// three-action step was cut after `done` actions (no rollback ran: the process died) is
+/// rolled back to exactly the policy it started from, or kept when it was complete.
+#[test]
+fn repair_rolls_back_a_step_cut_by_a_crash() {
+    use crate::change::Change;
+    use crate::journal::{Event, Status};
+    for done in 0..=3 {
+        let (fake, _, s) = prepared_three();
+        let before = contents(&fake);
+        let dir = tempfile::tempdir().unwrap();
+        let fixer = fixer_on(&fake, dir.path());
+        let mut request = OpenRequest::new(8080, "tcp", None);
+        request.tag = TAG.into();
+        let change = Change {
+            id: "t1".into(),
+            at: 0,
+            goal: Goal::Open,
+            request,
+            steps: vec![s.clone()],
+            expires_at: None,
+            confirm_by: None,
+            saved: vec![],
+        };
+        let planned = Event {
+            id: "t1".into(),
+            at: 0,
+            status: Status::Planned,
+            note: None,
+            change: Some(change),
+        };
+        fixer.journal.append(&planned).unwrap();
+        let actions = action::decode(&s.step.undo).unwrap();
+        for a in &actions[..done] {
+            a.apply(fake.as_ref()).unwrap();
+        }
+        let after_crash = contents(&fake);
+        let lines = fixer.repair().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let (_, status) = fixer.journal.change("t1").unwrap();
+        if done == 3 {
+            assert_eq!(status, Status::Applied, "{lines:?}");
+            assert_eq!(contents(&fake), after_crash);
+        } else {
+            assert_eq!(status, Status::Failed, "{lines:?}");
+            assert_eq!(contents(&fake), before, "cut after {done} actions");
+        }
+    }
+}
+
+/// Through the fix engine, block-all decides: the plan is the profile setting, verified by
+/// the planner; applied and undone on the in-memory policy.
+#[test]
+fn the_fix_engine_turns_block_all_off_and_back_on() {
+    let (fw, pkt) = block_all();
+    let (fake, _) = policy(&fw);
+    let before = contents(&fake);
+    let dir = tempfile::tempdir().unwrap();
+    let fixer = fixer_on(&fake, dir.path());
+    let host = host_of(fw);
+    let req = open_8080(false);
+    let prepared = fixer.prepare(&host, &req, vec![pkt], &[]).unwrap();
+    let applied = fixer
+        .apply(&prepared, &|| Err("not read back in this test".into()))
+        .unwrap();
+    assert!(fake.block_all.borrow().is_empty());
+    fixer.undo(&applied.change.id, None).unwrap();
+    assert_eq!(contents(&fake), before);
 }
 
 /// Disable a block rule and add a rule in one step; the add fails: the block rule is
@@ -329,30 +586,16 @@ fn elsewhere_the_live_applier_refuses_clearly() {
 #[cfg(not(windows))]
 #[test]
 fn the_fix_engine_refuses_before_journaling_anything() {
-    use crate::flow::{Fixer, Request};
+    use crate::flow::Fixer;
     use crate::journal::Journal;
     let (fw, pkt) = seed();
-    let host = portdoctor_firewall::host::Host {
-        engine: Box::new(fw),
-        managers: vec![],
-        routes: None,
-        routing: None,
-    };
+    let host = host_of(fw);
     let dir = tempfile::tempdir().unwrap();
     let fixer = Fixer {
         runner: &RUN,
         journal: Journal::open(dir.path()).unwrap(),
     };
-    let req = Request {
-        goal: Goal::Open,
-        port: 8080,
-        proto: "tcp".into(),
-        from: None,
-        ttl: None,
-        confirm: None,
-        backend: None,
-        force: true,
-    };
+    let req = open_8080(true);
     let e = fixer.prepare(&host, &req, vec![pkt], &[]).unwrap_err();
     assert!(e.to_string().contains("only be applied on Windows"), "{e}");
     assert!(fixer.journal.events().unwrap().is_empty());
@@ -381,14 +624,30 @@ impl super::api::FirewallApi for Spy {
         self.changes.set(self.changes.get() + 1);
         super::com::Com.remove(rule)
     }
+    fn profile_setting(
+        &self,
+        p: Profile,
+        of: ProfileSetting,
+    ) -> Result<ProfileSetting, super::api::ApiError> {
+        super::com::Com.profile_setting(p, of)
+    }
+    fn put_profile_setting(
+        &self,
+        p: Profile,
+        to: ProfileSetting,
+    ) -> Result<(), super::api::ApiError> {
+        self.changes.set(self.changes.get() + 1);
+        super::com::Com.put_profile_setting(p, to)
+    }
 }
 
 /// Under Wine (CI runs the Windows build's tests there). Measured with Wine 8.0: hnetcfg
 /// creates the policy and rule objects and takes every property write, answers
 /// `INetFwRules::Add` and `Remove` with S_OK while keeping nothing (`Count` stays 0), and
-/// answers `_NewEnum` and `Item` with E_NOTIMPL. The applier reads the rules before it
-/// changes anything (it never trusts an `Add` it cannot read back), so it reports the
-/// E_NOTIMPL and makes no changing call at all. On real Windows this test does nothing: unit
+/// answers `_NewEnum` and `Item` with E_NOTIMPL, and `get_BlockAllInboundTraffic` too. The
+/// applier reads the rules before it changes anything (it never trusts an `Add` it cannot
+/// read back), so it reports the E_NOTIMPL and makes no changing call at all, for a rule
+/// step and for a block-all step alike. On real Windows this test does nothing: unit
 /// tests never change a real firewall.
 #[cfg(windows)]
 #[test]
@@ -397,24 +656,35 @@ fn under_wine_the_applier_reports_what_is_missing_and_changes_nothing() {
         eprintln!("skipped: not under Wine (a unit test never changes a real firewall)");
         return;
     }
-    let (fw, pkt) = seed();
     let spy = Rc::new(Spy {
         changes: std::cell::Cell::new(0),
     });
     let applier = WindowsFirewall::with_api(Box::new(spy.clone()));
-    let mut s = step(&fw, &pkt, None);
-    let e = applier.prepare(&mut s, TAG, &fw, &RUN).unwrap_err();
-    let text = e.to_string();
-    assert!(
-        text.contains("Rules._NewEnum") && text.contains("0x80004001"),
-        "{text}"
+    let read = super::api::FirewallApi::profile_setting(
+        spy.as_ref(),
+        Profile::Public,
+        ProfileSetting::BlockAllInbound(false),
     );
-    assert!(s.step.undo.is_empty());
-    // A step prepared elsewhere (here on the in-memory policy): apply reads first, too.
-    let (_, elsewhere) = policy(&fw);
-    elsewhere.prepare(&mut s, TAG, &fw, &RUN).unwrap();
-    let e = applier.apply(&s, TAG, &RUN).unwrap_err();
-    assert!(e.to_string().contains("0x80004001"), "{e}");
-    assert!(applier.undo(&s, TAG, &RUN).is_err());
+    let e = read.unwrap_err().to_string();
+    assert!(
+        e.contains("get_BlockAllInboundTraffic") && e.contains("0x80004001"),
+        "{e}"
+    );
+    for (fw, pkt) in [seed(), block_all()] {
+        let mut s = step(&fw, &pkt, None);
+        let e = applier.prepare(&mut s, TAG, &fw, &RUN).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("Rules._NewEnum") && text.contains("0x80004001"),
+            "{text}"
+        );
+        assert!(s.step.undo.is_empty());
+        // A step prepared elsewhere (here on the in-memory policy): apply reads first, too.
+        let (_, elsewhere) = policy(&fw);
+        elsewhere.prepare(&mut s, TAG, &fw, &RUN).unwrap();
+        let e = applier.apply(&s, TAG, &RUN).unwrap_err();
+        assert!(e.to_string().contains("0x80004001"), "{e}");
+        assert!(applier.undo(&s, TAG, &RUN).is_err());
+    }
     assert_eq!(spy.changes.get(), 0);
 }
