@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use portdoctor_lab::Lab;
-use portdoctor_lab::managers::{Firewalld, start_ufw};
+use portdoctor_lab::managers::start_ufw;
 
 const PORT: u16 = 8080;
 
@@ -85,16 +85,10 @@ fn ufw_default_deny_names_the_policy_and_allow_works() {
 
 #[test]
 fn firewalld_port_not_allowed_names_zone_public() {
-    let Some(lab) = Lab::for_test("firewalld_port_not_allowed") else {
+    let Some((lab, _fw)) = firewalld_lab("firewalld_port_not_allowed") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
     let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
     eprintln!(
@@ -129,16 +123,10 @@ fn firewalld_port_not_allowed_names_zone_public() {
 
 #[test]
 fn firewalld_port_in_the_wrong_zone() {
-    let Some(lab) = Lab::for_test("firewalld_wrong_zone") else {
+    let Some((lab, _fw)) = firewalld_lab("firewalld_wrong_zone") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     h.run("firewall-cmd", &["--zone=internal", "--add-port=8080/tcp"])
         .unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
@@ -157,16 +145,10 @@ fn firewalld_port_in_the_wrong_zone() {
 
 #[test]
 fn firewalld_rich_rule_reject_is_named() {
-    let Some(lab) = Lab::for_test("firewalld_rich_rule") else {
+    let Some((lab, _fw)) = firewalld_lab("firewalld_rich_rule") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     h.run("firewall-cmd", &["--zone=public", "--add-port=8080/tcp"])
         .unwrap();
     let rich = format!(
@@ -234,16 +216,10 @@ fn unreadable_manager_files_are_named_with_file_and_line_and_the_rest_is_shown()
 
 #[test]
 fn unreadable_firewalld_zone_xml_is_named_with_file_and_line() {
-    let Some(lab) = Lab::for_test("unreadable_zone_xml") else {
+    let Some((lab, _fw)) = firewalld_lab("unreadable_zone_xml") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     h.run_stdin(
         "sh",
         &["-c", "cat > /etc/firewalld/zones/broken.xml"],
