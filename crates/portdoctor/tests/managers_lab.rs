@@ -18,6 +18,21 @@ fn ufw_lab(name: &str) -> Option<Lab> {
     Some(lab)
 }
 
+/// `diagnose 8080` from the peer, which must fail (exit 1); the text report goes to stderr
+/// for the test's log.
+fn diagnose_blocked(lab: &Lab) -> serde_json::Value {
+    let (code, doc) = diagnose_from_peer(lab, PORT, &[]);
+    eprintln!(
+        "{}",
+        portdoctor_text(
+            lab.host(),
+            &["diagnose", "8080", "--from", &lab.peer_v4().to_string()]
+        )
+    );
+    assert_eq!(code, 1);
+    doc
+}
+
 #[test]
 fn ufw_deny_names_the_ufw_rule_and_its_fix_works() {
     let Some(lab) = ufw_lab("ufw_deny") else {
@@ -35,12 +50,7 @@ fn ufw_deny_names_the_ufw_rule_and_its_fix_works() {
     assert_eq!(managed["number"], 2, "{ex:#}");
     assert_eq!(managed["text"], "8080/tcp DENY IN Anywhere");
     assert_eq!(managed["comment"], "no web");
-    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
-    eprintln!(
-        "{}",
-        portdoctor_text(h, &["diagnose", "8080", "--from", &peer])
-    );
-    assert_eq!(code, 1);
+    let doc = diagnose_blocked(&lab);
     let f = top(&doc);
     assert_eq!(f["code"], "PD010", "{doc:#}");
     assert!(
@@ -90,15 +100,7 @@ fn firewalld_port_not_allowed_names_zone_public() {
     };
     let h = lab.host();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
-    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
-    eprintln!(
-        "{}",
-        portdoctor_text(
-            h,
-            &["diagnose", "8080", "--from", &lab.peer_v4().to_string()]
-        )
-    );
-    assert_eq!(code, 1);
+    let doc = diagnose_blocked(&lab);
     let f = top(&doc);
     assert_eq!(f["code"], "PD011", "{doc:#}");
     assert!(
@@ -161,15 +163,7 @@ fn firewalld_rich_rule_reject_is_named() {
     )
     .unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
-    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
-    eprintln!(
-        "{}",
-        portdoctor_text(
-            h,
-            &["diagnose", "8080", "--from", &lab.peer_v4().to_string()]
-        )
-    );
-    assert_eq!(code, 1);
+    let doc = diagnose_blocked(&lab);
     let f = top(&doc);
     assert!(
         f["summary"].as_str().unwrap().contains("rich rule"),
