@@ -18,6 +18,7 @@
 //! Policy: with `PORTDOCTOR_LAB=1` (CI, as root) a lab that cannot be built is a test failure;
 //! otherwise [`Lab::for_test`] prints why and returns `None`, so the test skips.
 
+pub mod containers;
 pub mod managers;
 mod mounts;
 
@@ -212,6 +213,27 @@ impl Netns {
         Ok(())
     }
 
+    /// Adds a veth pair: `name` in this namespace and `peer_name` in `peer`, both down and
+    /// without addresses. The pair goes away with either namespace.
+    pub fn add_veth(&self, name: &str, peer: &Netns, peer_name: &str) -> Result<(), LabError> {
+        self.run(
+            "ip",
+            &[
+                "link",
+                "add",
+                name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer_name,
+                "netns",
+                peer.name(),
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Path of the namespace file, for tools that take one (`nsenter --net=PATH`).
     pub fn path(&self) -> String {
         format!("/run/netns/{}", self.name)
@@ -256,21 +278,7 @@ impl Lab {
 
     fn wire(&self) -> Result<(), LabError> {
         let (h, p) = (&self.host, &self.peer);
-        h.run(
-            "ip",
-            &[
-                "link",
-                "add",
-                "veth-h",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "veth-p",
-                "netns",
-                p.name(),
-            ],
-        )?;
+        h.add_veth("veth-h", p, "veth-p")?;
         let n = self.subnet;
         for (ns, dev, v4, v6) in [
             (

@@ -7,10 +7,11 @@
 //! "closed"` target that opens fails.
 #![cfg(target_os = "linux")]
 
+use portdoctor_lab::containers::{add_bridge, attach};
 use portdoctor_lab::{Lab, Netns, lab_required};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,50 +27,20 @@ struct Fleet {
 impl Fleet {
     fn new() -> Fleet {
         let hub = Netns::create("hub").expect("hub namespace");
-        for args in [
-            &["link", "add", "br0", "type", "bridge"][..],
-            &["link", "set", "br0", "up"],
-            &["addr", "add", "198.19.0.254/24", "dev", "br0"],
-        ] {
-            hub.run("ip", args).expect("bridge");
-        }
-        let agents = (1..=3).map(|i| join(&hub, i)).collect();
+        add_bridge(&hub, "br0", Ipv4Addr::new(198, 19, 0, 254), 24).expect("bridge");
+        let agents = (1..=3)
+            .map(|i| {
+                let addr = Ipv4Addr::new(198, 19, 0, i);
+                attach(&hub, "br0", &format!("vh{i}"), &format!("a{i}"), addr, 24)
+                    .expect("agent namespace on the bridge")
+            })
+            .collect();
         Fleet { agents, hub }
     }
 
     fn addr(i: usize) -> String {
         format!("198.19.0.{}", i + 1)
     }
-}
-
-fn join(hub: &Netns, i: usize) -> Netns {
-    let ns = Netns::create(&format!("a{i}")).expect("agent namespace");
-    let veth = format!("vh{i}");
-    hub.run(
-        "ip",
-        &[
-            "link",
-            "add",
-            &veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            ns.name(),
-        ],
-    )
-    .expect("veth");
-    hub.run("ip", &["link", "set", &veth, "master", "br0", "up"])
-        .expect("enslave");
-    ns.run(
-        "ip",
-        &["addr", "add", &format!("198.19.0.{i}/24"), "dev", "eth0"],
-    )
-    .expect("address");
-    ns.run("ip", &["link", "set", "eth0", "up"]).expect("up");
-    ns
 }
 
 /// A running process, killed on drop.

@@ -9,59 +9,17 @@
 mod common;
 
 use common::*;
-use portdoctor_lab::{Lab, Netns};
+use portdoctor_lab::Lab;
+use portdoctor_lab::containers::{Container, behind_bridge};
 use std::net::Ipv4Addr;
 
 const PORT: u16 = 8080;
 
-/// The container side: a namespace wired to a bridge of the lab host.
-struct Container {
-    ns: Netns,
-    addr: Ipv4Addr,
-}
-
 /// Builds `bridge` (`gw`/24) in the lab host with forwarding on, and one container per
 /// address behind it.
 fn containers(lab: &Lab, bridge: &str, gw: Ipv4Addr, addrs: &[Ipv4Addr]) -> Vec<Container> {
-    let h = lab.host();
-    let run = |ns: &Netns, args: &[&str]| {
-        ns.run("ip", args)
-            .unwrap_or_else(|e| panic!("ip {}: {e}", args.join(" ")))
-    };
-    run(h, &["link", "add", bridge, "type", "bridge"]);
-    run(h, &["addr", "add", &format!("{gw}/24"), "dev", bridge]);
-    run(h, &["link", "set", bridge, "up"]);
-    h.run("sysctl", &["-q", "-w", "net.ipv4.ip_forward=1"])
-        .expect("sysctl in the lab host");
-    addrs
-        .iter()
-        .enumerate()
-        .map(|(i, addr)| {
-            let ns = Netns::create(&format!("c{i}")).expect("container namespace");
-            let hv = format!("{bridge}-v{i}");
-            run(
-                h,
-                &[
-                    "link",
-                    "add",
-                    &hv,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    "eth0",
-                    "netns",
-                    ns.name(),
-                ],
-            );
-            run(h, &["link", "set", &hv, "master", bridge]);
-            run(h, &["link", "set", &hv, "up"]);
-            run(&ns, &["addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
-            run(&ns, &["link", "set", "eth0", "up"]);
-            run(&ns, &["route", "add", "default", "via", &gw.to_string()]);
-            Container { ns, addr: *addr }
-        })
-        .collect()
+    behind_bridge(lab.host(), bridge, gw, addrs)
+        .unwrap_or_else(|e| panic!("containers behind {bridge}: {e}"))
 }
 
 /// Docker's iptables layout (iptables-nft) publishing 8080 -> `c`:80; `user` goes into
@@ -119,8 +77,8 @@ fn docker(name: &str, bind: &str, user: &str) -> Option<(Lab, Vec<Container>, Se
         Ipv4Addr::new(172, 17, n, 1),
         &[Ipv4Addr::new(172, 17, n, 2)],
     );
-    let svc = Service::start(&c[0].ns, bind, 80, "-", "hold");
-    docker_rules(&lab, c[0].addr, user);
+    let svc = Service::start(c[0].ns(), bind, 80, "-", "hold");
+    docker_rules(&lab, c[0].addr(), user);
     Some((lab, c, svc))
 }
 
@@ -139,7 +97,7 @@ fn docker_published_port_reaches_the_container() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(top(&doc)["code"], "PD000", "{doc:#}");
     let evidence = top(&doc)["evidence"].to_string();
-    let to = format!("{}:80", c[0].addr);
+    let to = format!("{}:80", c[0].addr());
     assert!(evidence.contains(&format!("DNAT'd to {to}")), "{evidence}");
     assert!(evidence.contains("forwarded out of docker0"), "{evidence}");
     assert!(
@@ -151,8 +109,9 @@ fn docker_published_port_reaches_the_container() {
     // The container's namespace is in the evidence, with its address and listener.
     let nss = doc["evidence"]["namespaces"]["value"].as_array().unwrap();
     assert!(
-        nss.iter()
-            .any(|n| n["addresses"].to_string().contains(&c[0].addr.to_string())),
+        nss.iter().any(|n| n["addresses"]
+            .to_string()
+            .contains(&c[0].addr().to_string())),
         "{nss:#?}"
     );
     // From the rules alone (no probe from the peer): reachable too, and it says that only
@@ -180,7 +139,10 @@ fn docker_user_drop_is_named_and_the_printed_fix_works() {
     let summary = f["summary"].as_str().unwrap();
     assert!(summary.contains("DOCKER-USER"), "{summary}");
     assert!(summary.contains("--dport 80 -j DROP"), "{summary}");
-    assert!(summary.contains(&format!("{}:80", c[0].addr)), "{summary}");
+    assert!(
+        summary.contains(&format!("{}:80", c[0].addr())),
+        "{summary}"
+    );
     // The fix matches the packet as DOCKER-USER sees it: the container's address and port.
     let fix = &f["fixes"][0];
     let display = fix["commands"][0]["display"].as_str().unwrap();
@@ -189,7 +151,7 @@ fn docker_user_drop_is_named_and_the_printed_fix_works() {
         format!(
             "iptables-nft -I DOCKER-USER 1 -s {} -d {} -p tcp -m tcp --dport 80 -m comment --comment portdoctor -j ACCEPT",
             lab.peer_v4(),
-            c[0].addr
+            c[0].addr()
         )
     );
     apply_first_fix(lab.host(), &doc);
@@ -210,7 +172,7 @@ fn container_listening_on_loopback_inside_its_namespace() {
     assert_eq!(f["code"], "PD052", "{doc:#}");
     let summary = f["summary"].as_str().unwrap();
     assert!(summary.contains("loopback only"), "{summary}");
-    assert!(summary.contains(&c[0].addr.to_string()), "{summary}");
+    assert!(summary.contains(&c[0].addr().to_string()), "{summary}");
     assert!(
         f["evidence"].to_string().contains("127.0.0.1:80 only"),
         "{f:#}"
@@ -225,7 +187,7 @@ fn explain_shows_the_whole_path() {
     };
     let peer = lab.peer_v4().to_string();
     let out = portdoctor_text(lab.host(), &["explain", "8080", "--from", &peer]);
-    let to = format!("{}:80", c[0].addr);
+    let to = format!("{}:80", c[0].addr());
     let lines: Vec<&str> = out.lines().collect();
     let at = |needle: &str| {
         lines
@@ -309,8 +271,8 @@ fn kube_proxy_nodeport_with_one_blocked_endpoint() {
     let n = lab.host_v4().octets()[2];
     let (a1, a2) = (Ipv4Addr::new(10, 244, n, 5), Ipv4Addr::new(10, 244, n, 7));
     let c = containers(&lab, "cni0", Ipv4Addr::new(10, 244, n, 1), &[a1, a2]);
-    let _s1 = Service::start(&c[0].ns, "0.0.0.0", PORT, "-", "hold");
-    let _s2 = Service::start(&c[1].ns, "0.0.0.0", PORT, "-", "hold");
+    let _s1 = Service::start(c[0].ns(), "0.0.0.0", PORT, "-", "hold");
+    let _s2 = Service::start(c[1].ns(), "0.0.0.0", PORT, "-", "hold");
     kube_rules(&lab, a1, a2);
     let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
     assert_eq!(code, 1, "{doc:#}");
@@ -347,9 +309,9 @@ fn ufw_default_deny_routed_is_opened_with_ufw_route() {
         &[Ipv4Addr::new(10, 88, n, 2)],
     );
     portdoctor_lab::managers::start_ufw(lab.host()).expect("ufw starts in the lab");
-    let _svc = Service::start(&c[0].ns, "0.0.0.0", 80, "-", "hold");
+    let _svc = Service::start(c[0].ns(), "0.0.0.0", 80, "-", "hold");
     // A port forward to the container, and ufw's own forward policy (deny routed).
-    let to = format!("{}:80", c[0].addr);
+    let to = format!("{}:80", c[0].addr());
     lab.host()
         .run(
             "iptables-nft",
@@ -395,7 +357,7 @@ fn ufw_default_deny_routed_is_opened_with_ufw_route() {
         format!(
             "ufw route allow proto tcp from {} to {} port 80",
             lab.peer_v4(),
-            c[0].addr
+            c[0].addr()
         )
     );
     apply_first_fix(lab.host(), &doc);

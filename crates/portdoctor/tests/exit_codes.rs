@@ -94,17 +94,8 @@ mod lab {
     use portdoctor_lab::Lab;
 
     /// Runs portdoctor as `nobody` inside `ns`; returns its exit code and stderr.
-    fn as_nobody(lab: &Lab, args: &[&str]) -> (i32, String) {
-        let out = lab
-            .host()
-            .command("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-            ])
-            .arg(env!("CARGO_BIN_EXE_portdoctor"))
+    fn portdoctor_as_nobody(lab: &Lab, args: &[&str]) -> (i32, String) {
+        let out = as_nobody(lab.host(), env!("CARGO_BIN_EXE_portdoctor"))
             .args(args)
             .output()
             .expect("setpriv is part of util-linux");
@@ -147,11 +138,11 @@ mod lab {
             return;
         };
         let _svc = Service::start(lab.host(), "0.0.0.0", 8080, "-", "hold");
-        let (code, err) = as_nobody(&lab, &["explain", "8080"]);
+        let (code, err) = portdoctor_as_nobody(&lab, &["explain", "8080"]);
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("root"), "{err}");
         // diagnose still shows the rest, but claims nothing about other machines: exit 3.
-        let (code, _) = as_nobody(&lab, &["diagnose", "8080"]);
+        let (code, _) = portdoctor_as_nobody(&lab, &["diagnose", "8080"]);
         assert_eq!(code, 3);
     }
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use portdoctor_lab::managers::{Firewalld, start_ufw};
+use portdoctor_lab::managers::start_ufw;
 use portdoctor_lab::{Lab, Netns};
 use serde_json::Value;
 use std::process::Output;
@@ -201,16 +201,9 @@ fn close_undo_ufw() {
 
 #[test]
 fn open_undo_firewalld() {
-    let Some(lab) = Lab::for_test("open_undo_firewalld") else {
+    let Some((lab, _fw)) = firewalld_lab("open_undo_firewalld") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
-    lab.host()
-        .run(
-            "firewall-cmd",
-            &["--zone=public", "--change-interface=veth-h"],
-        )
-        .unwrap();
     let b = Backend {
         name: "open_undo_firewalld",
         block: |_| {},
@@ -425,16 +418,7 @@ fn missing_privilege_exits_3_saying_what_is_needed() {
     let Some(lab) = Lab::for_test("fix_without_root") else {
         return;
     };
-    let o = lab
-        .host()
-        .command("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(env!("CARGO_BIN_EXE_portdoctor"))
+    let o = as_nobody(lab.host(), env!("CARGO_BIN_EXE_portdoctor"))
         .args(["open", "8080", "--yes"])
         .output()
         .unwrap();

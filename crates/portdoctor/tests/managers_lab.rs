@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use portdoctor_lab::Lab;
-use portdoctor_lab::managers::{Firewalld, start_ufw};
+use portdoctor_lab::managers::start_ufw;
 
 const PORT: u16 = 8080;
 
@@ -16,6 +16,21 @@ fn ufw_lab(name: &str) -> Option<Lab> {
     let lab = Lab::for_test(name)?;
     start_ufw(lab.host()).expect("ufw starts in the lab");
     Some(lab)
+}
+
+/// `diagnose 8080` from the peer, which must fail (exit 1); the text report goes to stderr
+/// for the test's log.
+fn diagnose_blocked(lab: &Lab) -> serde_json::Value {
+    let (code, doc) = diagnose_from_peer(lab, PORT, &[]);
+    eprintln!(
+        "{}",
+        portdoctor_text(
+            lab.host(),
+            &["diagnose", "8080", "--from", &lab.peer_v4().to_string()]
+        )
+    );
+    assert_eq!(code, 1);
+    doc
 }
 
 #[test]
@@ -35,12 +50,7 @@ fn ufw_deny_names_the_ufw_rule_and_its_fix_works() {
     assert_eq!(managed["number"], 2, "{ex:#}");
     assert_eq!(managed["text"], "8080/tcp DENY IN Anywhere");
     assert_eq!(managed["comment"], "no web");
-    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
-    eprintln!(
-        "{}",
-        portdoctor_text(h, &["diagnose", "8080", "--from", &peer])
-    );
-    assert_eq!(code, 1);
+    let doc = diagnose_blocked(&lab);
     let f = top(&doc);
     assert_eq!(f["code"], "PD010", "{doc:#}");
     assert!(
@@ -85,26 +95,12 @@ fn ufw_default_deny_names_the_policy_and_allow_works() {
 
 #[test]
 fn firewalld_port_not_allowed_names_zone_public() {
-    let Some(lab) = Lab::for_test("firewalld_port_not_allowed") else {
+    let Some((lab, _fw)) = firewalld_lab("firewalld_port_not_allowed") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
-    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
-    eprintln!(
-        "{}",
-        portdoctor_text(
-            h,
-            &["diagnose", "8080", "--from", &lab.peer_v4().to_string()]
-        )
-    );
-    assert_eq!(code, 1);
+    let doc = diagnose_blocked(&lab);
     let f = top(&doc);
     assert_eq!(f["code"], "PD011", "{doc:#}");
     assert!(
@@ -129,16 +125,10 @@ fn firewalld_port_not_allowed_names_zone_public() {
 
 #[test]
 fn firewalld_port_in_the_wrong_zone() {
-    let Some(lab) = Lab::for_test("firewalld_wrong_zone") else {
+    let Some((lab, _fw)) = firewalld_lab("firewalld_wrong_zone") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     h.run("firewall-cmd", &["--zone=internal", "--add-port=8080/tcp"])
         .unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
@@ -157,16 +147,10 @@ fn firewalld_port_in_the_wrong_zone() {
 
 #[test]
 fn firewalld_rich_rule_reject_is_named() {
-    let Some(lab) = Lab::for_test("firewalld_rich_rule") else {
+    let Some((lab, _fw)) = firewalld_lab("firewalld_rich_rule") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     h.run("firewall-cmd", &["--zone=public", "--add-port=8080/tcp"])
         .unwrap();
     let rich = format!(
@@ -179,15 +163,7 @@ fn firewalld_rich_rule_reject_is_named() {
     )
     .unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");
-    let (code, doc) = diagnose_from_peer(&lab, PORT, &[]);
-    eprintln!(
-        "{}",
-        portdoctor_text(
-            h,
-            &["diagnose", "8080", "--from", &lab.peer_v4().to_string()]
-        )
-    );
-    assert_eq!(code, 1);
+    let doc = diagnose_blocked(&lab);
     let f = top(&doc);
     assert!(
         f["summary"].as_str().unwrap().contains("rich rule"),
@@ -234,16 +210,10 @@ fn unreadable_manager_files_are_named_with_file_and_line_and_the_rest_is_shown()
 
 #[test]
 fn unreadable_firewalld_zone_xml_is_named_with_file_and_line() {
-    let Some(lab) = Lab::for_test("unreadable_zone_xml") else {
+    let Some((lab, _fw)) = firewalld_lab("unreadable_zone_xml") else {
         return;
     };
-    let _fw = Firewalld::start(lab.host()).unwrap();
     let h = lab.host();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     h.run_stdin(
         "sh",
         &["-c", "cat > /etc/firewalld/zones/broken.xml"],

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Service, nft, peer_connects};
+use common::{Service, json_of, nft, peer_connects};
 use portdoctor_lab::{Lab, Netns};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -49,21 +49,9 @@ fn which(tool: &str) -> Option<PathBuf> {
 
 /// Runs portdoctor in `ns` with `PATH` = `dir` only; (exit code, JSON document).
 fn portdoctor_without_nft(ns: &Netns, dir: &Path, args: &[&str]) -> (i32, Value) {
-    let out = ns
-        .command(env!("CARGO_BIN_EXE_portdoctor"))
-        .args(args)
-        .arg("--json")
-        .env("PATH", dir)
-        .output()
-        .unwrap();
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), doc)
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_portdoctor"));
+    cmd.args(args).arg("--json").env("PATH", dir);
+    json_of(cmd)
 }
 
 #[test]

@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use portdoctor_lab::Lab;
-use portdoctor_lab::managers::Firewalld;
 use std::net::IpAddr;
 
 const PORT: u16 = 8080;
@@ -184,16 +183,10 @@ fn item5_narrow_fix_first_before_a_blocklist() {
 /// user's drop "firewalld's": it is named in nftables' words and fixed with nft.
 #[test]
 fn item6_firewalld_does_not_own_the_users_table() {
-    let Some(lab) = Lab::for_test("item6_firewalld_table") else {
+    let Some((lab, _fw)) = firewalld_lab("item6_firewalld_table") else {
         return;
     };
     let h = lab.host();
-    let _fw = Firewalld::start(h).unwrap();
-    h.run(
-        "firewall-cmd",
-        &["--zone=public", "--change-interface=veth-h"],
-    )
-    .unwrap();
     h.run("firewall-cmd", &["--zone=public", "--add-port=8080/tcp"])
         .unwrap();
     let _svc = Service::start(h, "0.0.0.0", PORT, "-", "hold");

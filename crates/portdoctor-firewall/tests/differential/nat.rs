@@ -24,7 +24,7 @@ use std::time::Duration;
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_firewall::routes::{Routes, read_forwarding};
 use portdoctor_firewall::{Backend, Decision, Delivery, Packet, RuleRef, Verdict};
-use portdoctor_lab::Netns;
+use portdoctor_lab::containers::{self, Container};
 
 use super::compare::{self, CaseResult, Tally};
 use super::model::Scenario;
@@ -51,7 +51,7 @@ pub struct Pod {
 pub struct Containers {
     /// The pods.
     pub pods: Vec<Pod>,
-    nets: Vec<Netns>,
+    nets: Vec<Container>,
     stop: Arc<AtomicBool>,
     server: Option<JoinHandle<()>>,
 }
@@ -87,54 +87,18 @@ pub fn set_up(
     gw: Ipv4Addr,
     pods: Vec<Pod>,
 ) -> Result<Containers, String> {
-    let e = |x: portdoctor_lab::LabError| x.to_string();
-    let h = o.lab.host();
-    h.run("ip", &["link", "add", bridge, "type", "bridge"])
-        .map_err(e)?;
-    h.run("ip", &["addr", "add", &format!("{gw}/24"), "dev", bridge])
-        .map_err(e)?;
-    h.run("ip", &["link", "set", bridge, "up"]).map_err(e)?;
-    h.run("sysctl", &["-q", "-w", "net.ipv4.ip_forward=1"])
-        .map_err(e)?;
-    let mut nets = vec![];
+    let addrs: Vec<Ipv4Addr> = pods.iter().map(|p| p.addr).collect();
+    let nets =
+        containers::behind_bridge(o.lab.host(), bridge, gw, &addrs).map_err(|x| x.to_string())?;
     let mut tcp = vec![];
     let mut udp = vec![];
-    for (i, pod) in pods.iter().enumerate() {
-        let ns = Netns::create(&format!("c{i}")).map_err(e)?;
-        let hv = format!("{bridge}-v{i}");
-        h.run(
-            "ip",
-            &[
-                "link",
-                "add",
-                &hv,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                ns.name(),
-            ],
-        )
-        .map_err(e)?;
-        h.run("ip", &["link", "set", &hv, "master", bridge])
-            .map_err(e)?;
-        h.run("ip", &["link", "set", &hv, "up"]).map_err(e)?;
-        ns.run(
-            "ip",
-            &["addr", "add", &format!("{}/24", pod.addr), "dev", "eth0"],
-        )
-        .map_err(e)?;
-        ns.run("ip", &["link", "set", "eth0", "up"]).map_err(e)?;
-        ns.run("ip", &["route", "add", "default", "via", &gw.to_string()])
-            .map_err(e)?;
-        let (t, u) = ns
+    for (pod, c) in pods.iter().zip(&nets) {
+        let (t, u) = c
+            .ns()
             .enter(|| listeners(pod))
-            .map_err(|x| format!("listeners in {}: {x}", ns.name()))?;
+            .map_err(|x| format!("listeners in {}: {x}", c.ns().name()))?;
         tcp.extend(t);
         udp.extend(u);
-        nets.push(ns);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);

@@ -92,22 +92,7 @@ impl Oracle {
         let (h, p) = (lab.host(), lab.peer());
         // The second link: veth-h2 (host) <-> veth-p2 (peer), 198.19.N.0/24 and
         // 2001:2:0:(N+0x100)::/64, so rules on interfaces and other networks meet real traffic.
-        h.run(
-            "ip",
-            &[
-                "link",
-                "add",
-                IIF2,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                PEER_IF2,
-                "netns",
-                p.name(),
-            ],
-        )
-        .map_err(e)?;
+        h.add_veth(IIF2, p, PEER_IF2).map_err(e)?;
         let mut addrs: Vec<(&portdoctor_lab::Netns, &str, String)> = vec![
             (h, IIF2, format!("{}/24", env.host2_v4)),
             (h, IIF2, format!("{}/64", env.host2_v6)),

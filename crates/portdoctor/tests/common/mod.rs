@@ -3,11 +3,12 @@
 
 #![allow(dead_code)]
 
+use portdoctor_lab::managers::Firewalld;
 use portdoctor_lab::{Lab, Netns};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A Python service. Modes: `hold` (accept and keep connections), `close` (close each
@@ -87,12 +88,15 @@ impl Drop for Service {
 
 /// Runs `portdoctor ARGS --json` inside `ns`; returns (exit code, document).
 pub fn portdoctor_json(ns: &Netns, args: &[&str]) -> (i32, Value) {
-    let out = ns
-        .command(env!("CARGO_BIN_EXE_portdoctor"))
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_portdoctor"));
+    cmd.args(args).arg("--json");
+    json_of(cmd)
+}
+
+/// Runs `cmd` (a portdoctor command line ending in `--json`); returns (exit code, document),
+/// or panics showing what it printed.
+pub fn json_of(mut cmd: Command) -> (i32, Value) {
+    let out = cmd.output().unwrap();
     let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {}\nstderr: {}",
@@ -208,4 +212,35 @@ pub fn history_row<'h>(hist: &'h Value, id: &str) -> &'h Value {
     hist.as_array()
         .and_then(|rows| rows.iter().find(|r| r["id"] == id))
         .unwrap_or_else(|| panic!("change {id} not in history: {hist:#}"))
+}
+
+/// A lab whose host runs firewalld ([`Firewalld::start`]) with its link to the peer in zone
+/// public; firewalld stops when the returned handle is dropped.
+pub fn firewalld_lab(test: &str) -> Option<(Lab, Firewalld)> {
+    let lab = Lab::for_test(test)?;
+    let fw = Firewalld::start(lab.host()).unwrap();
+    lab.host()
+        .run(
+            "firewall-cmd",
+            &[
+                "--zone=public",
+                &format!("--change-interface={}", lab.host_if()),
+            ],
+        )
+        .unwrap();
+    Some((lab, fw))
+}
+
+/// `program` run inside `ns` as `nobody`, with no groups and no inheritable capabilities
+/// (`setpriv`); add the program's arguments.
+pub fn as_nobody(ns: &Netns, program: &str) -> Command {
+    let mut cmd = ns.command("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+    ])
+    .arg(program);
+    cmd
 }
