@@ -553,11 +553,8 @@ fn close_step(
 /// filter - 10 (before the usual filter chains; drop is final wherever it is).
 pub fn close_anew(req: &OpenRequest) -> Option<PlanStep> {
     let s = AcceptSpec {
-        proto: &req.proto,
-        port: req.port,
-        source: req.from.as_deref(),
-        dest: None,
         comment: Some(&req.tag),
+        ..req.accept_spec()
     };
     let mut rule = nft_accept(&s)?;
     rule.action = Action::Drop;

@@ -174,6 +174,18 @@ fn default_tag() -> String {
 }
 
 impl OpenRequest {
+    /// The traffic it is about, as the rule builders take it: protocol, port and source; no
+    /// destination, no comment.
+    pub fn accept_spec(&self) -> crate::netfilter::build::AcceptSpec<'_> {
+        crate::netfilter::build::AcceptSpec {
+            proto: &self.proto,
+            port: self.port,
+            source: self.from.as_deref(),
+            dest: None,
+            comment: None,
+        }
+    }
+
     /// A request with the default tag.
     pub fn new(port: u16, proto: &str, from: Option<String>) -> OpenRequest {
         OpenRequest {

@@ -4,7 +4,7 @@ use super::{Firewalld, TABLE};
 use crate::engine::{Edit, Place};
 use crate::manager::{Argv, ManagedKind, ManagedRule, OpenRequest, PlanStep};
 use crate::model::{Backend, Family, Packet, RuleRef, Step};
-use crate::netfilter::build::{AcceptSpec, nft_accept};
+use crate::netfilter::build::nft_accept;
 
 /// The step that gets `packet` past the firewalld-owned `rule`.
 pub(super) fn open(
@@ -63,13 +63,7 @@ fn allow_in_zone(zone: &str, req: &OpenRequest) -> PlanStep {
             format!("--remove-rich-rule={}", what(req)),
         ),
     };
-    let spec = AcceptSpec {
-        proto: &req.proto,
-        port: req.port,
-        source: req.from.as_deref(),
-        dest: None,
-        comment: None,
-    };
+    let spec = req.accept_spec();
     let edits = nft_accept(&spec)
         .map(|rule| Edit::Insert {
             place: Place {
@@ -162,13 +156,7 @@ fn reject_in_zone(zone: &str, req: &OpenRequest) -> PlanStep {
             req.proto
         ),
     };
-    let spec = AcceptSpec {
-        proto: &req.proto,
-        port: req.port,
-        source: req.from.as_deref(),
-        dest: None,
-        comment: None,
-    };
+    let spec = req.accept_spec();
     let edits = nft_accept(&spec)
         .map(|mut rule| {
             rule.action = crate::model::Action::Reject(crate::model::RejectKind::PortUnreachable);

@@ -69,11 +69,8 @@ fn route_allow(
     .map(String::from)
     .to_vec();
     let spec = AcceptSpec {
-        proto: &req.proto,
-        port: req.port,
-        source: req.from.as_deref(),
         dest: req.to.as_deref(),
-        comment: None,
+        ..req.accept_spec()
     };
     let rule = iptables_accept(&spec, forward_chain(family))?;
     let (mut cmd, place_before, where_) = match before {
@@ -139,13 +136,7 @@ impl Verb {
 
     /// The kernel rule ufw writes for it in `chain`.
     fn kernel_rule(self, req: &OpenRequest, chain: &str) -> Option<crate::model::Rule> {
-        let spec = AcceptSpec {
-            proto: &req.proto,
-            port: req.port,
-            source: req.from.as_deref(),
-            dest: None,
-            comment: None,
-        };
+        let spec = req.accept_spec();
         match self {
             Verb::Allow => iptables_accept(&spec, chain),
             Verb::Deny => iptables_drop(&spec, chain),
