@@ -116,7 +116,10 @@ pub fn place_text(r: &RuleRef) -> String {
         Backend::Nftables => format!("{} {} {}", r.family.as_str(), r.table, r.chain),
         Backend::WindowsFirewall if r.is_policy => format!("the {} profile", r.chain),
         Backend::WindowsFirewall => format!("{} (group {})", r.table, r.chain),
-        Backend::Pf if r.is_policy => "pf (no rule matched; pf passes by default)".to_string(),
+        Backend::Pf if r.table == "application_firewall" => {
+            format!("the macOS Application Firewall ({})", r.text)
+        }
+        Backend::Pf if r.is_policy => format!("pf ({})", r.text),
         Backend::Pf if r.table.is_empty() => "the main pf ruleset".to_string(),
         Backend::Pf => format!("pf anchor {}", r.table),
         _ => format!(

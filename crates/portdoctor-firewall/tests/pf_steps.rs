@@ -154,3 +154,43 @@ fn nested_anchor_rules_are_found_by_path() {
     assert!(pf::step::anchor_rules(&fw, "portdoctor").is_empty());
     let _ = fw.explain(&pkt(22));
 }
+
+/// Linux's loopback viewpoint (`lo`) is pf's `lo0`: `set skip on lo0` lets it through when a
+/// BSD ruleset is read offline on Linux.
+#[test]
+fn linux_loopback_viewpoint_is_lo0_to_pf() {
+    let conf = "set skip on lo0\nblock return in all\n";
+    let fw = pf::load_with(&[("pf.conf".into(), conf.into())], &LoadOptions::default()).unwrap();
+    let lo = Packet::new(
+        Proto::Tcp,
+        "127.0.0.1".parse().unwrap(),
+        "127.0.0.1".parse().unwrap(),
+        8080,
+    )
+    .with_iif("lo");
+    let v = fw.explain(&lo).overall;
+    assert_eq!(v.decision, portdoctor_firewall::Decision::Accept, "{v:#?}");
+    assert!(fw.explain(&pkt(8080)).overall.decision != portdoctor_firewall::Decision::Accept);
+}
+
+/// A ruleset-wide decision is named for what it is (`set skip`, the default pass), not as
+/// "no rule matched".
+#[test]
+fn ruleset_wide_decisions_are_named_for_what_they_are() {
+    use portdoctor_firewall::attribution::place_text;
+    let conf = "set skip on lo0\npass in proto tcp to port 22\n";
+    let fw = pf::load_with(&[("pf.conf".into(), conf.into())], &LoadOptions::default()).unwrap();
+    let lo = Packet::new(
+        Proto::Tcp,
+        "127.0.0.1".parse().unwrap(),
+        "127.0.0.1".parse().unwrap(),
+        8080,
+    )
+    .with_iif("lo0");
+    let by = |p: &Packet| place_text(&fw.explain(p).overall.decided_by.unwrap());
+    assert_eq!(
+        by(&lo),
+        "pf (set skip on lo0: pf does not filter this interface)"
+    );
+    assert_eq!(by(&pkt(8080)), "pf (no rule matches: pf passes by default)");
+}

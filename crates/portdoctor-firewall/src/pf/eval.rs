@@ -126,6 +126,7 @@ impl Ctx<'_> {
 impl PfFirewall {
     /// pf's verdict alone (the Application Firewall is separate: [`PfFirewall::alf_verdict`]).
     pub fn evaluate_pf(&self, pkt: &Packet) -> Verdict {
+        let pkt = &on_bsd(pkt);
         if self.enabled == Some(false) {
             return policy(
                 Decision::Accept,
@@ -193,6 +194,19 @@ fn step(kind: StepKind, r: &RuleRef, detail: String) -> Step {
         position: r.position,
         handle: None,
         detail,
+    }
+}
+
+/// `pkt` as a BSD sees it: the loopback interface is `lo0`. A packet from Linux's loopback
+/// viewpoint (an offline ruleset read on Linux) arrives on `lo`, which on a BSD is only the
+/// interface group, so `set skip on lo0` and `pass on lo0` would miss it.
+fn on_bsd(pkt: &Packet) -> std::borrow::Cow<'_, Packet> {
+    if pkt.iif.as_deref() == Some("lo") {
+        let mut p = pkt.clone();
+        p.iif = Some("lo0".into());
+        std::borrow::Cow::Owned(p)
+    } else {
+        std::borrow::Cow::Borrowed(pkt)
     }
 }
 
