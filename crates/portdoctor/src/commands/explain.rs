@@ -269,7 +269,12 @@ fn decided_line(out: &Output, d: &Decided) -> String {
     } else {
         format!("\n      assuming {}", d.assumptions.join("; "))
     };
-    format!("{} {by}{assuming}", decision_text(out, &d.decision))
+    let decision = decision_text(out, &d.decision);
+    if by.is_empty() {
+        format!("{decision}{assuming}")
+    } else {
+        format!("{decision} {by}{assuming}")
+    }
 }
 
 fn render(
