@@ -1,6 +1,8 @@
 //! iptables (legacy or nft-backed): the step's `-I`/`-A` commands become one
 //! `iptables-restore --noflush` input per family and table (one transaction each); undo deletes
-//! the lines that carry the change's tag, as `iptables-save` prints them.
+//! the lines that carry the change's tag, as `iptables-save` prints them. A step is in place
+//! only when every one of its families and tables has the tag: a crash between two restores
+//! leaves it incomplete, and the repair (or a failing restore) removes what was loaded.
 
 use super::{Applier, run, run_stdin};
 use crate::FixError;
@@ -76,16 +78,40 @@ impl Applier for Iptables {
         Ok(text)
     }
 
-    fn apply(&self, step: &OwnedStep, _tag: &str, runner: &dyn Runner) -> Result<(), FixError> {
-        for ((prog, table), lines) in restore_inputs(step)? {
+    fn apply(&self, step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<(), FixError> {
+        for (i, ((prog, table), lines)) in restore_inputs(step)?.into_iter().enumerate() {
             let restore = vec![format!("{prog}-restore"), "--noflush".into()];
-            run_stdin(runner, &restore, &restore_text(&table, &lines))?;
+            if let Err(e) = run_stdin(runner, &restore, &restore_text(&table, &lines)) {
+                // The families and tables loaded before this one keep the tag: take them out.
+                if i > 0 {
+                    if let Err(u) = self.undo(step, tag, runner) {
+                        tracing::warn!("rolling back the iptables step: {u}");
+                    }
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }
 
-    fn present(&self, _step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<bool, FixError> {
-        Ok(self.snapshot(runner)?.contains(tag))
+    fn present(&self, step: &OwnedStep, tag: &str, runner: &dyn Runner) -> Result<bool, FixError> {
+        for (prog, table) in restore_inputs(step)?.keys() {
+            let save = [format!("{prog}-save"), "-t".into(), table.clone()];
+            if !run(runner, &save)?.stdout.contains(tag) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn undo_interrupted(
+        &self,
+        step: &OwnedStep,
+        tag: &str,
+        runner: &dyn Runner,
+    ) -> Result<(), FixError> {
+        // What a restore loaded carries the tag; the rest was never loaded.
+        self.undo(step, tag, runner)
     }
 
     fn by_tag(&self) -> bool {
@@ -120,3 +146,6 @@ impl Applier for Iptables {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
