@@ -232,6 +232,28 @@ pub enum ProbeOutcome {
     Error(String),
 }
 
+impl ProbeOutcome {
+    /// The state's name as nmap and the agent spell it (`open`, `open|filtered`, `error`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProbeOutcome::Open => "open",
+            ProbeOutcome::Closed => "closed",
+            ProbeOutcome::Filtered => "filtered",
+            ProbeOutcome::OpenOrFiltered => "open|filtered",
+            ProbeOutcome::Unreachable(_) => "unreachable",
+            ProbeOutcome::Error(_) => "error",
+        }
+    }
+
+    /// The ICMP kind or the error, when there is one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ProbeOutcome::Unreachable(d) | ProbeOutcome::Error(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
 /// One connect probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeEvidence {

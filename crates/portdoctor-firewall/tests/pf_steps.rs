@@ -35,6 +35,17 @@ fn pkt(port: u16) -> Packet {
     .with_iif("en0")
 }
 
+/// A pf.conf given as text.
+fn conf_file(conf: &str) -> PfFirewall {
+    pf::load_with(&[("pf.conf".into(), conf.into())], &LoadOptions::default()).unwrap()
+}
+
+/// 127.0.0.1 → 127.0.0.1:8080 arriving on `iif`.
+fn loopback(iif: &str) -> Packet {
+    let lo = "127.0.0.1".parse().unwrap();
+    Packet::new(Proto::Tcp, lo, lo, 8080).with_iif(iif)
+}
+
 fn argv(a: &[&str]) -> Argv {
     Argv::new(a.iter().copied())
 }
@@ -55,8 +66,7 @@ fn one_step(fw: &PfFirewall, p: &Packet) -> plan::OwnedStep {
 /// references the anchor).
 #[test]
 fn anchor_load_then_pf_conf_reload_when_the_anchor_needs_a_reference() {
-    let conf = "set skip on lo\nblock return in all\npass out all keep state\n";
-    let fw = pf::load_with(&[("pf.conf".into(), conf.into())], &LoadOptions::default()).unwrap();
+    let fw = conf_file("set skip on lo\nblock return in all\npass out all keep state\n");
     let step = one_step(&fw, &pkt(8080));
     assert_eq!(
         step.step.commands,
@@ -160,14 +170,8 @@ fn nested_anchor_rules_are_found_by_path() {
 #[test]
 fn linux_loopback_viewpoint_is_lo0_to_pf() {
     let conf = "set skip on lo0\nblock return in all\n";
-    let fw = pf::load_with(&[("pf.conf".into(), conf.into())], &LoadOptions::default()).unwrap();
-    let lo = Packet::new(
-        Proto::Tcp,
-        "127.0.0.1".parse().unwrap(),
-        "127.0.0.1".parse().unwrap(),
-        8080,
-    )
-    .with_iif("lo");
+    let fw = conf_file(conf);
+    let lo = loopback("lo");
     let v = fw.explain(&lo).overall;
     assert_eq!(v.decision, portdoctor_firewall::Decision::Accept, "{v:#?}");
     assert!(fw.explain(&pkt(8080)).overall.decision != portdoctor_firewall::Decision::Accept);
@@ -179,14 +183,8 @@ fn linux_loopback_viewpoint_is_lo0_to_pf() {
 fn ruleset_wide_decisions_are_named_for_what_they_are() {
     use portdoctor_firewall::attribution::place_text;
     let conf = "set skip on lo0\npass in proto tcp to port 22\n";
-    let fw = pf::load_with(&[("pf.conf".into(), conf.into())], &LoadOptions::default()).unwrap();
-    let lo = Packet::new(
-        Proto::Tcp,
-        "127.0.0.1".parse().unwrap(),
-        "127.0.0.1".parse().unwrap(),
-        8080,
-    )
-    .with_iif("lo0");
+    let fw = conf_file(conf);
+    let lo = loopback("lo0");
     let by = |p: &Packet| place_text(&fw.explain(p).overall.decided_by.unwrap());
     assert_eq!(
         by(&lo),

@@ -7,7 +7,6 @@ use crate::commands::peer::AgentPeer;
 use crate::exit::{CliError, Exit, environment, usage};
 use crate::output::{Output, note};
 use clap::Args;
-use portdoctor_diagnose::ProbeOutcome;
 use portdoctor_firewall::collect::CommandRunner;
 use portdoctor_firewall::host::Host;
 use portdoctor_firewall::plan::Goal;
@@ -267,14 +266,7 @@ impl PeerCheck {
         goal: Goal,
     ) -> PeerCheck {
         let (outcome, _) = probe(at, port);
-        let (state, reason) = match outcome {
-            ProbeOutcome::Open => ("open", None),
-            ProbeOutcome::Closed => ("closed", None),
-            ProbeOutcome::Filtered => ("filtered", None),
-            ProbeOutcome::OpenOrFiltered => ("open|filtered", None),
-            ProbeOutcome::Unreachable(r) => ("unreachable", Some(r)),
-            ProbeOutcome::Error(e) => ("error", Some(e)),
-        };
+        let (state, reason) = (outcome.name(), outcome.detail().map(String::from));
         // Open: through the firewall, whether or not something listens (closed is a RST).
         let as_wanted = match goal {
             Goal::Open => matches!(state, "open" | "closed"),
